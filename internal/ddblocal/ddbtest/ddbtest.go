@@ -1,0 +1,88 @@
+// Package ddbtest gives tests a real DynamoDB Local: one server per test binary
+// (or the one named by VIP_TEST_DYNAMODB_ENDPOINT), and a fresh table per test.
+package ddbtest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
+	"github.com/vip-messages/api/internal/ddblocal"
+)
+
+// EndpointEnv names an already running DynamoDB Local to reuse.
+const EndpointEnv = "VIP_TEST_DYNAMODB_ENDPOINT"
+
+var (
+	endpoint string
+	tableSeq atomic.Int64
+)
+
+// Main starts DynamoDB Local (unless EndpointEnv names one), runs the tests and
+// stops it. Use it from TestMain: os.Exit(ddbtest.Main(m)).
+func Main(m *testing.M) int {
+	if endpoint = os.Getenv(EndpointEnv); endpoint != "" {
+		return m.Run()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	srv, err := ddblocal.Start(ctx, ddblocal.Options{})
+	cancel()
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "ddbtest:", err)
+		return 1
+	}
+	defer srv.Stop()
+	endpoint = srv.Endpoint
+	return m.Run()
+}
+
+// Endpoint is the DynamoDB Local URL of this test binary.
+func Endpoint(t testing.TB) string {
+	t.Helper()
+	if endpoint == "" {
+		t.Fatal("ddbtest: DynamoDB Local is not running; call ddbtest.Main from TestMain")
+	}
+	return endpoint
+}
+
+// Client returns a client for this binary's DynamoDB Local.
+func Client(t testing.TB) *dynamodb.Client {
+	return ddblocal.NewClient(Endpoint(t))
+}
+
+// NewTable creates a table with the template's schema, unique to the test, and
+// deletes it when the test ends.
+func NewTable(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	client := Client(t)
+	name := fmt.Sprintf("t%d-%d-%s", os.Getpid(), tableSeq.Add(1), sanitize(t.Name()))
+	if len(name) > 255 {
+		name = name[:255]
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if err := ddblocal.CreateTable(ctx, client, name); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_, _ = client.DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(name)})
+	})
+	return client, name
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.':
+			return r
+		}
+		return '_'
+	}, s)
+}
