@@ -1,0 +1,54 @@
+package messages
+
+import (
+	"fmt"
+	"strings"
+)
+
+// Attribute names of the table's key; template_test checks them against template.yaml.
+const (
+	PartitionKeyAttr = "pk"
+	SortKeyAttr      = "sk"
+)
+
+// Key prefixes of the single-table design (SPEC.md §5). Ids never contain '#'.
+const (
+	messagePrefix   = "MSG#"
+	workspacePrefix = "WS#"
+	channelPrefix   = "CH#"
+	workspaceSK     = "WS"
+	keySep          = "#"
+	// tsDigits is the zero-padded width of the epoch-ms part of a message sort key,
+	// so that string order is time order until the year 2286.
+	tsDigits = 13
+)
+
+// MessagePK is the partition of one workspace channel's messages.
+func MessagePK(workspaceID, mediumID string) string {
+	return messagePrefix + workspaceID + keySep + mediumID
+}
+
+// MessageSK orders messages by time, with the message id breaking ties so that two
+// messages of one millisecond never overwrite each other.
+func MessageSK(epochMS int64, messageID string) string {
+	return timePrefix(epochMS) + keySep + messageID
+}
+
+// WorkspacePK is the partition holding a workspace item and its channel items.
+func WorkspacePK(workspaceID string) string { return workspacePrefix + workspaceID }
+
+// WorkspaceSK is the sort key of the workspace item itself.
+func WorkspaceSK() string { return workspaceSK }
+
+// ChannelSK is the sort key of a channel item under its workspace.
+func ChannelSK(mediumID string) string { return channelPrefix + mediumID }
+
+// timePrefix is the sort-key position just before every message of that
+// millisecond: "ts#id" sorts after "ts", and all earlier milliseconds before it.
+func timePrefix(epochMS int64) string {
+	return fmt.Sprintf("%0*d", tsDigits, epochMS)
+}
+
+// ValidID reports whether s can be used as a workspace, medium or message id: it
+// must not contain the key separator.
+func ValidID(s string) bool { return s != "" && !strings.Contains(s, keySep) }
