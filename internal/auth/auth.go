@@ -1,0 +1,300 @@
+// Package auth authenticates API requests: it checks the x-api-key, x-date and
+// x-signature headers (SPEC.md §2) against the key's secrets in Secrets Manager.
+//
+// Every failure is a value the API layer maps to a status:
+//
+//   - errors.Is(err, ErrUnauthenticated): 401. errors.As(err, new(*Error)) always
+//     holds too, and Error.Message is the only text safe to show the client.
+//     Unknown, revoked or deleted keys, a wrong signature and a malformed secret
+//     value all answer ErrUnauthenticated itself, with one message, so that a
+//     caller cannot tell which key ids exist. Header problems (missing, empty,
+//     duplicated, malformed, stale x-date) say what is wrong, since the key's
+//     existence plays no part in them.
+//   - errors.Is(err, ErrUnavailable): 503. Secrets Manager could not answer for a
+//     key that is not cached (or whose stale bound has passed). Never a 401.
+package auth
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+)
+
+// Header names, lower case; requests may spell them in any case.
+const (
+	HeaderKeyID     = "x-api-key"
+	HeaderDate      = "x-date"
+	HeaderSignature = "x-signature"
+)
+
+// Freshness window of x-date: server_now - x_date must lie in [-MaxClockAhead, MaxAge].
+const (
+	MaxClockAhead = 5 * time.Second
+	MaxAge        = 60 * time.Second
+)
+
+// Error is a 401 whose Message is safe to show the client. It matches
+// ErrUnauthenticated under errors.Is.
+type Error struct {
+	Message string
+}
+
+func (e *Error) Error() string { return "auth: " + e.Message }
+
+// Is makes every *Error match ErrUnauthenticated.
+func (e *Error) Is(target error) bool { return target == ErrUnauthenticated }
+
+// ErrUnauthenticated is the uniform 401 for an unknown, revoked or deleted key, a
+// wrong signature and a malformed secret value. Its Message never varies.
+var ErrUnauthenticated = &Error{Message: "invalid credentials"}
+
+// ErrUnavailable means the key store could not be reached (throttling, outage) for
+// a key it has no usable cached value for: a 503, never a 401. The underlying SDK
+// error is wrapped too, for logs.
+var ErrUnavailable = errors.New("auth: key store unavailable")
+
+// ClientMessage is the text to show the client for an error from Authenticate:
+// the *Error's Message, or the uniform 401 message for anything else.
+func ClientMessage(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Message
+	}
+	return ErrUnauthenticated.Message
+}
+
+// Key is an authenticated API key.
+type Key struct {
+	ID           string
+	WorkspaceIDs []string
+}
+
+// Allows reports whether the key may read the workspace.
+func (k Key) Allows(workspaceID string) bool {
+	for _, ws := range k.WorkspaceIDs {
+		if ws == workspaceID {
+			return true
+		}
+	}
+	return false
+}
+
+// KeySource finds a key's secret value. It answers ErrUnauthenticated for a key
+// that does not exist or cannot be used, and ErrUnavailable when it cannot tell.
+// *KeyStore is the production one.
+type KeySource interface {
+	LookupKey(ctx context.Context, keyID string) (SecretValue, error)
+}
+
+// Verifier authenticates requests.
+type Verifier struct {
+	Keys KeySource
+	// Now is the server clock; nil means time.Now.
+	Now func() time.Time
+	// Log receives one line per rejection, with the key id when it is well formed.
+	// It never receives a secret, a signature or an x-date value.
+	Log *slog.Logger
+}
+
+// NewVerifier returns a Verifier reading keys from keys; a nil log discards.
+func NewVerifier(keys KeySource, log *slog.Logger) *Verifier {
+	return &Verifier{Keys: keys, Now: time.Now, Log: log}
+}
+
+// Authenticate checks a request's headers, given as API Gateway's proxy request
+// carries them (Headers and MultiValueHeaders; either may be nil), and returns
+// the key that signed it.
+//
+// Header names are matched case-insensitively. A header is "duplicated", and the
+// request rejected, when it arrives more than once in any way: two values in
+// MultiValueHeaders (identical or not), two spellings of its name, or a Headers
+// value that disagrees with MultiValueHeaders. A signature names one instant with
+// one key; there is no right way to choose between two.
+//
+// The checks run in this order, so nothing is looked up for a malformed request:
+// presence of all three headers, the key id's format, x-date's format and
+// freshness, the signature's format (64 lowercase hex digits; upper case is
+// rejected as malformed, since the contract says lowercase and accepting both
+// would make two spellings of one signature), then the key lookup and a
+// constant-time comparison with HMAC-SHA256(secret, x-date as sent) for every
+// listed secret.
+func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, multiHeaders map[string][]string) (Key, error) {
+	var vals [3]string
+	for i, name := range [3]string{HeaderKeyID, HeaderDate, HeaderSignature} {
+		val, err := header(headers, multiHeaders, name)
+		if err != nil {
+			v.reject(ctx, "header", err)
+			return Key{}, err
+		}
+		vals[i] = val
+	}
+	keyID, date, sig := vals[0], vals[1], vals[2]
+
+	if !ValidKeyID(keyID) {
+		err := &Error{Message: "malformed x-api-key header: expected 8 to 128 characters of A-Z, a-z, 0-9, '_' or '-'"}
+		v.reject(ctx, "key id format", err)
+		return Key{}, err
+	}
+	log := v.log().With("apiKeyId", keyID)
+
+	now := v.now()
+	if err := checkDate(date, now); err != nil {
+		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "x-date"), slog.String("error", err.Message))
+		return Key{}, err
+	}
+
+	mac, ok := decodeSignature(sig)
+	if !ok {
+		err := &Error{Message: "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)"}
+		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "signature format"))
+		return Key{}, err
+	}
+
+	val, err := v.Keys.LookupKey(ctx, keyID)
+	if err != nil {
+		if errors.Is(err, ErrUnavailable) {
+			log.LogAttrs(ctx, slog.LevelError, "key store unavailable", slog.String("error", err.Error()))
+			return Key{}, err
+		}
+		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "unknown key"))
+		return Key{}, ErrUnauthenticated
+	}
+
+	// Every secret is compared, whichever matches, so timing does not tell which did.
+	match := false
+	for _, secret := range val.Secrets {
+		if hmac.Equal(sum(secret, date), mac) {
+			match = true
+		}
+	}
+	if !match {
+		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "signature mismatch"))
+		return Key{}, ErrUnauthenticated
+	}
+	return Key{ID: keyID, WorkspaceIDs: append([]string(nil), val.WorkspaceIDs...)}, nil
+}
+
+func (v *Verifier) reject(ctx context.Context, reason string, err *Error) {
+	v.log().LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", reason), slog.String("error", err.Message))
+}
+
+func (v *Verifier) now() time.Time {
+	if v.Now == nil {
+		return time.Now()
+	}
+	return v.Now()
+}
+
+func (v *Verifier) log() *slog.Logger {
+	if v.Log == nil {
+		return slog.New(slog.DiscardHandler)
+	}
+	return v.Log
+}
+
+// header returns the single value of the named header, or a client-safe error.
+func header(headers map[string]string, multi map[string][]string, name string) (string, *Error) {
+	var values []string
+	spellings := 0
+	for k, vs := range multi {
+		if strings.EqualFold(k, name) {
+			spellings++
+			values = append(values, vs...)
+		}
+	}
+	single, singleSpellings := "", 0
+	for k, v := range headers {
+		if strings.EqualFold(k, name) {
+			singleSpellings++
+			single = v
+		}
+	}
+	switch {
+	case spellings > 1 || singleSpellings > 1 || len(values) > 1,
+		len(values) == 1 && singleSpellings == 1 && single != values[0]:
+		return "", &Error{Message: name + " header sent more than once"}
+	case len(values) == 0 && singleSpellings == 1:
+		values = []string{single}
+	}
+	if len(values) == 0 {
+		return "", &Error{Message: "missing " + name + " header"}
+	}
+	if strings.TrimSpace(values[0]) == "" {
+		return "", &Error{Message: "empty " + name + " header"}
+	}
+	return values[0], nil
+}
+
+// ValidKeyID reports whether id has the API key id format [A-Za-z0-9_-]{8,128}.
+func ValidKeyID(id string) bool {
+	if len(id) < 8 || len(id) > 128 {
+		return false
+	}
+	for i := 0; i < len(id); i++ {
+		c := id[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return true
+}
+
+// checkDate parses x-date as RFC 3339 with an offset (fractions allowed) and
+// checks its freshness. Both messages carry the server time: clock skew is the
+// first thing integrators get wrong.
+func checkDate(date string, now time.Time) *Error {
+	serverTime := now.UTC().Format(time.RFC3339)
+	t, err := parseDate(date)
+	if err != nil {
+		return &Error{Message: fmt.Sprintf("malformed x-date header: expected an RFC 3339 date-time with offset, e.g. 2026-06-01T12:00:00Z; server time is %s", serverTime)}
+	}
+	age := now.Sub(t)
+	switch {
+	case age > MaxAge:
+		return &Error{Message: fmt.Sprintf("stale x-date header: it is %s older than server time %s; at most %s is allowed", age.Round(time.Millisecond), serverTime, MaxAge)}
+	case age < -MaxClockAhead:
+		return &Error{Message: fmt.Sprintf("x-date header is in the future: it is %s ahead of server time %s; at most %s is allowed", (-age).Round(time.Millisecond), serverTime, MaxClockAhead)}
+	}
+	return nil
+}
+
+// parseDate accepts exactly RFC 3339 date-times: time.RFC3339Nano also parses
+// values without a fraction, and demands the 'T', the seconds and an offset.
+func parseDate(s string) (time.Time, error) {
+	// The length bound keeps absurd inputs (a 10k-digit fraction) out of the parser.
+	if len(s) < len("2006-01-02T15:04:05Z") || len(s) > 64 {
+		return time.Time{}, errors.New("bad length")
+	}
+	return time.Parse(time.RFC3339Nano, s)
+}
+
+// decodeSignature decodes 64 lowercase hex digits.
+func decodeSignature(sig string) ([]byte, bool) {
+	if len(sig) != 2*sha256.Size {
+		return nil, false
+	}
+	for i := 0; i < len(sig); i++ {
+		c := sig[i]
+		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
+			return nil, false
+		}
+	}
+	b, err := hex.DecodeString(sig)
+	return b, err == nil
+}
+
+// Sign returns the x-signature for an x-date value: lowercase hex of
+// HMAC-SHA256(secret, date). Clients, tests and the dev stack use it.
+func Sign(secret, date string) string { return hex.EncodeToString(sum(secret, date)) }
+
+func sum(secret, date string) []byte {
+	h := hmac.New(sha256.New, []byte(secret))
+	h.Write([]byte(date))
+	return h.Sum(nil)
+}

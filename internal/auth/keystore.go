@@ -1,0 +1,240 @@
+package auth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+)
+
+// SecretsManager is the part of the Secrets Manager client the key store uses;
+// *secretsmanager.Client implements it.
+type SecretsManager interface {
+	GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error)
+}
+
+// CacheConfig sets the key store's cache lifetimes. A zero field takes its default.
+type CacheConfig struct {
+	// TTL is how long a found key is used before it is read again (KEY_CACHE_TTL).
+	TTL time.Duration
+	// NegativeTTL is how long an unknown (or unusable) key id is remembered, so
+	// that a flood of random key ids does not become Secrets Manager calls
+	// (KEY_NEGATIVE_TTL).
+	NegativeTTL time.Duration
+	// StaleTTL is how long past its TTL a found key keeps serving while Secrets
+	// Manager fails (stale-if-error) (KEY_STALE_TTL). Past it, requests for the
+	// key get ErrUnavailable.
+	StaleTTL time.Duration
+}
+
+// Defaults of CacheConfig.
+const (
+	DefaultKeyTTL         = 5 * time.Minute
+	DefaultNegativeKeyTTL = 30 * time.Second
+	DefaultStaleKeyTTL    = time.Hour
+)
+
+const (
+	// staleRetryInterval spaces refresh attempts for a key served stale, so an
+	// outage does not turn every request into a Secrets Manager call.
+	staleRetryInterval = 5 * time.Second
+	// fetchTimeout bounds one lookup (with the SDK's retries). It is detached from
+	// the first caller's context, since other callers may be waiting on it.
+	fetchTimeout = 10 * time.Second
+	// maxEntries bounds the cache; past it, dead entries are swept and then
+	// negative ones dropped.
+	maxEntries = 10000
+)
+
+// KeyStore reads API keys from Secrets Manager (secret <prefix>/<keyId>, value
+// SecretValue) and caches them in memory. It is safe for concurrent use, and
+// makes at most one call per key id at a time.
+type KeyStore struct {
+	client SecretsManager
+	prefix string
+	cfg    CacheConfig
+	log    *slog.Logger
+	// Now is the cache's clock; set it before first use. Nil means time.Now.
+	Now func() time.Time
+
+	mu       sync.Mutex
+	entries  map[string]*entry
+	inflight map[string]*flight
+}
+
+type entry struct {
+	found   bool // false: remembered as unknown or unusable
+	value   SecretValue
+	expires time.Time
+	// staleUntil (found entries) is the stale-if-error bound; retryAt the earliest
+	// next refresh attempt after a failed one.
+	staleUntil time.Time
+	retryAt    time.Time
+}
+
+type flight struct {
+	done  chan struct{}
+	value SecretValue
+	err   error
+}
+
+// NewKeyStore returns a key store reading secrets named prefix/<keyId> through
+// client; a nil log discards.
+func NewKeyStore(client SecretsManager, prefix string, cfg CacheConfig, log *slog.Logger) *KeyStore {
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultKeyTTL
+	}
+	if cfg.NegativeTTL <= 0 {
+		cfg.NegativeTTL = DefaultNegativeKeyTTL
+	}
+	if cfg.StaleTTL <= 0 {
+		cfg.StaleTTL = DefaultStaleKeyTTL
+	}
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &KeyStore{
+		client: client, prefix: prefix, cfg: cfg, log: log, Now: time.Now,
+		entries: map[string]*entry{}, inflight: map[string]*flight{},
+	}
+}
+
+// Config returns the cache lifetimes in force, defaults filled in.
+func (s *KeyStore) Config() CacheConfig { return s.cfg }
+
+// LookupKey returns the key's secret value. It answers ErrUnauthenticated for a
+// key that does not exist, is scheduled for deletion or has a malformed value,
+// and an error matching ErrUnavailable when Secrets Manager fails and no usable
+// cached value is left.
+func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, error) {
+	s.mu.Lock()
+	now := s.now()
+	if e := s.entries[keyID]; e != nil {
+		if now.Before(e.expires) || e.found && now.Before(e.retryAt) && now.Before(e.staleUntil) {
+			s.mu.Unlock()
+			return e.result()
+		}
+	}
+	f := s.inflight[keyID]
+	if f == nil {
+		f = &flight{done: make(chan struct{})}
+		s.inflight[keyID] = f
+		go s.run(context.WithoutCancel(ctx), keyID, f)
+	}
+	s.mu.Unlock()
+
+	select {
+	case <-f.done:
+		return f.value, f.err
+	case <-ctx.Done():
+		return SecretValue{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+	}
+}
+
+func (e *entry) result() (SecretValue, error) {
+	if !e.found {
+		return SecretValue{}, ErrUnauthenticated
+	}
+	return e.value, nil
+}
+
+// run makes the one call for keyID, updates the cache and wakes the waiters.
+func (s *KeyStore) run(ctx context.Context, keyID string, f *flight) {
+	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
+	defer cancel()
+	value, found, err := s.fetch(ctx, keyID)
+
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	defer close(f.done)
+	delete(s.inflight, keyID)
+	now := s.now()
+	if err != nil {
+		if e := s.entries[keyID]; e != nil && e.found && now.Before(e.staleUntil) {
+			e.retryAt = now.Add(staleRetryInterval)
+			s.log.LogAttrs(ctx, slog.LevelWarn, "serving stale API key after Secrets Manager error",
+				slog.String("apiKeyId", keyID), slog.Time("staleUntil", e.staleUntil), slog.String("error", err.Error()))
+			f.value = e.value
+			return
+		}
+		f.err = err
+		return
+	}
+	e := &entry{found: found, value: value}
+	if found {
+		e.expires = now.Add(s.cfg.TTL)
+		e.staleUntil = e.expires.Add(s.cfg.StaleTTL)
+	} else {
+		e.expires = now.Add(s.cfg.NegativeTTL)
+		f.err = ErrUnauthenticated
+	}
+	s.store(keyID, e, now)
+	f.value = value
+}
+
+// fetch reads one key: found, not found (or unusable), or an ErrUnavailable error.
+func (s *KeyStore) fetch(ctx context.Context, keyID string) (SecretValue, bool, error) {
+	name := SecretName(s.prefix, keyID)
+	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	var notFound *types.ResourceNotFoundException
+	var invalid *types.InvalidRequestException
+	switch {
+	case errors.As(err, &notFound):
+		return SecretValue{}, false, nil
+	case errors.As(err, &invalid):
+		// Answered for a secret scheduled for deletion: a revoked key.
+		s.log.LogAttrs(ctx, slog.LevelInfo, "API key secret not usable", slog.String("apiKeyId", keyID), slog.String("error", invalid.ErrorCode()))
+		return SecretValue{}, false, nil
+	case err != nil:
+		s.log.LogAttrs(ctx, slog.LevelWarn, "Secrets Manager GetSecretValue failed", slog.String("apiKeyId", keyID), slog.String("error", err.Error()))
+		return SecretValue{}, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	if out.SecretString == nil {
+		s.log.LogAttrs(ctx, slog.LevelError, "malformed API key secret", slog.String("apiKeyId", keyID), slog.String("secretName", name),
+			slog.String("error", "no SecretString (binary secrets are not supported)"))
+		return SecretValue{}, false, nil
+	}
+	value, err := ParseSecretValue(*out.SecretString)
+	if err != nil {
+		// An operator error: loud in the logs, the uniform 401 to the client.
+		s.log.LogAttrs(ctx, slog.LevelError, "malformed API key secret", slog.String("apiKeyId", keyID), slog.String("secretName", name), slog.String("error", err.Error()))
+		return SecretValue{}, false, nil
+	}
+	return value, true, nil
+}
+
+// store adds e, keeping the cache under maxEntries. Called with s.mu held.
+func (s *KeyStore) store(keyID string, e *entry, now time.Time) {
+	if _, ok := s.entries[keyID]; !ok && len(s.entries) >= maxEntries {
+		for id, old := range s.entries {
+			if !now.Before(old.expires) && (!old.found || !now.Before(old.staleUntil)) {
+				delete(s.entries, id)
+			}
+		}
+		for id, old := range s.entries {
+			if len(s.entries) < maxEntries*9/10 {
+				break
+			}
+			if !old.found {
+				delete(s.entries, id)
+			}
+		}
+		if len(s.entries) >= maxEntries && !e.found {
+			return
+		}
+	}
+	s.entries[keyID] = e
+}
+
+func (s *KeyStore) now() time.Time {
+	if s.Now == nil {
+		return time.Now()
+	}
+	return s.Now()
+}
