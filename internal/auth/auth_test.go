@@ -1,0 +1,238 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"maps"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vip-messages/api/internal/auth"
+)
+
+const (
+	goodKey      = "key-good-0001"
+	malformedKey = "key-malformed-01"
+	deletedKey   = "key-deleted-001"
+	unknownKey   = "key-unknown-001"
+	current      = "s3cret-current-value"
+	previous     = "s3cret-previous-value"
+	// serverTime is start in the messages.
+	serverTime = "2026-06-01T12:00:00Z"
+)
+
+func seed(e *env) {
+	e.putKey(goodKey, []string{current, previous}, []string{"ws-a", "ws-b"})
+	e.putRaw(malformedKey, `{"secrets": "MALFORMED-SECRET-PLAINTEXT", "workspaceIds": ["ws-a"]}`)
+	e.putKey(deletedKey, []string{current}, []string{"ws-a"})
+	e.deleteKey(deletedKey)
+	e.sm.ResetCalls()
+}
+
+// with returns h with name set to value (deleted when value is nil).
+func with(h map[string]string, name string, value *string) map[string]string {
+	out := maps.Clone(h)
+	for k := range out {
+		if strings.EqualFold(k, name) {
+			delete(out, k)
+		}
+	}
+	if value != nil {
+		out[name] = *value
+	}
+	return out
+}
+
+func ptr(s string) *string { return &s }
+
+func TestAuthenticate(t *testing.T) {
+	e := newEnv(t)
+	seed(e)
+	good := e.signed(goodKey, current, 0)
+	goodDate := good["x-date"]
+	goodSig := good["x-signature"]
+	at := func(d string) map[string]string { // good key, signed date d
+		return map[string]string{"x-api-key": goodKey, "x-date": d, "x-signature": auth.Sign(current, d)}
+	}
+
+	const (
+		ok = iota
+		unauth
+	)
+	tests := []struct {
+		name    string
+		headers map[string]string
+		multi   map[string][]string
+		want    int
+		msg     string // the client message: exact, or a prefix when it ends with "…"
+		lookups int    // GetSecretValue calls it may cause
+	}{
+		{name: "good, current secret", headers: good, want: ok, lookups: 1},
+		{name: "good, previous secret", headers: e.signed(goodKey, previous, 0), want: ok},
+		{name: "header names in any case", headers: map[string]string{"X-Api-Key": goodKey, "X-DATE": goodDate, "X-Signature": goodSig}, want: ok},
+		{name: "multi-value headers only", multi: map[string][]string{"X-Api-Key": {goodKey}, "x-date": {goodDate}, "x-signature": {goodSig}}, want: ok},
+		{name: "both maps, consistent", headers: good, multi: map[string][]string{"x-api-key": {goodKey}, "x-date": {goodDate}, "x-signature": {goodSig}}, want: ok},
+
+		{name: "missing x-api-key", headers: with(good, "x-api-key", nil), want: unauth, msg: "missing x-api-key header"},
+		{name: "missing x-date", headers: with(good, "x-date", nil), want: unauth, msg: "missing x-date header"},
+		{name: "missing x-signature", headers: with(good, "x-signature", nil), want: unauth, msg: "missing x-signature header"},
+		{name: "no headers at all", want: unauth, msg: "missing x-api-key header"},
+		{name: "empty x-api-key", headers: with(good, "x-api-key", ptr("")), want: unauth, msg: "empty x-api-key header"},
+		{name: "empty x-date", headers: with(good, "x-date", ptr("")), want: unauth, msg: "empty x-date header"},
+		{name: "blank x-signature", headers: with(good, "x-signature", ptr("  ")), want: unauth, msg: "empty x-signature header"},
+		{name: "x-api-key twice, same value", multi: map[string][]string{"x-api-key": {goodKey, goodKey}, "x-date": {goodDate}, "x-signature": {goodSig}}, want: unauth, msg: "x-api-key header sent more than once"},
+		{name: "x-date twice, different values", multi: map[string][]string{"x-api-key": {goodKey}, "x-date": {goodDate, serverTime}, "x-signature": {goodSig}}, want: unauth, msg: "x-date header sent more than once"},
+		{name: "x-signature twice", multi: map[string][]string{"x-api-key": {goodKey}, "x-date": {goodDate}, "x-signature": {goodSig, goodSig}}, want: unauth, msg: "x-signature header sent more than once"},
+		{name: "x-date under two spellings", headers: map[string]string{"x-api-key": goodKey, "x-date": goodDate, "X-Date": goodDate, "x-signature": goodSig}, want: unauth, msg: "x-date header sent more than once"},
+		{name: "x-api-key under two spellings in multi", headers: good, multi: map[string][]string{"x-api-key": {goodKey}, "X-API-KEY": {goodKey}}, want: unauth, msg: "x-api-key header sent more than once"},
+		{name: "headers and multi disagree", headers: good, multi: map[string][]string{"x-signature": {strings.Repeat("0", 64)}}, want: unauth, msg: "x-signature header sent more than once"},
+
+		{name: "key id too short", headers: with(good, "x-api-key", ptr("short")), want: unauth, msg: "malformed x-api-key header…"},
+		{name: "key id too long", headers: with(good, "x-api-key", ptr(strings.Repeat("k", 129))), want: unauth, msg: "malformed x-api-key header…"},
+		{name: "key id longest", headers: with(good, "x-api-key", ptr(strings.Repeat("k", 128))), want: unauth, msg: "invalid credentials", lookups: 1},
+		{name: "key id with a dot", headers: with(good, "x-api-key", ptr("key.good.0001")), want: unauth, msg: "malformed x-api-key header…"},
+		{name: "key id with a slash", headers: with(good, "x-api-key", ptr("../../other-prefix/key")), want: unauth, msg: "malformed x-api-key header…"},
+		{name: "key id non-ASCII", headers: with(good, "x-api-key", ptr("key-göod-0001")), want: unauth, msg: "malformed x-api-key header…"},
+
+		{name: "x-date 5s ahead accepted", headers: at(start.Add(5 * time.Second).Format(time.RFC3339)), want: ok},
+		{name: "x-date 6s ahead", headers: at(start.Add(6 * time.Second).Format(time.RFC3339)), want: unauth, msg: "x-date header is in the future: it is 6s ahead of server time " + serverTime + "; at most 5s is allowed"},
+		{name: "x-date 60s old accepted", headers: at(start.Add(-60 * time.Second).Format(time.RFC3339)), want: ok},
+		{name: "x-date 61s old", headers: at(start.Add(-61 * time.Second).Format(time.RFC3339)), want: unauth, msg: "stale x-date header: it is 1m1s older than server time " + serverTime + "; at most 1m0s is allowed"},
+		{name: "x-date 1 ms past the window", headers: at(start.Add(-60*time.Second - time.Millisecond).Format(time.RFC3339Nano)), want: unauth, msg: "stale x-date header…"},
+		{name: "x-date with fraction", headers: at("2026-06-01T11:59:59.123456Z"), want: ok},
+		{name: "x-date with offset", headers: at("2026-06-01T14:00:00+02:00"), want: ok},
+		{name: "x-date without offset", headers: at("2026-06-01T12:00:00"), want: unauth, msg: "malformed x-date header: expected an RFC 3339 date-time with offset, e.g. 2026-06-01T12:00:00Z; server time is " + serverTime},
+		{name: "x-date date only", headers: at("2026-06-01"), want: unauth, msg: "malformed x-date header…"},
+		{name: "x-date epoch", headers: at("1780315200"), want: unauth, msg: "malformed x-date header…"},
+		{name: "x-date garbage", headers: at("yesterday at noon"), want: unauth, msg: "malformed x-date header…"},
+		{name: "x-date HTTP date", headers: at("Mon, 01 Jun 2026 12:00:00 GMT"), want: unauth, msg: "malformed x-date header…"},
+
+		{name: "signature wrong", headers: with(good, "x-signature", ptr(auth.Sign("other-secret", goodDate))), want: unauth, msg: "invalid credentials", lookups: 0},
+		{name: "signature of another date", headers: with(good, "x-signature", ptr(auth.Sign(current, "2026-06-01T12:00:00.000Z"))), want: unauth, msg: "invalid credentials"},
+		{name: "signature uppercase hex", headers: with(good, "x-signature", ptr(strings.ToUpper(goodSig))), want: unauth, msg: "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)"},
+		{name: "signature too short", headers: with(good, "x-signature", ptr(goodSig[:63])), want: unauth, msg: "malformed x-signature header…"},
+		{name: "signature too long", headers: with(good, "x-signature", ptr(goodSig+"0")), want: unauth, msg: "malformed x-signature header…"},
+		{name: "signature not hex", headers: with(good, "x-signature", ptr("g"+goodSig[1:])), want: unauth, msg: "malformed x-signature header…"},
+		{name: "signature base64", headers: with(good, "x-signature", ptr("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=")), want: unauth, msg: "malformed x-signature header…"},
+
+		{name: "unknown key", headers: e.signed(unknownKey, current, 0), want: unauth, msg: "invalid credentials", lookups: 1},
+		{name: "key scheduled for deletion", headers: e.signed(deletedKey, current, 0), want: unauth, msg: "invalid credentials", lookups: 1},
+		{name: "malformed secret value", headers: e.signed(malformedKey, "MALFORMED-SECRET-PLAINTEXT", 0), want: unauth, msg: "invalid credentials", lookups: 1},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			before := e.getCalls()
+			key, err := e.v.Authenticate(context.Background(), tt.headers, tt.multi)
+			if n := e.getCalls() - before; n > tt.lookups {
+				t.Errorf("made %d GetSecretValue calls, want at most %d", n, tt.lookups)
+			}
+			if tt.want == ok {
+				if err != nil {
+					t.Fatalf("err = %v, want success", err)
+				}
+				if key.ID != goodKey || !key.Allows("ws-a") || !key.Allows("ws-b") || key.Allows("ws-c") {
+					t.Fatalf("key = %+v", key)
+				}
+				return
+			}
+			if !errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("err = %v, want ErrUnauthenticated", err)
+			}
+			var ae *auth.Error
+			if !errors.As(err, &ae) || ae.Message != auth.ClientMessage(err) {
+				t.Fatalf("err %v is not an *auth.Error carrying the client message", err)
+			}
+			got := auth.ClientMessage(err)
+			if p, isPrefix := strings.CutSuffix(tt.msg, "…"); isPrefix {
+				if !strings.HasPrefix(got, p) {
+					t.Fatalf("message %q, want prefix %q", got, p)
+				}
+			} else if got != tt.msg {
+				t.Fatalf("message %q, want %q", got, tt.msg)
+			}
+			if key.ID != "" {
+				t.Fatalf("rejected request returned key %+v", key)
+			}
+		})
+	}
+}
+
+// Unknown key, deleted key, wrong signature and malformed secret answer one and the same error.
+func TestUniformRejection(t *testing.T) {
+	e := newEnv(t)
+	seed(e)
+	var errs []error
+	for _, h := range []map[string]string{
+		e.signed(unknownKey, current, 0),
+		e.signed(deletedKey, current, 0),
+		e.signed(malformedKey, current, 0),
+		e.signed(goodKey, "wrong-secret", 0),
+	} {
+		_, err := e.auth(h)
+		errs = append(errs, err)
+	}
+	for i, err := range errs {
+		if err != auth.ErrUnauthenticated || auth.ClientMessage(err) != "invalid credentials" || err.Error() != errs[0].Error() {
+			t.Errorf("case %d: err = %v (%q), want exactly ErrUnauthenticated", i, err, auth.ClientMessage(err))
+		}
+	}
+}
+
+func TestRotation(t *testing.T) {
+	e := newEnv(t)
+	e.putKey(goodKey, []string{"new-secret", "old-secret"}, []string{"ws-a"})
+	for _, s := range []string{"new-secret", "old-secret"} {
+		if _, err := e.auth(e.signed(goodKey, s, 0)); err != nil {
+			t.Fatalf("%s: %v", s, err)
+		}
+	}
+	e.putKey(goodKey, []string{"new-secret"}, []string{"ws-a"})
+	// Within the TTL the cached value still lists the old secret.
+	e.clock.Advance(auth.DefaultKeyTTL - time.Second)
+	if _, err := e.auth(e.signed(goodKey, "old-secret", 0)); err != nil {
+		t.Fatalf("old secret within TTL: %v", err)
+	}
+	e.clock.Advance(time.Second)
+	if _, err := e.auth(e.signed(goodKey, "old-secret", 0)); err != auth.ErrUnauthenticated {
+		t.Fatalf("old secret after TTL: err = %v, want ErrUnauthenticated", err)
+	}
+	if _, err := e.auth(e.signed(goodKey, "new-secret", 0)); err != nil {
+		t.Fatalf("new secret after TTL: %v", err)
+	}
+	if n := e.getCalls(); n != 2 {
+		t.Fatalf("GetSecretValue calls = %d, want 2", n)
+	}
+}
+
+func TestRevocation(t *testing.T) {
+	e := newEnv(t)
+	e.putKey(goodKey, []string{current}, []string{"ws-a"})
+	if _, err := e.auth(e.signed(goodKey, current, 0)); err != nil {
+		t.Fatal(err)
+	}
+	e.deleteKey(goodKey)
+	e.clock.Advance(auth.DefaultKeyTTL)
+	if _, err := e.auth(e.signed(goodKey, current, 0)); err != auth.ErrUnauthenticated {
+		t.Fatalf("deleted key after TTL: err = %v, want ErrUnauthenticated", err)
+	}
+}
+
+func TestKeyAllows(t *testing.T) {
+	k := auth.Key{ID: "k", WorkspaceIDs: []string{"a", "b"}}
+	for ws, want := range map[string]bool{"a": true, "b": true, "c": false, "": false, "A": false} {
+		if got := k.Allows(ws); got != want {
+			t.Errorf("Allows(%q) = %v, want %v", ws, got, want)
+		}
+	}
+	if (auth.Key{}).Allows("a") {
+		t.Error("a key without workspaces allows one")
+	}
+}
+
+func TestSignKnownAnswer(t *testing.T) {
+	// RFC 4231 test case 2.
+	if got, want := auth.Sign("Jefe", "what do ya want for nothing?"), "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"; got != want {
+		t.Fatalf("Sign = %s, want %s", got, want)
+	}
+}
