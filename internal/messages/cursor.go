@@ -1,0 +1,65 @@
+package messages
+
+import (
+	"encoding/base64"
+	"errors"
+	"strings"
+	"unicode"
+	"unicode/utf8"
+)
+
+// ErrInvalidCursor means a `before` value is neither a cursor this API issued nor
+// an epoch-ms integer. The API answers 400.
+var ErrInvalidCursor = errors.New("malformed cursor")
+
+// cursorPrefix versions the token and keeps it from ever being all digits, so a
+// token and a plain epoch-ms `before` cannot be confused.
+const cursorPrefix = "v1."
+
+// Position is a place in a channel's sort-key order. A page "before" a position
+// holds only messages whose sort key is strictly less than it. It never carries
+// the partition: that is rebuilt from the authenticated request.
+type Position struct{ sk string }
+
+// PositionAt is the position just before every message of that millisecond, for a
+// plain epoch-ms `before` ("strictly older than that instant").
+func PositionAt(epochMS int64) Position { return Position{sk: timePrefix(epochMS)} }
+
+// Token encodes the position as an opaque, URL-safe cursor.
+func (p Position) Token() string {
+	return cursorPrefix + base64.RawURLEncoding.EncodeToString([]byte(p.sk))
+}
+
+// ParseCursor validates a token made by Token.
+func ParseCursor(token string) (Position, error) {
+	rest, ok := strings.CutPrefix(token, cursorPrefix)
+	if !ok {
+		return Position{}, ErrInvalidCursor
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil || !validSortKey(string(raw)) {
+		return Position{}, ErrInvalidCursor
+	}
+	return Position{sk: string(raw)}, nil
+}
+
+// validSortKey accepts exactly the message sort-key shape: 13 digits, '#', and a
+// non-empty UTF-8 id without '#' or control characters.
+func validSortKey(sk string) bool {
+	if len(sk) < tsDigits+2 || len(sk) > tsDigits+1+maxMessageIDLen || sk[tsDigits] != '#' {
+		return false
+	}
+	for i := 0; i < tsDigits; i++ {
+		if sk[i] < '0' || sk[i] > '9' {
+			return false
+		}
+	}
+	id := sk[tsDigits+1:]
+	return utf8.ValidString(id) && !strings.ContainsFunc(id, func(r rune) bool {
+		return r == '#' || unicode.IsControl(r)
+	})
+}
+
+// maxMessageIDLen bounds the id part of a cursor; DynamoDB sort keys are at most
+// 1024 bytes.
+const maxMessageIDLen = 512

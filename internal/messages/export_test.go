@@ -1,0 +1,5 @@
+package messages
+
+// MessagesTokenForTest lets external tests build the cursor of an arbitrary sort key,
+// as a crafted client cursor would be.
+func MessagesTokenForTest(sk string) string { return Position{sk: sk}.Token() }

@@ -1,0 +1,292 @@
+// Package messages lists a channel's messages from DynamoDB, newest first, one
+// page at a time, with a cursor that continues the list exactly.
+package messages
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+)
+
+// Message is one stored message, as the response needs it.
+type Message struct {
+	MessageID      string   `dynamodbav:"messageId"`
+	Timestamp      int64    `dynamodbav:"timestamp"`
+	ConversationID string   `dynamodbav:"conversationId"`
+	UserName       string   `dynamodbav:"userName"`
+	Kind           string   `dynamodbav:"kind"`
+	Source         string   `dynamodbav:"source"`
+	Labels         []string `dynamodbav:"labels"`
+	CustomLabelIDs []string `dynamodbav:"customLabelIds"`
+	Text           string   `dynamodbav:"text"`
+}
+
+// item is the stored form: the message plus its keys.
+type item struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+	Message
+}
+
+// Item returns the DynamoDB item of a message in a workspace channel.
+func (m Message) Item(workspaceID, mediumID string) (map[string]types.AttributeValue, error) {
+	if !ValidID(workspaceID) || !ValidID(mediumID) || !ValidID(m.MessageID) {
+		return nil, fmt.Errorf("ids must be non-empty and must not contain %q", keySep)
+	}
+	if m.Labels == nil {
+		m.Labels = []string{}
+	}
+	if m.CustomLabelIDs == nil {
+		m.CustomLabelIDs = []string{}
+	}
+	return attributevalue.MarshalMap(item{
+		PK:      MessagePK(workspaceID, mediumID),
+		SK:      MessageSK(m.Timestamp, m.MessageID),
+		Message: m,
+	})
+}
+
+// Query selects one page of a channel's messages.
+type Query struct {
+	WorkspaceID, MediumID string
+	// From is inclusive and Until exclusive; both are rounded up to the millisecond.
+	From, Until time.Time
+	// Label matches a message whose labels or customLabelIds hold it; empty: any.
+	Label string
+	// ContentType matches the message kind; empty: any.
+	ContentType string
+	// Limit is the page size, at least 1.
+	Limit int
+	// Before, when set, keeps only messages strictly before this position.
+	Before *Position
+}
+
+// Page is one page of messages, newest first.
+type Page struct {
+	Messages []Message
+	// MayHaveMore is exact for unfiltered pages; for filtered pages it is true
+	// whenever unread messages remain in the window, matching or not.
+	MayHaveMore bool
+	// Next continues the list; set exactly when MayHaveMore is.
+	Next  *Position
+	Stats Stats
+}
+
+// Stats is what a page cost.
+type Stats struct {
+	Calls        int
+	ItemsRead    int
+	ReadCapacity float64
+}
+
+// Budget bounds the DynamoDB work of one request.
+type Budget struct {
+	// MaxCalls is the number of Query calls per page.
+	MaxCalls int
+	// MaxItems is the number of items read per page when a filter is set.
+	MaxItems int
+}
+
+// DefaultBudget is used when a Store is given a zero Budget.
+var DefaultBudget = Budget{MaxCalls: 8, MaxItems: 4000}
+
+// ErrUnavailable wraps a DynamoDB failure that outlived the SDK's retries.
+var ErrUnavailable = errors.New("message store unavailable")
+
+// QueryAPI is the part of the DynamoDB client a Store uses.
+type QueryAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+}
+
+// Store reads messages from one table.
+type Store struct {
+	client QueryAPI
+	table  string
+	budget Budget
+}
+
+// NewStore returns a Store over table; a zero budget field takes its default.
+func NewStore(client QueryAPI, table string, budget Budget) *Store {
+	if budget.MaxCalls <= 0 {
+		budget.MaxCalls = DefaultBudget.MaxCalls
+	}
+	if budget.MaxItems <= 0 {
+		budget.MaxItems = DefaultBudget.MaxItems
+	}
+	return &Store{client: client, table: table, budget: budget}
+}
+
+var projection = expression.NamesList(expression.Name(SortKeyAttr),
+	expression.Name("messageId"), expression.Name("timestamp"), expression.Name("conversationId"),
+	expression.Name("userName"), expression.Name("kind"), expression.Name("source"),
+	expression.Name("labels"), expression.Name("customLabelIds"), expression.Name("text"))
+
+// maxGrowth bounds how much larger a filtered read is than the one before.
+const maxGrowth = 8
+
+// nextRead sizes a filtered read from the share of matches seen so far: large
+// enough to fill the page in one more call, small enough that few read items are
+// left behind the page's last match (those are read again by the next page).
+func nextRead(need, prev, matched, scanned int) int {
+	if prev == 0 {
+		return need + 1
+	}
+	if matched == 0 {
+		return prev * maxGrowth
+	}
+	// need / (matched/scanned), with a 10% margin.
+	est := need*scanned*11/(matched*10) + 1
+	return max(need+1, min(est, prev*maxGrowth))
+}
+
+// List returns one page. A Before outside the window gives the page the window
+// holds below it, possibly empty; it never reaches DynamoDB as an out-of-range key.
+func (s *Store) List(ctx context.Context, q Query) (Page, error) {
+	if q.Limit < 1 {
+		return Page{}, fmt.Errorf("messages: limit %d", q.Limit)
+	}
+	lo, hi := timePrefix(ceilMS(q.From)), timePrefix(ceilMS(q.Until))
+	upper := hi
+	if q.Before != nil && q.Before.sk < upper {
+		upper = q.Before.sk
+	}
+	if upper <= lo {
+		return Page{Messages: []Message{}}, nil
+	}
+
+	pk := MessagePK(q.WorkspaceID, q.MediumID)
+	b := expression.NewBuilder().
+		WithKeyCondition(expression.Key(PartitionKeyAttr).Equal(expression.Value(pk)).
+			And(expression.Key(SortKeyAttr).Between(expression.Value(lo), expression.Value(hi)))).
+		WithProjection(projection)
+	filter, filtered := filterFor(q)
+	if filtered {
+		b = b.WithFilter(filter)
+	}
+	expr, err := b.Build()
+	if err != nil {
+		return Page{}, fmt.Errorf("messages: build expression: %w", err)
+	}
+
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(s.table),
+		KeyConditionExpression:    expr.KeyCondition(),
+		FilterExpression:          expr.Filter(),
+		ProjectionExpression:      expr.Projection(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ScanIndexForward:          aws.Bool(false),
+		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
+	}
+	// BETWEEN includes hi, but no message key equals a bare time prefix, so the
+	// window stays end-exclusive; any lower start is inside the range by now.
+	if upper != hi {
+		in.ExclusiveStartKey = key(pk, upper)
+	}
+
+	page := Page{Messages: make([]Message, 0, min(q.Limit, 64))}
+	read := 0
+	for {
+		need := q.Limit - len(page.Messages)
+		if filtered {
+			read = nextRead(need, read, len(page.Messages), page.Stats.ItemsRead)
+			read = min(read, s.budget.MaxItems-page.Stats.ItemsRead)
+		} else {
+			read = need + 1
+		}
+		in.Limit = aws.Int32(int32(read))
+		out, err := s.client.Query(ctx, in)
+		if err != nil {
+			return Page{}, fmt.Errorf("%w: query: %w", ErrUnavailable, err)
+		}
+		page.Stats.Calls++
+		page.Stats.ItemsRead += int(out.ScannedCount)
+		if out.ConsumedCapacity != nil && out.ConsumedCapacity.CapacityUnits != nil {
+			page.Stats.ReadCapacity += *out.ConsumedCapacity.CapacityUnits
+		}
+
+		var batch []item
+		if err := attributevalue.UnmarshalListOfMaps(out.Items, &batch); err != nil {
+			return Page{}, fmt.Errorf("messages: decode: %w", err)
+		}
+		if len(batch) > need {
+			// Full, with a match left over: continue right after the last one returned.
+			for _, it := range batch[:need] {
+				page.Messages = append(page.Messages, it.Message)
+			}
+			page.MayHaveMore = true
+			page.Next = &Position{sk: batch[need-1].SK}
+			return page, nil
+		}
+		for _, it := range batch {
+			page.Messages = append(page.Messages, it.Message)
+		}
+		if out.LastEvaluatedKey == nil {
+			return page, nil
+		}
+		// Everything read up to LastEvaluatedKey was returned or rejected, so the
+		// cursor continues from there: no rejected item is read twice.
+		last, err := sortKeyOf(out.LastEvaluatedKey)
+		if err != nil {
+			return Page{}, err
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+		spent := page.Stats.Calls >= s.budget.MaxCalls ||
+			(filtered && page.Stats.ItemsRead >= s.budget.MaxItems)
+		if len(page.Messages) == q.Limit || spent {
+			page.MayHaveMore = true
+			page.Next = &Position{sk: last}
+			return page, nil
+		}
+	}
+}
+
+func filterFor(q Query) (expression.ConditionBuilder, bool) {
+	var conds []expression.ConditionBuilder
+	if q.Label != "" {
+		conds = append(conds, expression.Or(
+			expression.Contains(expression.Name("labels"), q.Label),
+			expression.Contains(expression.Name("customLabelIds"), q.Label)))
+	}
+	if q.ContentType != "" {
+		conds = append(conds, expression.Name("kind").Equal(expression.Value(q.ContentType)))
+	}
+	switch len(conds) {
+	case 0:
+		return expression.ConditionBuilder{}, false
+	case 1:
+		return conds[0], true
+	}
+	return expression.And(conds[0], conds[1]), true
+}
+
+func key(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
+		SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+func sortKeyOf(k map[string]types.AttributeValue) (string, error) {
+	if s, ok := k[SortKeyAttr].(*types.AttributeValueMemberS); ok {
+		return s.Value, nil
+	}
+	return "", fmt.Errorf("messages: LastEvaluatedKey without a string %s", SortKeyAttr)
+}
+
+// ceilMS is t in epoch milliseconds, rounded up, so that "at or after t" holds
+// for whole-millisecond timestamps.
+func ceilMS(t time.Time) int64 {
+	ms := t.UnixMilli()
+	if time.UnixMilli(ms).Before(t) {
+		ms++
+	}
+	return ms
+}

@@ -1,0 +1,143 @@
+// Package seed writes workspaces, channels and messages in the table's item
+// format, through the AWS SDK: the demo data of the local stack, and test data.
+package seed
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// Workspace is a workspace item.
+type Workspace struct {
+	ID   string
+	Name string
+	VIP  bool
+}
+
+// Channel is a channel item of a workspace.
+type Channel struct {
+	WorkspaceID string
+	MediumID    string
+	Name        string
+	Connected   bool
+}
+
+// ChannelMessages are messages of one channel.
+type ChannelMessages struct {
+	WorkspaceID string
+	MediumID    string
+	Messages    []messages.Message
+}
+
+// Dataset is everything one seeding writes.
+type Dataset struct {
+	Workspaces []Workspace
+	Channels   []Channel
+	Messages   []ChannelMessages
+}
+
+// BatchWriteAPI is the part of the DynamoDB client the Writer uses.
+type BatchWriteAPI interface {
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+// Writer writes items to one table.
+type Writer struct {
+	client BatchWriteAPI
+	table  string
+}
+
+// NewWriter returns a Writer for table.
+func NewWriter(client BatchWriteAPI, table string) *Writer {
+	return &Writer{client: client, table: table}
+}
+
+type workspaceItem struct {
+	PK   string `dynamodbav:"pk"`
+	SK   string `dynamodbav:"sk"`
+	VIP  bool   `dynamodbav:"vip"`
+	Name string `dynamodbav:"name"`
+}
+
+type channelItem struct {
+	PK        string `dynamodbav:"pk"`
+	SK        string `dynamodbav:"sk"`
+	Connected bool   `dynamodbav:"connected"`
+	Name      string `dynamodbav:"name"`
+}
+
+// Write puts every item of d, 25 to a batch.
+func (w *Writer) Write(ctx context.Context, d Dataset) error {
+	var items []map[string]types.AttributeValue
+	add := func(v any) error {
+		av, err := attributevalue.MarshalMap(v)
+		if err == nil {
+			items = append(items, av)
+		}
+		return err
+	}
+	for _, ws := range d.Workspaces {
+		if !messages.ValidID(ws.ID) {
+			return fmt.Errorf("seed: bad workspace id %q", ws.ID)
+		}
+		if err := add(workspaceItem{PK: messages.WorkspacePK(ws.ID), SK: messages.WorkspaceSK(), VIP: ws.VIP, Name: ws.Name}); err != nil {
+			return err
+		}
+	}
+	for _, ch := range d.Channels {
+		if !messages.ValidID(ch.WorkspaceID) || !messages.ValidID(ch.MediumID) {
+			return fmt.Errorf("seed: bad channel id %q/%q", ch.WorkspaceID, ch.MediumID)
+		}
+		if err := add(channelItem{PK: messages.WorkspacePK(ch.WorkspaceID), SK: messages.ChannelSK(ch.MediumID), Connected: ch.Connected, Name: ch.Name}); err != nil {
+			return err
+		}
+	}
+	for _, cm := range d.Messages {
+		for _, m := range cm.Messages {
+			av, err := m.Item(cm.WorkspaceID, cm.MediumID)
+			if err != nil {
+				return fmt.Errorf("seed: message %q: %w", m.MessageID, err)
+			}
+			items = append(items, av)
+		}
+	}
+	return w.put(ctx, items)
+}
+
+// maxBatch is BatchWriteItem's limit of items per call.
+const maxBatch = 25
+
+func (w *Writer) put(ctx context.Context, items []map[string]types.AttributeValue) error {
+	for start := 0; start < len(items); start += maxBatch {
+		reqs := make([]types.WriteRequest, 0, maxBatch)
+		for _, it := range items[start:min(start+maxBatch, len(items))] {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		}
+		pending := map[string][]types.WriteRequest{w.table: reqs}
+		for attempt := 0; len(pending[w.table]) > 0; attempt++ {
+			if attempt > 0 {
+				if attempt > 8 {
+					return fmt.Errorf("seed: %d items still unprocessed", len(pending[w.table]))
+				}
+				select {
+				case <-ctx.Done():
+					return ctx.Err()
+				case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
+				}
+			}
+			out, err := w.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			if err != nil {
+				return fmt.Errorf("seed: batch write: %w", err)
+			}
+			pending = out.UnprocessedItems
+		}
+	}
+	return nil
+}
