@@ -1,0 +1,83 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vip-messages/api/internal/auth"
+)
+
+// mapSource is an in-memory KeySource, so fuzzing runs without a network.
+type mapSource map[string]auth.SecretValue
+
+func (m mapSource) LookupKey(_ context.Context, keyID string) (auth.SecretValue, error) {
+	v, ok := m[keyID]
+	if !ok {
+		return auth.SecretValue{}, auth.ErrUnauthenticated
+	}
+	return v, nil
+}
+
+func FuzzAuthenticate(f *testing.F) {
+	good := auth.Sign(current, serverTime)
+	seeds := []struct{ key, date, sig, extraName, extraValue string }{
+		{goodKey, serverTime, good, "", ""},
+		{goodKey, serverTime, auth.Sign(previous, serverTime), "", ""},
+		{goodKey, serverTime, strings.ToUpper(good), "", ""},
+		{goodKey, serverTime, good, "X-Date", serverTime},
+		{goodKey, serverTime, good, "x-signature", good},
+		{goodKey, serverTime, good, "X-API-KEY", goodKey},
+		{goodKey, serverTime, good, "content-type", "text/plain"},
+		{goodKey, "2026-06-01T11:59:59.999999999+00:00", auth.Sign(current, "2026-06-01T11:59:59.999999999+00:00"), "", ""},
+		{goodKey, "2026-06-01T12:00:00", good, "", ""},
+		{goodKey, "2026-06-01T12:00:00.1234567890123456789Z", good, "", ""},
+		{goodKey, "9999-12-31T23:59:59Z", good, "", ""},
+		{goodKey, "0000-01-01T00:00:00-23:59", good, "", ""},
+		{"short", serverTime, good, "", ""},
+		{unknownKey, serverTime, good, "", ""},
+		{"", "", "", "", ""},
+		{goodKey + "\x00", serverTime, good, "", ""},
+		{goodKey, serverTime + "\n", good, "", ""},
+		{goodKey, serverTime, good[:63] + "g", "", ""},
+		{goodKey, "  ", good, "", ""},
+	}
+	for _, s := range seeds {
+		f.Add(s.key, s.date, s.sig, s.extraName, s.extraValue)
+	}
+	v := auth.NewVerifier(mapSource{goodKey: {Secrets: []string{current, previous}, WorkspaceIDs: []string{"ws-a"}}}, nil)
+	v.Now = func() time.Time { return start }
+
+	f.Fuzz(func(t *testing.T, keyID, date, sig, extraName, extraValue string) {
+		headers := map[string]string{"x-api-key": keyID, "x-date": date, "x-signature": sig}
+		multi := map[string][]string{"x-api-key": {keyID}, "x-date": {date}, "x-signature": {sig}}
+		if extraName != "" {
+			headers[extraName] = extraValue
+			multi[extraName] = append(multi[extraName], extraValue)
+		}
+		for _, m := range []map[string][]string{multi, nil} {
+			key, err := v.Authenticate(context.Background(), headers, m)
+			if err == nil {
+				signedBy := auth.Sign(current, date) == sig || auth.Sign(previous, date) == sig
+				if key.ID != goodKey || keyID != goodKey || !signedBy || !key.Allows("ws-a") {
+					t.Fatalf("accepted key=%q date=%q sig=%q as %+v", keyID, date, sig, key)
+				}
+				ts, perr := time.Parse(time.RFC3339Nano, date)
+				if age := start.Sub(ts); perr != nil || age > auth.MaxAge || age < -auth.MaxClockAhead {
+					t.Fatalf("accepted x-date %q (age %v, %v)", date, age, perr)
+				}
+				continue
+			}
+			if !errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("err = %v, want a 401", err)
+			}
+			msg := auth.ClientMessage(err)
+			if msg == "" || strings.Contains(msg, current) || strings.Contains(msg, previous) ||
+				len(sig) >= 16 && strings.Contains(msg, sig) {
+				t.Fatalf("client message %q", msg)
+			}
+		}
+	})
+}

@@ -1,0 +1,269 @@
+package auth_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/smlocal"
+)
+
+func TestCacheHitWithinTTL(t *testing.T) {
+	e := newEnv(t)
+	e.putKey(goodKey, []string{current}, []string{"ws-a"})
+	for i := range 50 {
+		if _, err := e.auth(e.signed(goodKey, current, 0)); err != nil {
+			t.Fatalf("request %d: %v", i, err)
+		}
+		e.clock.Advance(auth.DefaultKeyTTL / 100)
+	}
+	if n := e.getCalls(); n != 1 {
+		t.Fatalf("50 requests within the TTL made %d GetSecretValue calls, want 1", n)
+	}
+	e.clock.Advance(auth.DefaultKeyTTL / 2)
+	if _, err := e.auth(e.signed(goodKey, current, 0)); err != nil {
+		t.Fatal(err)
+	}
+	if n := e.getCalls(); n != 2 {
+		t.Fatalf("after the TTL: %d calls, want 2", n)
+	}
+}
+
+func TestConfiguredTTLs(t *testing.T) {
+	e := newEnv(t, func(c *auth.CacheConfig) {
+		c.TTL, c.NegativeTTL, c.StaleTTL = time.Minute, 10*time.Second, 2*time.Minute
+	})
+	if got := e.store.Config(); got.TTL != time.Minute || got.NegativeTTL != 10*time.Second || got.StaleTTL != 2*time.Minute {
+		t.Fatalf("Config() = %+v", got)
+	}
+	if got := auth.NewKeyStore(nil, prefix, auth.CacheConfig{}, nil).Config(); got.TTL != auth.DefaultKeyTTL ||
+		got.NegativeTTL != auth.DefaultNegativeKeyTTL || got.StaleTTL != auth.DefaultStaleKeyTTL {
+		t.Fatalf("defaults: %+v", got)
+	}
+	e.putKey(goodKey, []string{current}, []string{"ws-a"})
+	steps := []struct {
+		advance time.Duration
+		key     string
+		calls   int
+	}{
+		{0, goodKey, 1},
+		{59 * time.Second, goodKey, 1},
+		{time.Second, goodKey, 2},
+		{0, unknownKey, 3},
+		{9 * time.Second, unknownKey, 3},
+		{time.Second, unknownKey, 4},
+	}
+	for i, s := range steps {
+		e.clock.Advance(s.advance)
+		_, _ = e.auth(e.signed(s.key, current, 0))
+		if n := e.getCalls(); n != s.calls {
+			t.Fatalf("step %d: %d calls, want %d", i, n, s.calls)
+		}
+	}
+}
+
+func TestNegativeCacheUnderRandomKeyFlood(t *testing.T) {
+	e := newEnv(t)
+	rng := rand.New(rand.NewPCG(1, 2))
+	ids := make([]string, 150)
+	for i := range ids {
+		ids[i] = fmt.Sprintf("rnd-%016x", rng.Uint64())
+	}
+	seen := map[string]bool{}
+	for i := range 1000 {
+		id := ids[rng.IntN(len(ids))]
+		seen[id] = true
+		if _, err := e.auth(e.signed(id, "x", 0)); err != auth.ErrUnauthenticated {
+			t.Fatalf("request %d: err = %v, want ErrUnauthenticated", i, err)
+		}
+		if i%100 == 99 {
+			e.clock.Advance(2 * time.Second) // 18 s in all: within the negative TTL
+		}
+	}
+	if n := e.getCalls(); n != len(seen) {
+		t.Fatalf("1000 requests over %d distinct unknown ids made %d calls, want one per id", len(seen), n)
+	}
+	e.clock.Advance(auth.DefaultNegativeKeyTTL)
+	_, _ = e.auth(e.signed(ids[0], "x", 0))
+	if n := e.getCalls(); n != len(seen)+1 {
+		t.Fatalf("after the negative TTL: %d calls, want %d", n, len(seen)+1)
+	}
+}
+
+// gated holds every GetSecretValue call until release is closed.
+type gated struct {
+	auth.SecretsManager
+	release chan struct{}
+}
+
+func (g gated) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	<-g.release
+	return g.SecretsManager.GetSecretValue(ctx, in, optFns...)
+}
+
+func TestConcurrentLookupsMakeOneCall(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		key  string
+		want error
+	}{{"known key", goodKey, nil}, {"unknown key", unknownKey, auth.ErrUnauthenticated}} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.putKey(goodKey, []string{current}, []string{"ws-a"})
+			g := gated{SecretsManager: e.client, release: make(chan struct{})}
+			store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+			store.Now = e.clock.Now
+			v := auth.NewVerifier(store, nil)
+			v.Now = e.clock.Now
+
+			const n = 40
+			var wg sync.WaitGroup
+			errs := make(chan error, n)
+			for range n {
+				wg.Go(func() {
+					_, err := v.Authenticate(context.Background(), e.signed(tc.key, current, 0), nil)
+					errs <- err
+				})
+			}
+			// Without the one-call-per-key rule every goroutine would be blocked in
+			// its own call by now; the sleep only gives them time to get there.
+			time.Sleep(100 * time.Millisecond)
+			close(g.release)
+			wg.Wait()
+			close(errs)
+			for err := range errs {
+				if err != tc.want {
+					t.Fatalf("err = %v, want %v", err, tc.want)
+				}
+			}
+			if c := e.getCalls(); c != 1 {
+				t.Fatalf("%d concurrent requests made %d calls, want 1", n, c)
+			}
+		})
+	}
+}
+
+func TestWaiterContextCancelled(t *testing.T) {
+	e := newEnv(t)
+	e.putKey(goodKey, []string{current}, []string{"ws-a"})
+	g := gated{SecretsManager: e.client, release: make(chan struct{})}
+	store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
+	defer cancel()
+	_, err := store.LookupKey(ctx, goodKey)
+	if !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want ErrUnavailable wrapping the deadline", err)
+	}
+	// The call itself goes on and fills the cache for the next request.
+	close(g.release)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		if _, err := store.LookupKey(context.Background(), goodKey); err == nil {
+			break
+		} else if time.Now().After(deadline) {
+			t.Fatal(err)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	if c := e.getCalls(); c != 1 {
+		t.Fatalf("%d calls, want 1", c)
+	}
+}
+
+func TestStaleIfError(t *testing.T) {
+	for _, f := range []smlocal.Failure{smlocal.Throttling, smlocal.Internal} {
+		t.Run(f.Type, func(t *testing.T) {
+			e := newEnv(t)
+			e.putKey(goodKey, []string{current}, []string{"ws-a"})
+			if _, err := e.auth(e.signed(goodKey, current, 0)); err != nil {
+				t.Fatal(err)
+			}
+			e.sm.SetFailure(smlocal.OpGetSecretValue, &f)
+			steps := []struct {
+				name    string
+				advance time.Duration
+				ok      bool
+				calls   int // GetSecretValue calls so far (2 attempts per failed refresh)
+			}{
+				{"past the TTL: stale value served", auth.DefaultKeyTTL, true, 3},
+				{"within the retry interval: no call", 4 * time.Second, true, 3},
+				{"after the retry interval: refreshed again", time.Second, true, 5},
+				{"just before the stale bound", auth.DefaultStaleKeyTTL - 6*time.Second, true, 7},
+				{"at the stale bound: unavailable", time.Second, false, 9},
+			}
+			for _, s := range steps {
+				e.clock.Advance(s.advance)
+				_, err := e.auth(e.signed(goodKey, current, 0))
+				switch {
+				case s.ok && err != nil:
+					t.Fatalf("%s: %v", s.name, err)
+				case !s.ok && (!errors.Is(err, auth.ErrUnavailable) || errors.Is(err, auth.ErrUnauthenticated)):
+					t.Fatalf("%s: err = %v, want ErrUnavailable and not ErrUnauthenticated", s.name, err)
+				}
+				if n := e.getCalls(); n != s.calls {
+					t.Fatalf("%s: %d calls, want %d", s.name, n, s.calls)
+				}
+			}
+			e.sm.SetFailure(smlocal.OpGetSecretValue, nil)
+			if _, err := e.auth(e.signed(goodKey, current, 0)); err != nil {
+				t.Fatalf("after recovery: %v", err)
+			}
+		})
+	}
+}
+
+func TestOutageOnUncachedKeyIsUnavailable(t *testing.T) {
+	for _, f := range []smlocal.Failure{smlocal.Throttling, smlocal.Internal, {Status: 400, Type: "AccessDeniedException", Message: "denied"}} {
+		t.Run(f.Type, func(t *testing.T) {
+			e := newEnv(t)
+			e.putKey(goodKey, []string{current}, []string{"ws-a"})
+			_, _ = e.auth(e.signed(unknownKey, current, 0)) // negatively cached
+			e.sm.SetFailure(smlocal.AllOperations, &f)
+			for _, tc := range []struct {
+				name string
+				key  string
+			}{
+				{"never seen", goodKey},
+				{"never seen, unknown", "key-other-0001"},
+				{"negative entry expired", unknownKey},
+			} {
+				if tc.key == unknownKey {
+					e.clock.Advance(auth.DefaultNegativeKeyTTL)
+				}
+				_, err := e.auth(e.signed(tc.key, current, 0))
+				if !errors.Is(err, auth.ErrUnavailable) || errors.Is(err, auth.ErrUnauthenticated) {
+					t.Fatalf("%s: err = %v, want ErrUnavailable and not ErrUnauthenticated", tc.name, err)
+				}
+			}
+		})
+	}
+}
+
+func TestMalformedSecretValues(t *testing.T) {
+	for _, tc := range []struct{ name, value string }{
+		{"not JSON", `secret-in-plain-text`},
+		{"secrets not an array", `{"secrets": "s", "workspaceIds": []}`},
+		{"no secrets", `{"secrets": [], "workspaceIds": ["ws"]}`},
+		{"empty secret", `{"secrets": [""], "workspaceIds": ["ws"]}`},
+		{"no workspaceIds", `{"secrets": ["s"]}`},
+		{"empty workspace id", `{"secrets": ["s"], "workspaceIds": [""]}`},
+		{"null", `null`},
+		{"array", `["s"]`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if _, err := auth.ParseSecretValue(tc.value); err == nil {
+				t.Fatal("accepted")
+			}
+		})
+	}
+	if v, err := auth.ParseSecretValue(`{"secrets": ["a", "b"], "workspaceIds": [], "note": "extra fields are ignored"}`); err != nil || len(v.Secrets) != 2 {
+		t.Fatalf("valid value: %v %v", v, err)
+	}
+}
