@@ -4,8 +4,7 @@ package messages
 
 import (
 	"context"
-	"errors"
-	"fmt"
+		"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -13,6 +12,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/outage"
 )
 
 // Message is one stored message, as the response needs it.
@@ -96,9 +97,6 @@ type Budget struct {
 
 // DefaultBudget is used when a Store is given a zero Budget.
 var DefaultBudget = Budget{MaxCalls: 8, MaxItems: 4000}
-
-// ErrUnavailable wraps a DynamoDB failure that outlived the SDK's retries.
-var ErrUnavailable = errors.New("message store unavailable")
 
 // QueryAPI is the part of the DynamoDB client a Store uses.
 type QueryAPI interface {
@@ -204,7 +202,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		in.Limit = aws.Int32(int32(read))
 		out, err := s.client.Query(ctx, in)
 		if err != nil {
-			return Page{}, fmt.Errorf("%w: query: %w", ErrUnavailable, err)
+			return Page{}, fmt.Errorf("messages: query: %w", outage.Wrap(err))
 		}
 		page.Stats.Calls++
 		page.Stats.ItemsRead += int(out.ScannedCount)

@@ -1,0 +1,48 @@
+package outage
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/smithy-go"
+)
+
+func TestWrap(t *testing.T) {
+	cases := []struct {
+		name   string
+		err    error
+		outage bool
+	}{
+		{"throughput exceeded", &types.ProvisionedThroughputExceededException{Message: ptr("slow down")}, true},
+		{"request limit", &types.RequestLimitExceeded{}, true},
+		{"throttling code", &smithy.GenericAPIError{Code: "ThrottlingException"}, true},
+		{"internal server error", &types.InternalServerError{}, true},
+		{"retries exhausted", &retry.MaxAttemptsError{Attempt: 3, Err: errors.New("boom")}, true},
+		{"connection refused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
+		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), true},
+		{"validation (a bug)", &smithy.GenericAPIError{Code: "ValidationException", Message: "bad expression"}, false},
+		{"resource not found (a bug)", &types.ResourceNotFoundException{}, false},
+		{"plain error", errors.New("decode"), false},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got := Wrap(c.err)
+			if errors.Is(got, ErrUnavailable) != c.outage {
+				t.Fatalf("Wrap(%v) outage = %v, want %v", c.err, !c.outage, c.outage)
+			}
+			if !errors.Is(got, c.err) {
+				t.Fatal("the original error is lost")
+			}
+		})
+	}
+	if Wrap(nil) != nil {
+		t.Fatal("Wrap(nil) != nil")
+	}
+}
+
+func ptr(s string) *string { return &s }
