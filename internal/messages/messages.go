@@ -4,7 +4,7 @@ package messages
 
 import (
 	"context"
-		"fmt"
+	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
