@@ -1,0 +1,221 @@
+// Package access decides, after authentication, whether a key may read a
+// workspace channel (SPEC.md §3): the key must allow the workspace, the workspace
+// must exist and be VIP, and the channel must exist and be connected.
+//
+// Errors map to statuses in the API layer:
+//
+//	ErrKeyNotAllowed, ErrNotVIP              403
+//	ErrWorkspaceNotFound, ErrChannelNotFound 404
+//	ErrUnavailable                           503 (DynamoDB throttling or outage)
+//
+// Anything else (a validation error, a missing table) is a bug: 500.
+package access
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/aws/retry"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// Errors of Check. The messages are safe to show the client.
+var (
+	ErrKeyNotAllowed     = errors.New("this API key is not allowed for the workspace")
+	ErrWorkspaceNotFound = errors.New("workspace not found")
+	ErrNotVIP            = errors.New("workspace is not a VIP workspace")
+	ErrChannelNotFound   = errors.New("channel not found or not connected to the workspace")
+	// ErrUnavailable wraps a DynamoDB error that outlasted the SDK's retries
+	// (throttling, 5xx, network). It is not auth.ErrUnavailable: the two come from
+	// different dependencies, and the API maps both to 503.
+	ErrUnavailable = errors.New("access: DynamoDB unavailable")
+)
+
+// DynamoDB is the part of the DynamoDB client Check uses; *dynamodb.Client
+// implements it.
+type DynamoDB interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, optFns ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+}
+
+// Config of a Checker.
+type Config struct {
+	// TTL is how long a workspace/channel answer is reused (WORKSPACE_CACHE_TTL);
+	// zero means DefaultTTL.
+	TTL time.Duration
+}
+
+// DefaultTTL is Config.TTL's default: a VIP or connection change shows within a minute.
+const DefaultTTL = time.Minute
+
+const (
+	// maxUnprocessedRounds bounds the re-reads of UnprocessedKeys (throttling)
+	// before giving up with ErrUnavailable.
+	maxUnprocessedRounds = 4
+	maxEntries           = 10000
+)
+
+// Checker runs the access checks, caching each workspace/channel answer for the TTL.
+type Checker struct {
+	db    DynamoDB
+	table string
+	ttl   time.Duration
+	// Now is the cache's clock; set it before first use. Nil means time.Now.
+	Now func() time.Time
+	// sleep waits between UnprocessedKeys rounds; tests shorten it.
+	sleep func(context.Context, time.Duration) error
+
+	mu    sync.Mutex
+	cache map[[2]string]cached
+}
+
+type cached struct {
+	err     error // nil when access is granted
+	expires time.Time
+}
+
+// NewChecker returns a Checker reading table through db.
+func NewChecker(db DynamoDB, table string, cfg Config) *Checker {
+	if cfg.TTL <= 0 {
+		cfg.TTL = DefaultTTL
+	}
+	return &Checker{db: db, table: table, ttl: cfg.TTL, Now: time.Now, sleep: sleepCtx, cache: map[[2]string]cached{}}
+}
+
+// TTL returns the cache lifetime in force.
+func (c *Checker) TTL() time.Duration { return c.ttl }
+
+// Check returns nil when key may read channel mediumID of workspaceID, or one of
+// the package's errors. The key's own workspace list is checked first, so a key
+// asking for another workspace causes no read.
+func (c *Checker) Check(ctx context.Context, key auth.Key, workspaceID, mediumID string) error {
+	if !key.Allows(workspaceID) {
+		return ErrKeyNotAllowed
+	}
+	k := [2]string{workspaceID, mediumID}
+	c.mu.Lock()
+	e, ok := c.cache[k]
+	now := c.now()
+	c.mu.Unlock()
+	if ok && now.Before(e.expires) {
+		return e.err
+	}
+
+	verdict, err := c.read(ctx, workspaceID, mediumID)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.cache) >= maxEntries {
+		for key, old := range c.cache {
+			if !now.Before(old.expires) || len(c.cache) >= maxEntries*9/10 {
+				delete(c.cache, key)
+			}
+		}
+	}
+	c.cache[k] = cached{err: verdict, expires: now.Add(c.ttl)}
+	return verdict
+}
+
+// read fetches the workspace and channel items in one BatchGetItem and returns
+// the verdict, or an error when it could not read them.
+func (c *Checker) read(ctx context.Context, workspaceID, mediumID string) (verdict, err error) {
+	pk := messages.WorkspacePK(workspaceID)
+	wsKey := itemKey(pk, messages.WorkspaceSK())
+	chKey := itemKey(pk, messages.ChannelSK(mediumID))
+	req := map[string]types.KeysAndAttributes{c.table: {
+		Keys:                     []map[string]types.AttributeValue{wsKey, chKey},
+		ProjectionExpression:     aws.String("#sk, #vip, #connected"),
+		ExpressionAttributeNames: map[string]string{"#sk": messages.SortKeyAttr, "#vip": "vip", "#connected": "connected"},
+	}}
+	var items []map[string]types.AttributeValue
+	for round := 0; len(req) > 0; round++ {
+		if round == maxUnprocessedRounds {
+			return nil, fmt.Errorf("%w: BatchGetItem left keys unprocessed after %d rounds", ErrUnavailable, round)
+		}
+		if round > 0 {
+			// Unprocessed keys mean throttling: back off before asking again.
+			if err := c.sleep(ctx, time.Duration(10<<round)*time.Millisecond); err != nil {
+				return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+			}
+		}
+		out, err := c.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
+		if err != nil {
+			return nil, classify(err)
+		}
+		items = append(items, out.Responses[c.table]...)
+		req = out.UnprocessedKeys
+	}
+
+	var ws, ch map[string]types.AttributeValue
+	for _, it := range items {
+		sk, _ := it[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+		switch {
+		case sk == nil:
+		case sk.Value == messages.WorkspaceSK():
+			ws = it
+		case sk.Value == messages.ChannelSK(mediumID):
+			ch = it
+		}
+	}
+	switch {
+	case ws == nil:
+		return ErrWorkspaceNotFound, nil
+	case !boolAttr(ws, "vip"):
+		return ErrNotVIP, nil
+	case ch == nil || !boolAttr(ch, "connected"):
+		return ErrChannelNotFound, nil
+	}
+	return nil, nil
+}
+
+func itemKey(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
+		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// boolAttr is true only for a BOOL attribute set to true; missing or mistyped is false.
+func boolAttr(item map[string]types.AttributeValue, name string) bool {
+	b, ok := item[name].(*types.AttributeValueMemberBOOL)
+	return ok && b.Value
+}
+
+// classify wraps errors the SDK deems transient (throttling, 5xx, connection
+// errors, timeouts) in ErrUnavailable; the rest are bugs or misconfiguration.
+func classify(err error) error {
+	transient := retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary ||
+		retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
+	if transient {
+		return fmt.Errorf("%w: %w", ErrUnavailable, err)
+	}
+	return fmt.Errorf("access: BatchGetItem: %w", err)
+}
+
+func (c *Checker) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+func sleepCtx(ctx context.Context, d time.Duration) error {
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-t.C:
+		return nil
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
