@@ -1,0 +1,22 @@
+// Command vip-messages is the Lambda function of GET /vip-messages. It only wires:
+// configuration from the environment (see internal/service), then lambda.Start.
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+
+	"github.com/aws/aws-lambda-go/lambda"
+
+	"github.com/vip-messages/api/internal/service"
+)
+
+func main() {
+	h, err := service.Load(context.Background(), os.Getenv, os.Stdout)
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "vip-messages: configuration:", err)
+		os.Exit(1)
+	}
+	lambda.Start(h.Handle)
+}

@@ -1,0 +1,247 @@
+// Package api is the Lambda handler of GET /vip-messages behind API Gateway's REST
+// proxy integration: authenticate, validate the query string, authorize, query,
+// encode (SPEC.md §2–4).
+package api
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-lambda-go/lambdacontext"
+
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// Authenticator checks a request's signature headers.
+type Authenticator interface {
+	Authenticate(ctx context.Context, headers map[string]string, multi map[string][]string) (auth.Key, error)
+}
+
+// Authorizer checks that a key may read a workspace channel.
+type Authorizer interface {
+	Check(ctx context.Context, key auth.Key, workspaceID, mediumID string) error
+}
+
+// Lister reads one page of messages.
+type Lister interface {
+	List(ctx context.Context, q messages.Query) (messages.Page, error)
+}
+
+// Handler serves GET /vip-messages.
+type Handler struct {
+	auth   Authenticator
+	access Authorizer
+	store  Lister
+	log    *slog.Logger
+}
+
+// New returns a Handler; a nil log discards.
+func New(authn Authenticator, authz Authorizer, store Lister, log *slog.Logger) *Handler {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Handler{auth: authn, access: authz, store: store, log: log}
+}
+
+// Item is one message of a response.
+type Item struct {
+	Timestamp      int64    `json:"timestamp"`
+	Date           string   `json:"date"`
+	ConversationID string   `json:"conversationId"`
+	UserName       string   `json:"userName"`
+	Kind           string   `json:"kind"`
+	Source         string   `json:"source"`
+	Labels         []string `json:"labels"`
+	CustomLabelIDs []string `json:"customLabelIds"`
+	Text           string   `json:"text"`
+}
+
+// ListResponse is the 200 body.
+type ListResponse struct {
+	Items       []Item `json:"items"`
+	Returned    int    `json:"returned"`
+	MayHaveMore bool   `json:"mayHaveMore"`
+	NextCursor  string `json:"nextCursor,omitempty"`
+}
+
+// dateLayout is RFC 3339 in UTC with milliseconds.
+const dateLayout = "2006-01-02T15:04:05.000Z07:00"
+
+// requestLog gathers the fields of the one log line of a request.
+type requestLog struct {
+	keyID, workspaceID, mediumID string
+	page                         messages.Page
+}
+
+// Handle answers one request. It never returns an error: every failure is a
+// response, so API Gateway never turns one into its own 502.
+func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, _ error) {
+	start := time.Now()
+	requestID := requestID(ctx, req)
+	var rl requestLog
+	var err error
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+			resp = h.respond(requestID, err)
+		}
+		h.logRequest(ctx, requestID, rl, resp.StatusCode, err, time.Since(start))
+	}()
+
+	var body ListResponse
+	body, err = h.serve(ctx, req, &rl)
+	if err != nil {
+		return h.respond(requestID, err), nil
+	}
+	return encode(requestID, http.StatusOK, body), nil
+}
+
+func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, rl *requestLog) (ListResponse, error) {
+	key, err := h.auth.Authenticate(ctx, req.Headers, req.MultiValueHeaders)
+	if err != nil {
+		return ListResponse{}, err
+	}
+	rl.keyID = key.ID
+	p, err := validate(req.QueryStringParameters, req.MultiValueQueryStringParameters)
+	if err != nil {
+		return ListResponse{}, err
+	}
+	rl.workspaceID, rl.mediumID = p.workspaceID, p.mediumID
+	q, err := p.query()
+	if err != nil {
+		return ListResponse{}, err
+	}
+	if err := h.access.Check(ctx, key, q.WorkspaceID, q.MediumID); err != nil {
+		return ListResponse{}, err
+	}
+	page, err := h.store.List(ctx, q)
+	if err != nil {
+		return ListResponse{}, err
+	}
+	rl.page = page
+	return listResponse(page), nil
+}
+
+func listResponse(page messages.Page) ListResponse {
+	out := ListResponse{
+		Items:       make([]Item, len(page.Messages)),
+		Returned:    len(page.Messages),
+		MayHaveMore: page.MayHaveMore,
+	}
+	for i, m := range page.Messages {
+		out.Items[i] = Item{
+			Timestamp:      m.Timestamp,
+			Date:           time.UnixMilli(m.Timestamp).UTC().Format(dateLayout),
+			ConversationID: m.ConversationID,
+			UserName:       m.UserName,
+			Kind:           m.Kind,
+			Source:         m.Source,
+			Labels:         nonNil(m.Labels),
+			CustomLabelIDs: nonNil(m.CustomLabelIDs),
+			Text:           m.Text,
+		}
+	}
+	if page.MayHaveMore && page.Next != nil {
+		out.NextCursor = page.Next.Token()
+	}
+	return out
+}
+
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}
+
+func (h *Handler) respond(requestID string, err error) events.APIGatewayProxyResponse {
+	f := classify(err)
+	resp := encode(requestID, f.status, f.body)
+	if f.status == http.StatusServiceUnavailable {
+		resp.Headers["Retry-After"] = retryAfterSeconds
+	}
+	return resp
+}
+
+func encode(requestID string, status int, body any) events.APIGatewayProxyResponse {
+	b, err := json.Marshal(body)
+	if err != nil {
+		status, b = http.StatusInternalServerError, []byte(`{"message":"`+msgInternal+`"}`)
+	}
+	return events.APIGatewayProxyResponse{
+		StatusCode: status,
+		Headers: map[string]string{
+			"Content-Type":  "application/json",
+			"Cache-Control": "no-store",
+			"X-Request-Id":  requestID,
+		},
+		Body: string(b),
+	}
+}
+
+func requestID(ctx context.Context, req events.APIGatewayProxyRequest) string {
+	if id := req.RequestContext.RequestID; id != "" {
+		return id
+	}
+	if lc, ok := lambdacontext.FromContext(ctx); ok {
+		return lc.AwsRequestID
+	}
+	return ""
+}
+
+// logRequest writes the one line of a request. It names the key id, never the
+// secret, signature or x-date, and never message text. The detail of a 5xx is
+// logged here and only here.
+func (h *Handler) logRequest(ctx context.Context, requestID string, rl requestLog, status int, err error, d time.Duration) {
+	attrs := []slog.Attr{
+		slog.String("requestId", requestID),
+		slog.Int("status", status),
+		slog.Int("items", len(rl.page.Messages)),
+		slog.Int("itemsRead", rl.page.Stats.ItemsRead),
+		slog.Int("queryCalls", rl.page.Stats.Calls),
+		slog.Float64("readCapacity", rl.page.Stats.ReadCapacity),
+		slog.Float64("durationMs", float64(d.Microseconds())/1000),
+	}
+	if rl.keyID != "" {
+		attrs = append(attrs, slog.String("keyId", rl.keyID))
+	}
+	if rl.workspaceID != "" {
+		attrs = append(attrs, slog.String("workspaceId", rl.workspaceID), slog.String("mediumId", rl.mediumID))
+	}
+	level := slog.LevelInfo
+	if err != nil {
+		f := classify(err)
+		switch {
+		case f.status >= 500:
+			level = slog.LevelError
+			attrs = append(attrs, slog.String("error", err.Error()))
+		default:
+			attrs = append(attrs, slog.String("reason", reason(f)))
+		}
+	}
+	h.log.LogAttrs(ctx, level, "request", attrs...)
+}
+
+// reason is a 4xx's client message or violation types, safe to log.
+func reason(f failure) string {
+	switch b := f.body.(type) {
+	case messageBody:
+		return b.Message
+	case violationsBody:
+		s := ""
+		for i, v := range b.Error {
+			if i > 0 {
+				s += ","
+			}
+			s += v.Type + ":" + v.Path[0]
+		}
+		return s
+	}
+	return ""
+}

@@ -1,0 +1,335 @@
+package api
+
+import (
+	"fmt"
+	"math"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// Violation is one query-string schema violation, in the shape Joi reports it.
+type Violation struct {
+	Message string         `json:"message"`
+	Path    []string       `json:"path"`
+	Type    string         `json:"type"`
+	Context map[string]any `json:"context"`
+}
+
+// ValidationError holds every violation of one request: a 422.
+type ValidationError struct{ Violations []Violation }
+
+func (e *ValidationError) Error() string {
+	return fmt.Sprintf("%d query-string violations, first: %s", len(e.Violations), e.Violations[0].Message)
+}
+
+// Query-string rules (SPEC.md §3), also stated in openapi.yaml.
+const (
+	maxIDLen     = 128
+	minLimit     = 1
+	maxLimit     = 200
+	defaultLimit = 50
+	maxBeforeLen = 1024
+	// maxBeforeMS is the largest epoch-ms a 13-digit sort key holds (year 2286).
+	maxBeforeMS = 9_999_999_999_999
+	maxWindow   = 31 * 24 * time.Hour
+)
+
+var (
+	idPattern    = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
+	contentTypes = []string{"text", "postback", "attachment", "other"}
+	// The dates a 13-digit millisecond sort key holds, with room for the end of
+	// the last day.
+	minDate = time.Unix(0, 0).UTC()
+	maxDate = time.Date(2285, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+)
+
+// knownParams in schema order: violations are reported in this order, then
+// unknown parameters in name order.
+var knownParams = []string{"workspaceId", "mediumId", "from", "to", "label", "contentType", "limit", "before"}
+
+// params is a query string that passed the schema.
+type params struct {
+	workspaceID, mediumID string
+	from, to              bound
+	label, contentType    string
+	limit                 int
+	before                string // "" when absent
+}
+
+// bound is a parsed from/to value: a whole UTC day, or an instant.
+type bound struct {
+	t        time.Time
+	dateOnly bool
+}
+
+// validate checks the query string against the schema and reports every
+// violation at once. single holds one value per name, multi every value (API
+// Gateway fills both; either may be nil in hand-made events).
+func validate(single map[string]string, multi map[string][]string) (params, error) {
+	values := map[string][]string{}
+	for k, v := range multi {
+		values[k] = v
+	}
+	for k, v := range single {
+		if _, ok := values[k]; !ok {
+			values[k] = []string{v}
+		}
+	}
+
+	var p params
+	var vs []Violation
+	add := func(v *Violation) {
+		if v != nil {
+			vs = append(vs, *v)
+		}
+	}
+	// get returns the single value of a parameter, or a violation when it is repeated.
+	get := func(key string) (string, bool) {
+		v, ok := values[key]
+		if !ok || len(v) == 0 {
+			return "", false
+		}
+		if len(v) > 1 {
+			add(&Violation{
+				Message: fmt.Sprintf("%q must be given only once", key),
+				Path:    []string{key}, Type: "any.duplicate",
+				Context: ctx(key, v),
+			})
+			return "", false
+		}
+		return v[0], true
+	}
+
+	for _, key := range knownParams {
+		raw, present := get(key)
+		if _, repeated := values[key]; repeated && !present {
+			continue // already reported as repeated
+		}
+		switch key {
+		case "workspaceId", "mediumId":
+			if !present {
+				add(required(key))
+				continue
+			}
+			add(checkID(key, raw))
+			if key == "workspaceId" {
+				p.workspaceID = raw
+			} else {
+				p.mediumID = raw
+			}
+		case "from", "to":
+			if !present {
+				add(required(key))
+				continue
+			}
+			b, v := parseBound(key, raw)
+			add(v)
+			if key == "from" {
+				p.from = b
+			} else {
+				p.to = b
+			}
+		case "label":
+			if present {
+				add(checkID(key, raw))
+				p.label = raw
+			}
+		case "contentType":
+			if present {
+				if !slices.Contains(contentTypes, raw) {
+					c := ctx(key, raw)
+					c["valids"] = contentTypes
+					add(&Violation{
+						Message: fmt.Sprintf("%q must be one of [%s]", key, strings.Join(contentTypes, ", ")),
+						Path:    []string{key}, Type: "any.only", Context: c,
+					})
+				}
+				p.contentType = raw
+			}
+		case "limit":
+			p.limit = defaultLimit
+			if present {
+				n, v := parseLimit(raw)
+				add(v)
+				p.limit = n
+			}
+		case "before":
+			if present {
+				add(checkBefore(raw))
+				p.before = raw
+			}
+		}
+	}
+
+	var unknown []string
+	for k := range values {
+		if !slices.Contains(knownParams, k) {
+			unknown = append(unknown, k)
+		}
+	}
+	slices.Sort(unknown)
+	for _, k := range unknown {
+		c := ctx(k, values[k])
+		c["child"] = k
+		if len(values[k]) == 1 {
+			c["value"] = values[k][0]
+		}
+		add(&Violation{Message: fmt.Sprintf("%q is not allowed", k), Path: []string{k}, Type: "object.unknown", Context: c})
+	}
+
+	if len(vs) > 0 {
+		return params{}, &ValidationError{Violations: vs}
+	}
+	return p, nil
+}
+
+func ctx(key string, value any) map[string]any {
+	return map[string]any{"key": key, "label": key, "value": value}
+}
+
+func required(key string) *Violation {
+	return &Violation{
+		Message: fmt.Sprintf("%q is required", key),
+		Path:    []string{key}, Type: "any.required",
+		Context: map[string]any{"key": key, "label": key},
+	}
+}
+
+func checkID(key, raw string) *Violation {
+	switch {
+	case raw == "":
+		return &Violation{Message: fmt.Sprintf("%q is not allowed to be empty", key), Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
+	case len(raw) > maxIDLen:
+		c := ctx(key, raw)
+		c["limit"] = maxIDLen
+		return &Violation{Message: fmt.Sprintf("%q length must be less than or equal to %d characters long", key, maxIDLen), Path: []string{key}, Type: "string.max", Context: c}
+	case !idPattern.MatchString(raw):
+		c := ctx(key, raw)
+		c["regex"] = "/" + idPattern.String() + "/"
+		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, idPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
+	}
+	return nil
+}
+
+// parseBound reads a date (YYYY-MM-DD, a UTC day) or an RFC 3339 date-time with
+// an offset and optional fraction.
+func parseBound(key, raw string) (bound, *Violation) {
+	var b bound
+	if t, err := time.Parse(time.DateOnly, raw); err == nil {
+		b = bound{t: t, dateOnly: true}
+	} else if t, err := time.Parse(time.RFC3339Nano, raw); err == nil {
+		b = bound{t: t}
+	} else {
+		c := ctx(key, raw)
+		c["format"] = "iso"
+		return b, &Violation{
+			Message: fmt.Sprintf("%q must be in ISO 8601 date format (YYYY-MM-DD, or a date-time with an offset such as 2026-06-01T12:00:00Z)", key),
+			Path:    []string{key}, Type: "date.format", Context: c,
+		}
+	}
+	if b.t.Before(minDate) {
+		c := ctx(key, raw)
+		c["limit"] = minDate.Format(time.RFC3339)
+		return b, &Violation{Message: fmt.Sprintf("%q must be greater than or equal to %q", key, c["limit"]), Path: []string{key}, Type: "date.min", Context: c}
+	}
+	if b.t.After(maxDate) {
+		c := ctx(key, raw)
+		c["limit"] = maxDate.Format(time.RFC3339Nano)
+		return b, &Violation{Message: fmt.Sprintf("%q must be less than or equal to %q", key, c["limit"]), Path: []string{key}, Type: "date.max", Context: c}
+	}
+	return b, nil
+}
+
+func parseLimit(raw string) (int, *Violation) {
+	const key = "limit"
+	f, err := strconv.ParseFloat(raw, 64)
+	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+		return 0, &Violation{Message: `"limit" must be a number`, Path: []string{key}, Type: "number.base", Context: ctx(key, raw)}
+	}
+	c := ctx(key, f)
+	switch {
+	case f != math.Trunc(f):
+		return 0, &Violation{Message: `"limit" must be an integer`, Path: []string{key}, Type: "number.integer", Context: c}
+	case f < minLimit:
+		c["limit"] = minLimit
+		return 0, &Violation{Message: fmt.Sprintf(`"limit" must be greater than or equal to %d`, minLimit), Path: []string{key}, Type: "number.min", Context: c}
+	case f > maxLimit:
+		c["limit"] = maxLimit
+		return 0, &Violation{Message: fmt.Sprintf(`"limit" must be less than or equal to %d`, maxLimit), Path: []string{key}, Type: "number.max", Context: c}
+	}
+	return int(f), nil
+}
+
+// checkBefore applies the schema to `before`; whether a non-numeric value is a
+// cursor this API issued is decided later (a 400, not a 422).
+func checkBefore(raw string) *Violation {
+	const key = "before"
+	switch {
+	case raw == "":
+		return &Violation{Message: `"before" is not allowed to be empty`, Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
+	case len(raw) > maxBeforeLen:
+		c := ctx(key, raw)
+		c["limit"] = maxBeforeLen
+		return &Violation{Message: fmt.Sprintf(`"before" length must be less than or equal to %d characters long`, maxBeforeLen), Path: []string{key}, Type: "string.max", Context: c}
+	case isDigits(raw):
+		if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n > maxBeforeMS {
+			c := ctx(key, raw)
+			c["limit"] = maxBeforeMS
+			return &Violation{Message: fmt.Sprintf(`"before" as an epoch-ms timestamp must be less than or equal to %d`, int64(maxBeforeMS)), Path: []string{key}, Type: "number.max", Context: c}
+		}
+	}
+	return nil
+}
+
+func isDigits(s string) bool {
+	return s != "" && strings.Trim(s, "0123456789") == ""
+}
+
+// query turns valid params into the half-open interval [from, until) and the
+// cursor position, or a 400.
+func (p params) query() (messages.Query, error) {
+	from := p.from.t
+	until := p.to.t
+	if p.to.dateOnly {
+		until = until.AddDate(0, 0, 1) // a date-only `to` includes that whole day
+	} else {
+		// A date-time `to` is inclusive: every message of its millisecond counts.
+		until = time.UnixMilli(until.UnixMilli() + 1)
+	}
+	if p.from.t.After(p.to.t) && !(p.to.dateOnly && from.Before(until)) {
+		return messages.Query{}, errWindowReversed
+	}
+	// The window's length: the end-exclusive day for a date-only `to`, the instant
+	// itself for a date-time.
+	end := p.to.t
+	if p.to.dateOnly {
+		end = until
+	}
+	if end.Sub(from) > maxWindow {
+		return messages.Query{}, errWindowTooLong
+	}
+	q := messages.Query{
+		WorkspaceID: p.workspaceID, MediumID: p.mediumID,
+		From: from, Until: until,
+		Label: p.label, ContentType: p.contentType, Limit: p.limit,
+	}
+	switch {
+	case p.before == "":
+	case isDigits(p.before):
+		n, _ := strconv.ParseInt(p.before, 10, 64) // checked by the schema
+		pos := messages.PositionAt(n)
+		q.Before = &pos
+	default:
+		pos, err := messages.ParseCursor(p.before)
+		if err != nil {
+			return messages.Query{}, err
+		}
+		q.Before = &pos
+	}
+	return q, nil
+}

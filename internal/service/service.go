@@ -1,0 +1,120 @@
+// Package service builds the API handler from environment variables: the one
+// place where configuration is read, shared by the Lambda's main and the local
+// stack, so both run the same wiring. AWS endpoints come from the SDK's standard
+// configuration (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER for
+// the local stack); there is no local branch here.
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+
+	"github.com/vip-messages/api/internal/access"
+	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// Config is the function's configuration.
+type Config struct {
+	Table        string           // TABLE_NAME, required
+	SecretPrefix string           // SECRET_PREFIX, required
+	LogLevel     slog.Level       // LOG_LEVEL: debug, info (default), warn, error
+	Keys         auth.CacheConfig // KEY_CACHE_TTL, KEY_NEGATIVE_TTL, KEY_STALE_TTL
+	WorkspaceTTL time.Duration    // WORKSPACE_CACHE_TTL
+	Budget       messages.Budget  // FILTER_MAX_CALLS, FILTER_MAX_ITEMS
+}
+
+// FromEnv reads the Config through getenv (os.Getenv in production). Every
+// problem is reported at once.
+func FromEnv(getenv func(string) string) (Config, error) {
+	var c Config
+	var errs []error
+	req := func(name string) string {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			errs = append(errs, fmt.Errorf("%s is required", name))
+		}
+		return v
+	}
+	dur := func(name string) time.Duration {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return 0 // the package default
+		}
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 30s or 5m", name, v))
+		}
+		return d
+	}
+	num := func(name string) int {
+		v := strings.TrimSpace(getenv(name))
+		if v == "" {
+			return 0
+		}
+		n, err := strconv.Atoi(v)
+		if err != nil || n <= 0 {
+			errs = append(errs, fmt.Errorf("%s=%q: want a positive integer", name, v))
+		}
+		return n
+	}
+	c.Table = req("TABLE_NAME")
+	c.SecretPrefix = strings.TrimSuffix(req("SECRET_PREFIX"), "/")
+	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
+		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
+			errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v))
+		}
+	}
+	c.Keys = auth.CacheConfig{TTL: dur("KEY_CACHE_TTL"), NegativeTTL: dur("KEY_NEGATIVE_TTL"), StaleTTL: dur("KEY_STALE_TTL")}
+	c.WorkspaceTTL = dur("WORKSPACE_CACHE_TTL")
+	c.Budget = messages.Budget{MaxCalls: num("FILTER_MAX_CALLS"), MaxItems: num("FILTER_MAX_ITEMS")}
+	return c, errors.Join(errs...)
+}
+
+// Logger is the JSON logger of the function at the configured level.
+func (c Config) Logger(w io.Writer) *slog.Logger {
+	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel}))
+}
+
+// New builds the handler with clients made once, from awsCfg.
+func New(c Config, awsCfg aws.Config, log *slog.Logger) *api.Handler {
+	return NewWithClients(c, dynamodb.NewFromConfig(awsCfg), secretsmanager.NewFromConfig(awsCfg), log)
+}
+
+// NewWithClients builds the handler around given clients (tests point them at
+// the local stack).
+func NewWithClients(c Config, ddb *dynamodb.Client, sm *secretsmanager.Client, log *slog.Logger) *api.Handler {
+	keys := auth.NewKeyStore(sm, c.SecretPrefix, c.Keys, log)
+	return api.New(
+		auth.NewVerifier(keys, log),
+		access.NewChecker(ddb, c.Table, access.Config{TTL: c.WorkspaceTTL}),
+		messages.NewStore(ddb, c.Table, c.Budget),
+		log,
+	)
+}
+
+// Load reads the configuration and the AWS configuration and builds the
+// handler: all a main needs.
+func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*api.Handler, error) {
+	c, err := FromEnv(getenv)
+	if err != nil {
+		return nil, err
+	}
+	awsCfg, err := config.LoadDefaultConfig(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("aws config: %w", err)
+	}
+	return New(c, awsCfg, c.Logger(logOut)), nil
+}
