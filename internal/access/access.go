@@ -19,12 +19,12 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/outage"
 )
 
 // Errors of Check. The messages are safe to show the client.
@@ -33,10 +33,10 @@ var (
 	ErrWorkspaceNotFound = errors.New("workspace not found")
 	ErrNotVIP            = errors.New("workspace is not a VIP workspace")
 	ErrChannelNotFound   = errors.New("channel not found or not connected to the workspace")
-	// ErrUnavailable wraps a DynamoDB error that outlasted the SDK's retries
-	// (throttling, 5xx, network). It is not auth.ErrUnavailable: the two come from
-	// different dependencies, and the API maps both to 503.
-	ErrUnavailable = errors.New("access: DynamoDB unavailable")
+	// ErrUnavailable marks a DynamoDB throttling or outage error (see outage.Wrap).
+	// It is outage.ErrUnavailable itself, so one errors.Is check in the API covers
+	// every dependency.
+	ErrUnavailable = outage.ErrUnavailable
 )
 
 // DynamoDB is the part of the DynamoDB client Check uses; *dynamodb.Client
@@ -149,7 +149,7 @@ func (c *Checker) read(ctx context.Context, workspaceID, mediumID string) (verdi
 		}
 		out, err := c.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 		if err != nil {
-			return nil, classify(err)
+			return nil, fmt.Errorf("access: BatchGetItem: %w", outage.Wrap(err))
 		}
 		items = append(items, out.Responses[c.table]...)
 		req = out.UnprocessedKeys
@@ -188,18 +188,6 @@ func itemKey(pk, sk string) map[string]types.AttributeValue {
 func boolAttr(item map[string]types.AttributeValue, name string) bool {
 	b, ok := item[name].(*types.AttributeValueMemberBOOL)
 	return ok && b.Value
-}
-
-// classify wraps errors the SDK deems transient (throttling, 5xx, connection
-// errors, timeouts) in ErrUnavailable; the rest are bugs or misconfiguration.
-func classify(err error) error {
-	transient := retry.IsErrorRetryables(retry.DefaultRetryables).IsErrorRetryable(err) == aws.TrueTernary ||
-		retry.IsErrorThrottles(retry.DefaultThrottles).IsErrorThrottle(err) == aws.TrueTernary ||
-		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled)
-	if transient {
-		return fmt.Errorf("%w: %w", ErrUnavailable, err)
-	}
-	return fmt.Errorf("access: BatchGetItem: %w", err)
 }
 
 func (c *Checker) now() time.Time {

@@ -24,6 +24,8 @@ import (
 	"log/slog"
 	"strings"
 	"time"
+
+	"github.com/vip-messages/api/internal/outage"
 )
 
 // Header names, lower case; requests may spell them in any case.
@@ -55,9 +57,10 @@ func (e *Error) Is(target error) bool { return target == ErrUnauthenticated }
 var ErrUnauthenticated = &Error{Message: "invalid credentials"}
 
 // ErrUnavailable means the key store could not be reached (throttling, outage) for
-// a key it has no usable cached value for: a 503, never a 401. The underlying SDK
-// error is wrapped too, for logs.
-var ErrUnavailable = errors.New("auth: key store unavailable")
+// a key it has no usable cached value for: a 503, never a 401. It wraps
+// outage.ErrUnavailable, so the API's one outage check covers it; the
+// underlying SDK error is wrapped too, for logs.
+var ErrUnavailable = fmt.Errorf("auth: key store unavailable: %w", outage.ErrUnavailable)
 
 // ClientMessage is the text to show the client for an error from Authenticate:
 // the *Error's Message, or the uniform 401 message for anything else.

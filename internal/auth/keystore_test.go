@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/outage"
 	"github.com/vip-messages/api/internal/smlocal"
 )
 
@@ -238,8 +239,8 @@ func TestOutageOnUncachedKeyIsUnavailable(t *testing.T) {
 					e.clock.Advance(auth.DefaultNegativeKeyTTL)
 				}
 				_, err := e.auth(e.signed(tc.key, current, 0))
-				if !errors.Is(err, auth.ErrUnavailable) || errors.Is(err, auth.ErrUnauthenticated) {
-					t.Fatalf("%s: err = %v, want ErrUnavailable and not ErrUnauthenticated", tc.name, err)
+				if !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, outage.ErrUnavailable) || errors.Is(err, auth.ErrUnauthenticated) {
+					t.Fatalf("%s: err = %v, want ErrUnavailable (an outage) and not ErrUnauthenticated", tc.name, err)
 				}
 			}
 		})
