@@ -1,0 +1,42 @@
+// Command localstack runs the API on this machine with no AWS account and no
+// Docker (SPEC.md §7):
+//
+//	localstack run                     DynamoDB Local, local Secrets Manager, demo data,
+//	                                   and the API at http://localhost:3000/vip-messages
+//	localstack invoke -event F -bootstrap B -rie R
+//	                                   the built function under aws-lambda-rie, one event
+//
+// Both configure the function exactly as Lambda would: environment variables, with
+// the SDK's standard endpoint overrides pointing at the local services.
+package main
+
+import (
+	"flag"
+	"fmt"
+	"os"
+)
+
+func main() {
+	if len(os.Args) < 2 {
+		usage()
+	}
+	var err error
+	switch cmd, args := os.Args[1], os.Args[2:]; cmd {
+	case "run":
+		err = runCmd(args)
+	case "invoke":
+		err = invokeCmd(args)
+	default:
+		usage()
+	}
+	if err != nil {
+		fmt.Fprintln(os.Stderr, "localstack:", err)
+		os.Exit(1)
+	}
+}
+
+func usage() {
+	fmt.Fprintln(os.Stderr, "usage: localstack run | localstack invoke -event FILE -bootstrap FILE -rie FILE")
+	flag.PrintDefaults()
+	os.Exit(2)
+}

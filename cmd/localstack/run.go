@@ -1,0 +1,88 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"net/http"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/vip-messages/api/internal/devstack"
+	"github.com/vip-messages/api/internal/gateway"
+	"github.com/vip-messages/api/internal/seed"
+	"github.com/vip-messages/api/internal/service"
+)
+
+func runCmd(args []string) error {
+	fs := flag.NewFlagSet("run", flag.ExitOnError)
+	addr := fs.String("addr", devstack.APIAddr, "address of the API")
+	_ = fs.Parse(args)
+
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+
+	fmt.Println("starting DynamoDB Local, the local Secrets Manager endpoint and the demo data ...")
+	stack, err := devstack.Start(ctx, devstack.Options{})
+	if err != nil {
+		return err
+	}
+	defer stack.Close()
+
+	// The same path as the Lambda: configuration from the environment.
+	for k, v := range stack.Env() {
+		os.Setenv(k, v)
+	}
+	h, err := service.Load(ctx, os.Getenv, os.Stdout)
+	if err != nil {
+		return err
+	}
+	srv := &http.Server{
+		Addr:              *addr,
+		Handler:           gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}, h.Handle),
+		ReadHeaderTimeout: 10 * time.Second,
+	}
+	errc := make(chan error, 1)
+	go func() { errc <- srv.ListenAndServe() }()
+
+	printReady(stack, *addr)
+	select {
+	case err = <-errc:
+	case <-ctx.Done():
+		fmt.Println("\nstopping ...")
+		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		err = srv.Shutdown(shutdown)
+	}
+	if errors.Is(err, http.ErrServerClosed) {
+		err = nil
+	}
+	return err
+}
+
+func printReady(stack *devstack.Stack, addr string) {
+	to := time.Now().UTC()
+	from := to.AddDate(0, 0, -6)
+	url := fmt.Sprintf("http://%s/vip-messages?workspaceId=%s&mediumId=%s&from=%s&to=%s&limit=5",
+		addr, seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly))
+	fmt.Printf(`
+VIP messages API ready at http://%s/vip-messages
+  DynamoDB Local   %s  (table %s)
+  Secrets Manager  %s  (prefix %s, region %s)
+  demo key         %s / secret %s  (workspace %s, channel %s)
+
+Try it (x-date must be fresh, so sign each request as you send it):
+
+DATE=$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ); SIG=$(printf '%%s' "$DATE" | openssl dgst -sha256 -hmac '%s' -r | cut -d' ' -f1); curl -sS -H 'x-api-key: %s' -H "x-date: $DATE" -H "x-signature: $SIG" '%s'
+
+or: go run ./cmd/vipctl messages list --url http://%s --key %s --secret %s --workspace %s --medium %s --from %s --to %s
+
+Ctrl-C stops everything.
+`, addr, stack.DynamoEndpoint, stack.Table, stack.SecretsEndpoint, stack.SecretPrefix, devstack.Region,
+		devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel,
+		devstack.DemoSecret, devstack.DemoKeyID, url,
+		addr, devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly))
+}

@@ -1,0 +1,96 @@
+// Package sampleevent loads the sample API Gateway events of events/ and signs
+// them afresh, since x-date must be within a minute of the server's clock.
+package sampleevent
+
+import (
+	"crypto/hmac"
+	"encoding/json"
+	"fmt"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vip-messages/api/internal/auth"
+)
+
+// Load reads a REST proxy event from a JSON file.
+func Load(path string) (events.APIGatewayProxyRequest, error) {
+	var ev events.APIGatewayProxyRequest
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ev, err
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, fmt.Errorf("%s: %w", path, err)
+	}
+	return ev, nil
+}
+
+// Date is the event's x-date, the instant its signature was made for.
+func Date(ev events.APIGatewayProxyRequest) (time.Time, error) {
+	_, v, ok := header(ev.Headers, auth.HeaderDate)
+	if !ok {
+		return time.Time{}, fmt.Errorf("event has no %s header", auth.HeaderDate)
+	}
+	return time.Parse(time.RFC3339Nano, v)
+}
+
+// Resign moves the event's x-date to now and, when its signature was right for
+// secret, signs it again. A deliberately wrong signature stays wrong, and an
+// event without the headers is left alone, so error samples keep their error.
+func Resign(ev events.APIGatewayProxyRequest, secret string, now time.Time) events.APIGatewayProxyRequest {
+	dateKey, oldDate, hasDate := header(ev.Headers, auth.HeaderDate)
+	sigKey, oldSig, hasSig := header(ev.Headers, auth.HeaderSignature)
+	if !hasDate {
+		return ev
+	}
+	headers := clone(ev.Headers)
+	multi := cloneMulti(ev.MultiValueHeaders)
+	date := now.UTC().Format(time.RFC3339)
+	set(headers, multi, dateKey, date)
+	if hasSig && hmac.Equal([]byte(oldSig), []byte(auth.Sign(secret, oldDate))) {
+		set(headers, multi, sigKey, auth.Sign(secret, date))
+	}
+	ev.Headers, ev.MultiValueHeaders = headers, multi
+	return ev
+}
+
+// header finds a header by case-insensitive name and returns its spelling.
+func header(h map[string]string, name string) (key, value string, ok bool) {
+	for k, v := range h {
+		if strings.EqualFold(k, name) {
+			return k, v, true
+		}
+	}
+	return "", "", false
+}
+
+func set(h map[string]string, multi map[string][]string, key, value string) {
+	h[key] = value
+	if multi != nil {
+		if _, ok := multi[key]; ok {
+			multi[key] = []string{value}
+		}
+	}
+}
+
+func clone(h map[string]string) map[string]string {
+	out := make(map[string]string, len(h))
+	for k, v := range h {
+		out[k] = v
+	}
+	return out
+}
+
+func cloneMulti(h map[string][]string) map[string][]string {
+	if h == nil {
+		return nil
+	}
+	out := make(map[string][]string, len(h))
+	for k, v := range h {
+		out[k] = append([]string(nil), v...)
+	}
+	return out
+}
