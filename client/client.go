@@ -1,0 +1,347 @@
+// Package client calls the VIP messages API (GET /vip-messages): it signs every
+// request as it sends it (x-api-key, x-date, x-signature: HMAC-SHA256 of x-date
+// with the key's secret), lists one page or walks every page with the cursor,
+// decodes the API's error bodies into *APIError, and retries 503 (and 429)
+// answers a bounded number of times, honouring Retry-After, with jittered
+// exponential backoff.
+//
+//	c := client.New("https://abc123.execute-api.us-east-1.amazonaws.com/prod", keyID, secret)
+//	for item, err := range c.All(ctx, client.Query{
+//		WorkspaceID: "ws-demo", MediumID: "ch-demo", From: "2026-06-01", To: "2026-06-07",
+//	}) {
+//		if err != nil {
+//			return err // an *APIError for an API answer; errors.Is(err, client.ErrForbidden), ...
+//		}
+//		fmt.Println(item.Date, item.UserName, item.Text)
+//	}
+//
+// The package depends on the standard library only.
+package client
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"iter"
+	"math/rand/v2"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Header names of the signature (SPEC.md §2).
+const (
+	HeaderKeyID     = "x-api-key"
+	HeaderDate      = "x-date"
+	HeaderSignature = "x-signature"
+)
+
+// Path is the API's one resource, appended to the base URL.
+const Path = "/vip-messages"
+
+// maxBody bounds how much of a response is read.
+const maxBody = 16 << 20
+
+// Sign is the x-signature for date: lowercase hex of HMAC-SHA256(key = secret,
+// message = date exactly as sent in x-date).
+func Sign(secret, date string) string {
+	m := hmac.New(sha256.New, []byte(secret))
+	m.Write([]byte(date))
+	return hex.EncodeToString(m.Sum(nil))
+}
+
+// SignedHeaders are the three authentication headers for a request sent at now.
+// x-date is RFC 3339 in UTC, to the second.
+func SignedHeaders(keyID, secret string, now time.Time) http.Header {
+	date := now.UTC().Format(time.RFC3339)
+	h := http.Header{}
+	h.Set(HeaderKeyID, keyID)
+	h.Set(HeaderDate, date)
+	h.Set(HeaderSignature, Sign(secret, date))
+	return h
+}
+
+// RetryPolicy bounds the retries of 503 and 429 answers. Each retry is signed
+// afresh. The wait before retry n (1-based) is the larger of the answer's
+// Retry-After and a jittered exponential backoff, uniform in
+// [d/2, d] with d = min(BaseDelay·2^(n-1), MaxDelay).
+type RetryPolicy struct {
+	// MaxRetries is how many times one request is retried after its first
+	// attempt: 0 means DefaultMaxRetries, a negative value never retries.
+	MaxRetries int
+	// BaseDelay and MaxDelay shape the backoff; 0 means the defaults.
+	BaseDelay, MaxDelay time.Duration
+	// MaxRetryAfter is the longest Retry-After waited for; an answer asking for
+	// longer is returned at once. 0 means DefaultMaxRetryAfter.
+	MaxRetryAfter time.Duration
+}
+
+// Defaults of RetryPolicy.
+const (
+	DefaultMaxRetries    = 3
+	DefaultBaseDelay     = 200 * time.Millisecond
+	DefaultMaxDelay      = 5 * time.Second
+	DefaultMaxRetryAfter = 30 * time.Second
+)
+
+// Client calls the API with one key. Set its fields before first use; it is
+// safe for concurrent use after that.
+type Client struct {
+	// BaseURL is the stage URL, e.g. https://abc123.execute-api.us-east-1.amazonaws.com/prod
+	// or http://localhost:3000; Path is appended.
+	BaseURL string
+	KeyID   string
+	Secret  string
+	// HTTPClient sends the requests; nil means a client with a 30 s timeout.
+	HTTPClient *http.Client
+	Retry      RetryPolicy
+	// Now is the clock x-date is taken from; nil means time.Now.
+	Now func() time.Time
+	// Sleep waits between retries; nil means a timer that ends early with the
+	// context's error. Tests replace it.
+	Sleep func(ctx context.Context, d time.Duration) error
+	// UserAgent, when set, is sent as User-Agent.
+	UserAgent string
+}
+
+var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+
+// New returns a Client for the API at baseURL with the key keyID and its secret.
+func New(baseURL, keyID, secret string) *Client {
+	return &Client{BaseURL: baseURL, KeyID: keyID, Secret: secret}
+}
+
+// Query is one list request (SPEC.md §3). From and To are a date (YYYY-MM-DD,
+// a UTC day; To includes the whole day) or an RFC 3339 date-time (inclusive).
+type Query struct {
+	WorkspaceID string
+	MediumID    string
+	From, To    string
+	// Label is a built-in label value or a custom AI label id; "" means any.
+	Label string
+	// ContentType is text, postback, attachment or other; "" means any.
+	ContentType string
+	// Limit is the page size, 1 to 200; 0 means the API's default (50).
+	Limit int
+	// Before is a NextCursor of an earlier page, or an epoch-ms instant
+	// (strconv.FormatInt(ms, 10)); "" means the newest.
+	Before string
+}
+
+// Values is the query string of q.
+func (q Query) Values() url.Values {
+	v := url.Values{}
+	v.Set("workspaceId", q.WorkspaceID)
+	v.Set("mediumId", q.MediumID)
+	v.Set("from", q.From)
+	v.Set("to", q.To)
+	if q.Label != "" {
+		v.Set("label", q.Label)
+	}
+	if q.ContentType != "" {
+		v.Set("contentType", q.ContentType)
+	}
+	if q.Limit != 0 {
+		v.Set("limit", strconv.Itoa(q.Limit))
+	}
+	if q.Before != "" {
+		v.Set("before", q.Before)
+	}
+	return v
+}
+
+// Item is one message.
+type Item struct {
+	Timestamp      int64    `json:"timestamp"` // epoch ms
+	Date           string   `json:"date"`      // RFC 3339 UTC with milliseconds
+	ConversationID string   `json:"conversationId"`
+	UserName       string   `json:"userName"`
+	Kind           string   `json:"kind"`
+	Source         string   `json:"source"`
+	Labels         []string `json:"labels"`
+	CustomLabelIDs []string `json:"customLabelIds"`
+	Text           string   `json:"text"`
+}
+
+// Time is the item's timestamp as a time.Time in UTC.
+func (it Item) Time() time.Time { return time.UnixMilli(it.Timestamp).UTC() }
+
+// Page is one 200 answer, newest first. NextCursor is set exactly when
+// MayHaveMore is true; pass it as Query.Before for the next page.
+type Page struct {
+	Items       []Item `json:"items"`
+	Returned    int    `json:"returned"`
+	MayHaveMore bool   `json:"mayHaveMore"`
+	NextCursor  string `json:"nextCursor,omitempty"`
+}
+
+// List fetches one page.
+func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
+	u, err := c.url(q)
+	if err != nil {
+		return nil, err
+	}
+	var last error
+	for attempt := 0; ; attempt++ {
+		page, err := c.once(ctx, u)
+		if err == nil {
+			return page, nil
+		}
+		last = err
+		wait, retry := c.retryDelay(err, attempt)
+		if !retry {
+			return nil, last
+		}
+		if err := c.sleep(ctx, wait); err != nil {
+			return nil, fmt.Errorf("%w (while waiting to retry: %w)", last, err)
+		}
+	}
+}
+
+// Pages walks every page of q from q.Before on, following NextCursor. It stops
+// after the first error, which it yields with a nil page.
+func (c *Client) Pages(ctx context.Context, q Query) iter.Seq2[*Page, error] {
+	return func(yield func(*Page, error) bool) {
+		for {
+			page, err := c.List(ctx, q)
+			if err != nil {
+				yield(nil, err)
+				return
+			}
+			if !yield(page, nil) || !page.MayHaveMore {
+				return
+			}
+			if page.NextCursor == "" || page.NextCursor == q.Before {
+				yield(nil, fmt.Errorf("vip-messages: the API said mayHaveMore without a new nextCursor"))
+				return
+			}
+			q.Before = page.NextCursor
+		}
+	}
+}
+
+// All walks every item of q, newest first, page by page. It stops after the
+// first error, which it yields with a zero Item.
+func (c *Client) All(ctx context.Context, q Query) iter.Seq2[Item, error] {
+	return func(yield func(Item, error) bool) {
+		for page, err := range c.Pages(ctx, q) {
+			if err != nil {
+				yield(Item{}, err)
+				return
+			}
+			for _, it := range page.Items {
+				if !yield(it, nil) {
+					return
+				}
+			}
+		}
+	}
+}
+
+func (c *Client) url(q Query) (string, error) {
+	base := strings.TrimRight(c.BaseURL, "/")
+	u, err := url.Parse(base)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return "", fmt.Errorf("vip-messages: base URL %q: want http(s)://host[/stage]", c.BaseURL)
+	}
+	if !strings.HasSuffix(u.Path, Path) {
+		u.Path += Path
+	}
+	u.RawQuery = q.Values().Encode()
+	return u.String(), nil
+}
+
+// once sends one signed request.
+func (c *Client) once(ctx context.Context, u string) (*Page, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range SignedHeaders(c.KeyID, c.Secret, c.now()) {
+		req.Header[k] = v
+	}
+	req.Header.Set("Accept", "application/json")
+	if c.UserAgent != "" {
+		req.Header.Set("User-Agent", c.UserAgent)
+	}
+	hc := c.HTTPClient
+	if hc == nil {
+		hc = defaultHTTPClient
+	}
+	resp, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
+	if err != nil {
+		return nil, fmt.Errorf("vip-messages: reading the %d answer: %w", resp.StatusCode, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, decodeError(resp, body)
+	}
+	var page Page
+	if err := json.Unmarshal(body, &page); err != nil {
+		return nil, fmt.Errorf("vip-messages: 200 answer is not a list: %w", err)
+	}
+	return &page, nil
+}
+
+// retryDelay says whether err, the answer of attempt (0-based), is retried,
+// and after how long.
+func (c *Client) retryDelay(err error, attempt int) (time.Duration, bool) {
+	var apiErr *APIError
+	if !errors.As(err, &apiErr) || (apiErr.Status != http.StatusServiceUnavailable && apiErr.Status != http.StatusTooManyRequests) {
+		return 0, false
+	}
+	p := c.Retry
+	maxRetries := p.MaxRetries
+	if maxRetries == 0 {
+		maxRetries = DefaultMaxRetries
+	}
+	if attempt >= maxRetries {
+		return 0, false
+	}
+	maxAfter := cmp(p.MaxRetryAfter, DefaultMaxRetryAfter)
+	if apiErr.RetryAfter > maxAfter {
+		return 0, false
+	}
+	d := min(cmp(p.BaseDelay, DefaultBaseDelay)<<min(attempt, 30), cmp(p.MaxDelay, DefaultMaxDelay))
+	d = d/2 + rand.N(d/2+1)
+	return max(d, apiErr.RetryAfter), true
+}
+
+func cmp(v, def time.Duration) time.Duration {
+	if v <= 0 {
+		return def
+	}
+	return v
+}
+
+func (c *Client) now() time.Time {
+	if c.Now == nil {
+		return time.Now()
+	}
+	return c.Now()
+}
+
+func (c *Client) sleep(ctx context.Context, d time.Duration) error {
+	if c.Sleep != nil {
+		return c.Sleep(ctx, d)
+	}
+	t := time.NewTimer(d)
+	defer t.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-t.C:
+		return nil
+	}
+}
