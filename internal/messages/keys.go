@@ -16,6 +16,7 @@ const (
 	messagePrefix   = "MSG#"
 	workspacePrefix = "WS#"
 	channelPrefix   = "CH#"
+	labelPrefix     = "LBL#"
 	workspaceSK     = "WS"
 	keySep          = "#"
 	// tsDigits is the zero-padded width of the epoch-ms part of a message sort key,
@@ -33,6 +34,35 @@ func MessagePK(workspaceID, mediumID string) string {
 func MessageSK(epochMS int64, messageID string) string {
 	return timePrefix(epochMS) + keySep + messageID
 }
+
+// MessagePKPrefix starts every message partition key (the indexer's stream
+// filter matches it).
+const MessagePKPrefix = messagePrefix
+
+// LabelPKPrefix starts every label index partition key.
+const LabelPKPrefix = labelPrefix
+
+// LabelPK is the label index partition of one label of one workspace channel:
+// one item per message carrying the label, under the message's own sort key.
+func LabelPK(workspaceID, mediumID, label string) string {
+	return labelPrefix + workspaceID + keySep + mediumID + keySep + label
+}
+
+// ParseMessagePK splits a message partition key into its workspace and medium ids.
+func ParseMessagePK(pk string) (workspaceID, mediumID string, ok bool) {
+	rest, ok := strings.CutPrefix(pk, messagePrefix)
+	if !ok {
+		return "", "", false
+	}
+	workspaceID, mediumID, ok = strings.Cut(rest, keySep)
+	if !ok || !ValidID(workspaceID) || !ValidID(mediumID) {
+		return "", "", false
+	}
+	return workspaceID, mediumID, true
+}
+
+// ValidMessageSK reports whether sk has the message sort-key shape.
+func ValidMessageSK(sk string) bool { return validSortKey(sk) }
 
 // WorkspacePK is the partition holding a workspace item and its channel items.
 func WorkspacePK(workspaceID string) string { return workspacePrefix + workspaceID }

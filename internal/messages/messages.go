@@ -5,6 +5,7 @@ package messages
 import (
 	"context"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -40,6 +41,11 @@ type item struct {
 func (m Message) Item(workspaceID, mediumID string) (map[string]types.AttributeValue, error) {
 	if !ValidID(workspaceID) || !ValidID(mediumID) || !ValidID(m.MessageID) {
 		return nil, fmt.Errorf("ids must be non-empty and must not contain %q", keySep)
+	}
+	for _, l := range append(slices.Clone(m.Labels), m.CustomLabelIDs...) {
+		if !ValidID(l) {
+			return nil, fmt.Errorf("label %q: labels must be non-empty and must not contain %q", l, keySep)
+		}
 	}
 	if m.Labels == nil {
 		m.Labels = []string{}
@@ -103,22 +109,53 @@ type QueryAPI interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 }
 
+// LabelPath is how a Store answers a query with a Label.
+type LabelPath int
+
+const (
+	// LabelViaIndex reads the label's index partition (LabelPK), kept by the
+	// label indexer: a label page reads about what it returns. The default.
+	LabelViaIndex LabelPath = iota
+	// LabelViaFilter reads the channel's messages with a FilterExpression on
+	// labels/customLabelIds, within the Budget: no index needed, but it reads
+	// every message of the window to find the matches.
+	LabelViaFilter
+)
+
+func (p LabelPath) String() string {
+	if p == LabelViaFilter {
+		return "filter"
+	}
+	return "index"
+}
+
+// Option configures a Store.
+type Option func(*Store)
+
+// WithLabelPath picks how label queries are answered (default LabelViaIndex).
+func WithLabelPath(p LabelPath) Option { return func(s *Store) { s.labelPath = p } }
+
 // Store reads messages from one table.
 type Store struct {
-	client QueryAPI
-	table  string
-	budget Budget
+	client    QueryAPI
+	table     string
+	budget    Budget
+	labelPath LabelPath
 }
 
 // NewStore returns a Store over table; a zero budget field takes its default.
-func NewStore(client QueryAPI, table string, budget Budget) *Store {
+func NewStore(client QueryAPI, table string, budget Budget, opts ...Option) *Store {
 	if budget.MaxCalls <= 0 {
 		budget.MaxCalls = DefaultBudget.MaxCalls
 	}
 	if budget.MaxItems <= 0 {
 		budget.MaxItems = DefaultBudget.MaxItems
 	}
-	return &Store{client: client, table: table, budget: budget}
+	s := &Store{client: client, table: table, budget: budget}
+	for _, o := range opts {
+		o(s)
+	}
+	return s
 }
 
 var projection = expression.NamesList(expression.Name(SortKeyAttr),
@@ -159,7 +196,17 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		return Page{Messages: []Message{}}, nil
 	}
 
+	// The label index holds, under LabelPK, a copy of every message carrying the
+	// label with the message's own sort key: the same key range, the same
+	// cursor, and only the content type left to filter.
 	pk := MessagePK(q.WorkspaceID, q.MediumID)
+	if q.Label != "" && s.labelPath == LabelViaIndex {
+		if !ValidID(q.Label) {
+			return Page{}, fmt.Errorf("messages: label %q cannot be indexed", q.Label)
+		}
+		pk = LabelPK(q.WorkspaceID, q.MediumID, q.Label)
+		q.Label = ""
+	}
 	b := expression.NewBuilder().
 		WithKeyCondition(expression.Key(PartitionKeyAttr).Equal(expression.Value(pk)).
 			And(expression.Key(SortKeyAttr).Between(expression.Value(lo), expression.Value(hi)))).

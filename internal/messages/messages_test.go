@@ -31,7 +31,8 @@ var (
 // fixture is a table holding msgs in ws/ch, and the messages in memory so the
 // expected answer is computed independently of the store.
 type fixture struct {
-	store  *messages.Store
+	store  *messages.Store // the default: labels through the label index
+	filter *messages.Store // labels through a FilterExpression
 	client *dynamodb.Client
 	table  string
 	msgs   []messages.Message
@@ -40,7 +41,11 @@ type fixture struct {
 func newFixture(t *testing.T, budget messages.Budget, msgs []messages.Message) *fixture {
 	t.Helper()
 	client, table := ddbtest.NewTable(t)
-	f := &fixture{store: messages.NewStore(client, table, budget), client: client, table: table, msgs: msgs}
+	f := &fixture{
+		store:  messages.NewStore(client, table, budget),
+		filter: messages.NewStore(client, table, budget, messages.WithLabelPath(messages.LabelViaFilter)),
+		client: client, table: table, msgs: msgs,
+	}
 	f.put(t, ws, ch, msgs)
 	return f
 }
@@ -252,14 +257,33 @@ func TestFilters(t *testing.T) {
 	}
 	for _, c := range cases {
 		for _, limit := range []int{1, 7, 50} {
-			t.Run(fmt.Sprintf("%s/%s/%d", c.label, c.kind, limit), func(t *testing.T) {
-				q := base
-				q.Label, q.ContentType, q.Limit = c.label, c.kind, limit
-				got, _ := walk(t, f.store, q)
-				if want := f.want(q); !slices.Equal(got, want) {
-					t.Fatalf("got %d, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
-				}
-			})
+			for path, store := range map[string]*messages.Store{"index": f.store, "filter": f.filter} {
+				t.Run(fmt.Sprintf("%s/%s/%s/%d", path, c.label, c.kind, limit), func(t *testing.T) {
+					q := base
+					q.Label, q.ContentType, q.Limit = c.label, c.kind, limit
+					got, pages := walk(t, store, q)
+					want := f.want(q)
+					if !slices.Equal(got, want) {
+						t.Fatalf("got %d, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
+					}
+					if path != "index" || c.label == "" || c.kind != "" {
+						return
+					}
+					// A label alone reads its index partition like an unfiltered
+					// page: full pages, limit+1 items at most, an exact mayHaveMore.
+					for i, p := range pages {
+						if p.Stats.ItemsRead > limit+1 || p.Stats.Calls != 1 {
+							t.Fatalf("index page %d read %d items in %d calls, want at most limit+1 in one", i, p.Stats.ItemsRead, p.Stats.Calls)
+						}
+						if i < len(pages)-1 && len(p.Messages) != limit {
+							t.Fatalf("index page %d has %d messages, want a full page", i, len(p.Messages))
+						}
+					}
+					if len(want) > 0 && len(want)%limit == 0 && len(pages) != len(want)/limit {
+						t.Fatalf("%d matches at limit %d took %d pages: mayHaveMore is not exact", len(want), limit, len(pages))
+					}
+				})
+			}
 		}
 	}
 }
@@ -275,7 +299,13 @@ func TestRareLabelWithinBudget(t *testing.T) {
 	budget := messages.Budget{MaxCalls: 4, MaxItems: 1200}
 	f := newFixture(t, budget, msgs)
 	q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Label: "cl-rare", Limit: 50}
+	// Through the index: one page, three items read.
 	got, pages := walk(t, f.store, q)
+	if want := f.want(q); !slices.Equal(got, want) || len(pages) != 1 || pages[0].Stats.ItemsRead != 3 || pages[0].MayHaveMore {
+		t.Fatalf("index path: got %v in %d pages (%+v), want %v in one page reading 3 items", got, len(pages), pages[0].Stats, want)
+	}
+	// Through the filter: a bounded budget per page.
+	got, pages = walk(t, f.filter, q)
 	if want := f.want(q); !slices.Equal(got, want) || len(got) != 3 {
 		t.Fatalf("got %v, want %v", got, want)
 	}

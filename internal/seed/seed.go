@@ -4,6 +4,7 @@ package seed
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -11,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/messages"
 )
 
@@ -50,13 +52,22 @@ type BatchWriteAPI interface {
 
 // Writer writes items to one table.
 type Writer struct {
-	client BatchWriteAPI
-	table  string
+	client  BatchWriteAPI
+	table   string
+	workers int
 }
 
-// NewWriter returns a Writer for table.
+// NewWriter returns a Writer for table. Every message is written with its
+// label index items (labelindex.MessageItems).
 func NewWriter(client BatchWriteAPI, table string) *Writer {
-	return &Writer{client: client, table: table}
+	return &Writer{client: client, table: table, workers: 1}
+}
+
+// WithWorkers makes Write send up to n BatchWriteItem calls at once (large data
+// sets, the benchmark); the default is one.
+func (w *Writer) WithWorkers(n int) *Writer {
+	w.workers = max(1, n)
+	return w
 }
 
 type workspaceItem struct {
@@ -106,6 +117,13 @@ func (w *Writer) Write(ctx context.Context, d Dataset) error {
 				return fmt.Errorf("seed: message %q: %w", m.MessageID, err)
 			}
 			items = append(items, av)
+			// DynamoDB Local has no Lambda to run the stream indexer: write the
+			// message's label index items with it, as the indexer would.
+			idx, err := labelindex.MessageItems(cm.WorkspaceID, cm.MediumID, m)
+			if err != nil {
+				return fmt.Errorf("seed: message %q: %w", m.MessageID, err)
+			}
+			items = append(items, idx...)
 		}
 	}
 	return w.put(ctx, items)
@@ -115,29 +133,62 @@ func (w *Writer) Write(ctx context.Context, d Dataset) error {
 const maxBatch = 25
 
 func (w *Writer) put(ctx context.Context, items []map[string]types.AttributeValue) error {
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	starts := make(chan int)
+	errs := make(chan error, w.workers)
+	for range w.workers {
+		go func() {
+			var err error
+			for start := range starts {
+				if err == nil {
+					if err = w.putBatch(ctx, items[start:min(start+maxBatch, len(items))]); err != nil {
+						cancel()
+					}
+				}
+			}
+			errs <- err
+		}()
+	}
 	for start := 0; start < len(items); start += maxBatch {
-		reqs := make([]types.WriteRequest, 0, maxBatch)
-		for _, it := range items[start:min(start+maxBatch, len(items))] {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		if ctx.Err() != nil {
+			break
 		}
-		pending := map[string][]types.WriteRequest{w.table: reqs}
-		for attempt := 0; len(pending[w.table]) > 0; attempt++ {
-			if attempt > 0 {
-				if attempt > 8 {
-					return fmt.Errorf("seed: %d items still unprocessed", len(pending[w.table]))
-				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
-				}
-			}
-			out, err := w.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
-			if err != nil {
-				return fmt.Errorf("seed: batch write: %w", err)
-			}
-			pending = out.UnprocessedItems
+		starts <- start
+	}
+	close(starts)
+	var first error
+	for range w.workers {
+		// A worker stopped by another's failure reports context.Canceled: keep the cause.
+		if err := <-errs; err != nil && (first == nil || errors.Is(first, context.Canceled)) {
+			first = err
 		}
+	}
+	return first
+}
+
+func (w *Writer) putBatch(ctx context.Context, batch []map[string]types.AttributeValue) error {
+	reqs := make([]types.WriteRequest, 0, maxBatch)
+	for _, it := range batch {
+		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+	}
+	pending := map[string][]types.WriteRequest{w.table: reqs}
+	for attempt := 0; len(pending[w.table]) > 0; attempt++ {
+		if attempt > 0 {
+			if attempt > 8 {
+				return fmt.Errorf("seed: %d items still unprocessed", len(pending[w.table]))
+			}
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
+			}
+		}
+		out, err := w.client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+		if err != nil {
+			return fmt.Errorf("seed: batch write: %w", err)
+		}
+		pending = out.UnprocessedItems
 	}
 	return nil
 }

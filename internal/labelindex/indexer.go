@@ -1,0 +1,220 @@
+package labelindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// Indexer keeps the label index exact from the table's stream (NEW_AND_OLD_IMAGES).
+//
+// Each record's effect depends only on its own images: the new state's index
+// items are put (those whose content changed), the labels the old state had
+// and the new one lacks are deleted. Puts and deletes are idempotent, and the
+// records of one item arrive in order within a shard (Lambda keeps that order,
+// also with bisection, retries and ParallelizationFactor), so a replayed
+// batch, or a batch retried from any record on, converges to the index of the
+// item's last state.
+type Indexer struct {
+	client WriteAPI
+	table  string
+	log    *slog.Logger
+	// Workers bounds how many messages are indexed at once; the records of one
+	// message always run one after another, in stream order.
+	Workers int
+}
+
+// NewIndexer returns an Indexer writing to table.
+func NewIndexer(client WriteAPI, table string, log *slog.Logger) *Indexer {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Indexer{client: client, table: table, log: log, Workers: 8}
+}
+
+// Handle processes one batch of stream records. A record that cannot be
+// applied is reported in BatchItemFailures (by its sequence number) and the
+// later records of the same message in the batch are left alone: Lambda
+// retries from the lowest failed sequence number, so they come again, in
+// order, after it. The records of other messages are applied.
+func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	// Group by message key, keeping stream order inside each group.
+	var order []string
+	groups := map[string][]int{}
+	for i, r := range ev.Records {
+		k := recordKey(r)
+		if _, ok := groups[k]; !ok {
+			order = append(order, k)
+		}
+		groups[k] = append(groups[k], i)
+	}
+
+	failed := make([]bool, len(ev.Records))
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, max(1, ix.Workers))
+	for _, k := range order {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func(idx []int) {
+			defer func() { <-sem; wg.Done() }()
+			for _, i := range idx {
+				if err := ix.record(ctx, ev.Records[i]); err != nil {
+					r := ev.Records[i]
+					ix.log.Error("label index: record failed", "sequenceNumber", r.Change.SequenceNumber,
+						"eventName", r.EventName, "pk", keyString(r.Change.Keys, messages.PartitionKeyAttr),
+						"sk", keyString(r.Change.Keys, messages.SortKeyAttr), "error", err.Error())
+					mu.Lock()
+					failed[i] = true
+					mu.Unlock()
+					return
+				}
+			}
+		}(groups[k])
+	}
+	wg.Wait()
+
+	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
+	for i, f := range failed {
+		if f {
+			resp.BatchItemFailures = append(resp.BatchItemFailures,
+				events.DynamoDBBatchItemFailure{ItemIdentifier: ev.Records[i].Change.SequenceNumber})
+		}
+	}
+	if n := len(resp.BatchItemFailures); n > 0 {
+		ix.log.Warn("label index: batch with failures", "records", len(ev.Records), "failed", n)
+	}
+	return resp, nil
+}
+
+// record applies one stream record.
+func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) error {
+	// The event source mapping only sends message records (FilterCriteria on
+	// the pk prefix); anything else is ignored here too.
+	if !strings.HasPrefix(keyString(r.Change.Keys, messages.PartitionKeyAttr), messages.MessagePKPrefix) {
+		return nil
+	}
+	old, err := image(r.Change.OldImage)
+	if err != nil {
+		return fmt.Errorf("old image: %w", err)
+	}
+	new, err := image(r.Change.NewImage)
+	if err != nil {
+		return fmt.Errorf("new image: %w", err)
+	}
+	switch events.DynamoDBOperationType(r.EventName) {
+	case events.DynamoDBOperationTypeInsert:
+		old = nil
+		if new == nil {
+			return errors.New("INSERT without a new image: the stream must be NEW_AND_OLD_IMAGES")
+		}
+	case events.DynamoDBOperationTypeModify:
+		if old == nil || new == nil {
+			return errors.New("MODIFY without both images: the stream must be NEW_AND_OLD_IMAGES")
+		}
+	case events.DynamoDBOperationTypeRemove:
+		new = nil
+		if old == nil {
+			return errors.New("REMOVE without an old image: the stream must be NEW_AND_OLD_IMAGES")
+		}
+	default:
+		return fmt.Errorf("unknown event %q", r.EventName)
+	}
+	c, err := Diff(old, new)
+	if err != nil {
+		return err
+	}
+	return apply(ctx, ix.client, ix.table, c)
+}
+
+// image decodes a message image; nil for an absent image.
+func image(img map[string]events.DynamoDBAttributeValue) (*Stored, error) {
+	if len(img) == 0 {
+		return nil, nil
+	}
+	item, err := FromEventMap(img)
+	if err != nil {
+		return nil, err
+	}
+	s, ok, err := Decode(item)
+	if err != nil {
+		return nil, err
+	}
+	if !ok {
+		return nil, errors.New("not a message item")
+	}
+	return &s, nil
+}
+
+func recordKey(r events.DynamoDBEventRecord) string {
+	return keyString(r.Change.Keys, messages.PartitionKeyAttr) + "\x00" + keyString(r.Change.Keys, messages.SortKeyAttr)
+}
+
+func keyString(keys map[string]events.DynamoDBAttributeValue, name string) string {
+	v, ok := keys[name]
+	if !ok || v.DataType() != events.DataTypeString {
+		return ""
+	}
+	return v.String()
+}
+
+// FromEventMap converts a Lambda stream image to SDK attribute values.
+func FromEventMap(m map[string]events.DynamoDBAttributeValue) (map[string]types.AttributeValue, error) {
+	out := make(map[string]types.AttributeValue, len(m))
+	for k, v := range m {
+		av, err := FromEvent(v)
+		if err != nil {
+			return nil, fmt.Errorf("attribute %s: %w", k, err)
+		}
+		out[k] = av
+	}
+	return out, nil
+}
+
+// FromEvent converts one Lambda stream attribute value to an SDK attribute value.
+func FromEvent(v events.DynamoDBAttributeValue) (types.AttributeValue, error) {
+	switch v.DataType() {
+	case events.DataTypeString:
+		return &types.AttributeValueMemberS{Value: v.String()}, nil
+	case events.DataTypeNumber:
+		return &types.AttributeValueMemberN{Value: v.Number()}, nil
+	case events.DataTypeBinary:
+		return &types.AttributeValueMemberB{Value: v.Binary()}, nil
+	case events.DataTypeBoolean:
+		return &types.AttributeValueMemberBOOL{Value: v.Boolean()}, nil
+	case events.DataTypeNull:
+		return &types.AttributeValueMemberNULL{Value: true}, nil
+	case events.DataTypeStringSet:
+		return &types.AttributeValueMemberSS{Value: v.StringSet()}, nil
+	case events.DataTypeNumberSet:
+		return &types.AttributeValueMemberNS{Value: v.NumberSet()}, nil
+	case events.DataTypeBinarySet:
+		return &types.AttributeValueMemberBS{Value: v.BinarySet()}, nil
+	case events.DataTypeList:
+		l := v.List()
+		out := make([]types.AttributeValue, len(l))
+		for i, e := range l {
+			av, err := FromEvent(e)
+			if err != nil {
+				return nil, err
+			}
+			out[i] = av
+		}
+		return &types.AttributeValueMemberL{Value: out}, nil
+	case events.DataTypeMap:
+		m, err := FromEventMap(v.Map())
+		if err != nil {
+			return nil, err
+		}
+		return &types.AttributeValueMemberM{Value: m}, nil
+	}
+	return nil, fmt.Errorf("unsupported attribute type %v", v.DataType())
+}

@@ -1,0 +1,187 @@
+// Package labelindex keeps the label index of the messages table: for every
+// label value and custom label id on a message, one item
+//
+//	pk = LBL#<workspaceId>#<mediumId>#<label>   sk = the message's sk
+//
+// carrying the attributes the API returns, so that the label drill-down is one
+// Query of one partition that reads only what it returns (messages.LabelViaIndex).
+//
+// One function, Items, says what a message's index items are. The stream
+// indexer (Indexer, functions/label-indexer), the seed writer (local data,
+// tests) and the backfill (Rebuilder, `vipctl index rebuild`) all use it.
+//
+// Labels containing '#' (the key separator) or empty labels are rejected when a
+// message is written through this project (messages.Message.Item), and skipped
+// by the index when they reach it from elsewhere: the API's label parameter
+// cannot contain '#' either, so no query can ask for them.
+package labelindex
+
+import (
+	"fmt"
+	"maps"
+	"slices"
+
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// maxKeyBytes is DynamoDB's limit on a partition key value.
+const maxKeyBytes = 2048
+
+// Labels are the index labels of a message: its label values and custom label
+// ids, once each, sorted, leaving out those that cannot be a key part.
+func Labels(workspaceID, mediumID string, m messages.Message) []string {
+	var out []string
+	for _, l := range append(slices.Clone(m.Labels), m.CustomLabelIDs...) {
+		if Indexable(workspaceID, mediumID, l) {
+			out = append(out, l)
+		}
+	}
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// Indexable reports whether label can have an index partition in that channel.
+func Indexable(workspaceID, mediumID, label string) bool {
+	return messages.ValidID(label) && len(messages.LabelPK(workspaceID, mediumID, label)) <= maxKeyBytes
+}
+
+// indexItem is the stored form of an index item: the message's attributes under
+// the label partition and the message's own sort key.
+type indexItem struct {
+	PK string `dynamodbav:"pk"`
+	SK string `dynamodbav:"sk"`
+	messages.Message
+}
+
+// Items returns a message's index items, by label. sk is the message's sort key
+// (messages.MessageSK of its timestamp and id).
+func Items(workspaceID, mediumID, sk string, m messages.Message) (map[string]map[string]types.AttributeValue, error) {
+	if !messages.ValidID(workspaceID) || !messages.ValidID(mediumID) {
+		return nil, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
+	}
+	if !messages.ValidMessageSK(sk) {
+		return nil, fmt.Errorf("labelindex: bad message sort key %q", sk)
+	}
+	if m.Labels == nil {
+		m.Labels = []string{}
+	}
+	if m.CustomLabelIDs == nil {
+		m.CustomLabelIDs = []string{}
+	}
+	out := map[string]map[string]types.AttributeValue{}
+	for _, l := range Labels(workspaceID, mediumID, m) {
+		av, err := attributevalue.MarshalMap(indexItem{PK: messages.LabelPK(workspaceID, mediumID, l), SK: sk, Message: m})
+		if err != nil {
+			return nil, fmt.Errorf("labelindex: encode: %w", err)
+		}
+		out[l] = av
+	}
+	return out, nil
+}
+
+// MessageItems is Items for a message stored under MessageSK(m.Timestamp, m.MessageID).
+func MessageItems(workspaceID, mediumID string, m messages.Message) ([]map[string]types.AttributeValue, error) {
+	byLabel, err := Items(workspaceID, mediumID, messages.MessageSK(m.Timestamp, m.MessageID), m)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]map[string]types.AttributeValue, 0, len(byLabel))
+	for _, l := range slices.Sorted(maps.Keys(byLabel)) {
+		out = append(out, byLabel[l])
+	}
+	return out, nil
+}
+
+// Stored is a message item as read from the table or a stream image.
+type Stored struct {
+	WorkspaceID, MediumID, SK string
+	Message                   messages.Message
+}
+
+// Decode reads a message item. ok is false for items that are not messages (the
+// index's own items, workspaces, channels); err is set for a message item that
+// cannot be read.
+func Decode(item map[string]types.AttributeValue) (s Stored, ok bool, err error) {
+	pk, _ := item[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
+	if pk == nil {
+		return Stored{}, false, nil
+	}
+	ws, medium, isMsg := messages.ParseMessagePK(pk.Value)
+	if !isMsg {
+		return Stored{}, false, nil
+	}
+	var it indexItem
+	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
+		return Stored{}, true, fmt.Errorf("labelindex: message %s/%s: %w", pk.Value, it.SK, err)
+	}
+	if !messages.ValidMessageSK(it.SK) {
+		return Stored{}, true, fmt.Errorf("labelindex: message %s has a bad sort key %q", pk.Value, it.SK)
+	}
+	return Stored{WorkspaceID: ws, MediumID: medium, SK: it.SK, Message: it.Message}, true, nil
+}
+
+// indexKey is the key of a label's index item for a message.
+func indexKey(workspaceID, mediumID, label, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.LabelPK(workspaceID, mediumID, label)},
+		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+// Change is what the index needs after a message went from old to new (either
+// nil: inserted or removed): the items to put and the keys to delete.
+type Change struct {
+	Puts    []map[string]types.AttributeValue
+	Deletes []map[string]types.AttributeValue
+}
+
+// Diff computes the Change from one state of a message item to the next. Items
+// whose content is unchanged are not rewritten; every other item of the new
+// state is, so a text or kind change reaches every label of the message.
+func Diff(old, new *Stored) (Change, error) {
+	var c Change
+	items := func(s *Stored) (map[string]map[string]types.AttributeValue, error) {
+		if s == nil {
+			return nil, nil
+		}
+		return Items(s.WorkspaceID, s.MediumID, s.SK, s.Message)
+	}
+	oldItems, err := items(old)
+	if err != nil {
+		return c, err
+	}
+	newItems, err := items(new)
+	if err != nil {
+		return c, err
+	}
+	samePlace := old != nil && new != nil &&
+		old.WorkspaceID == new.WorkspaceID && old.MediumID == new.MediumID && old.SK == new.SK
+	for _, l := range slices.Sorted(maps.Keys(newItems)) {
+		if prev, ok := oldItems[l]; ok && samePlace && equalItems(prev, newItems[l]) {
+			continue
+		}
+		c.Puts = append(c.Puts, newItems[l])
+	}
+	for _, l := range slices.Sorted(maps.Keys(oldItems)) {
+		if _, kept := newItems[l]; kept && samePlace {
+			continue
+		}
+		c.Deletes = append(c.Deletes, indexKey(old.WorkspaceID, old.MediumID, l, old.SK))
+	}
+	return c, nil
+}
+
+// equalItems compares two encoded items by their decoded content.
+func equalItems(a, b map[string]types.AttributeValue) bool {
+	var x, y indexItem
+	if attributevalue.UnmarshalMap(a, &x) != nil || attributevalue.UnmarshalMap(b, &y) != nil {
+		return false
+	}
+	return x.PK == y.PK && x.SK == y.SK && x.MessageID == y.MessageID && x.Timestamp == y.Timestamp &&
+		x.ConversationID == y.ConversationID && x.UserName == y.UserName && x.Kind == y.Kind &&
+		x.Source == y.Source && x.Text == y.Text &&
+		slices.Equal(x.Labels, y.Labels) && slices.Equal(x.CustomLabelIDs, y.CustomLabelIDs)
+}
