@@ -1,0 +1,364 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	"github.com/aws/smithy-go"
+
+	"github.com/vip-messages/api/internal/auth"
+)
+
+func init() {
+	register(&command{name: "keys", summary: "create, rotate and revoke API keys (Secrets Manager)", subs: []*command{
+		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--prefix P] [--json]", summary: "create a key; prints its id and secret once", run: keysCreate},
+		{name: "rotate", args: "[--force] [--prefix P] [--json] KEYID", summary: "add a new current secret, keep the old one as previous", run: keysRotate},
+		{name: "retire-previous", args: "[--prefix P] KEYID", summary: "drop the previous secret once callers use the new one", run: keysRetirePrevious},
+		{name: "revoke", args: "[--force] [--recovery-days N] [--prefix P] KEYID", summary: "delete the key's secret (recoverable unless --force)", run: keysRevoke},
+		{name: "show", args: "[--prefix P] KEYID", summary: "show a key's workspaces and number of secrets (never the secrets)", run: keysShow},
+		{name: "set-workspaces", args: "--workspace ID [--workspace ID ...] [--prefix P] KEYID", summary: "replace the workspaces a key may read", run: keysSetWorkspaces},
+	}})
+}
+
+// keyIDPrefix starts generated key ids.
+const keyIDPrefix = "vk_"
+
+// workspacePattern is the API's id rule (SPEC.md §3).
+var workspacePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
+
+// newKeyID is keyIDPrefix and 20 random hex digits: [A-Za-z0-9_-]{8,128}.
+func newKeyID() string {
+	b := make([]byte, 10)
+	_, _ = rand.Read(b) // never fails (crypto/rand)
+	return keyIDPrefix + hex.EncodeToString(b)
+}
+
+// newSecret is 32 random bytes, base64url without padding (43 characters, safe
+// in shells and URLs).
+func newSecret() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}
+
+// keyFlags are the flags every keys subcommand has.
+type keyFlags struct {
+	prefix string
+}
+
+func (k *keyFlags) register(f *flags, e *env) {
+	f.StringVar(&k.prefix, "prefix", e.envOr(envSecretPrefix, defaultSecretPrefix), "Secrets Manager name prefix of API keys ($"+envSecretPrefix+")")
+}
+
+func (k *keyFlags) name(keyID string) string {
+	return auth.SecretName(strings.TrimSuffix(k.prefix, "/"), keyID)
+}
+
+func secretsClient(ctx context.Context, e *env) (*secretsmanager.Client, error) {
+	cfg, err := e.aws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return secretsmanager.NewFromConfig(cfg), nil
+}
+
+func workspaceFlag(f *flags) *stringList {
+	var ws stringList
+	f.Var(&ws, "workspace", "a workspace id the key may read (repeat, or comma-separate)")
+	return &ws
+}
+
+func checkWorkspaces(f *flags, ws stringList) error {
+	if len(ws) == 0 {
+		return f.usageErr("missing --workspace")
+	}
+	for _, w := range ws {
+		if !workspacePattern.MatchString(w) {
+			return f.usageErr("--workspace %q: want 1-128 of [A-Za-z0-9._:-]", w)
+		}
+	}
+	return nil
+}
+
+func keyArg(f *flags, pos []string) (string, error) {
+	if !auth.ValidKeyID(pos[0]) {
+		return "", f.usageErr("%q is not a key id ([A-Za-z0-9_-]{8,128})", pos[0])
+	}
+	return pos[0], nil
+}
+
+// keyOut is what create and rotate print.
+type keyOut struct {
+	KeyID        string   `json:"keyId"`
+	Secret       string   `json:"secret"`
+	SecretName   string   `json:"secretName"`
+	WorkspaceIDs []string `json:"workspaceIds"`
+}
+
+func (e *env) printKey(k keyOut, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetEscapeHTML(false)
+		return enc.Encode(k)
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "key id\t%s\n", k.KeyID)
+	fmt.Fprintf(tw, "secret\t%s\n", k.Secret)
+	fmt.Fprintf(tw, "secret name\t%s\n", k.SecretName)
+	fmt.Fprintf(tw, "workspaces\t%s\n", strings.Join(k.WorkspaceIDs, ","))
+	return tw.Flush()
+}
+
+func keysCreate(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "--workspace ID [--workspace ID ...] [--id KEYID] [--prefix P] [--json]")
+	var kf keyFlags
+	kf.register(f, e)
+	ws := workspaceFlag(f)
+	id := f.String("id", "", "the key id (default: generated, "+keyIDPrefix+"<20 hex digits>)")
+	asJSON := f.Bool("json", false, "print one JSON object")
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	if err := checkWorkspaces(f, *ws); err != nil {
+		return err
+	}
+	keyID := *id
+	if keyID == "" {
+		keyID = newKeyID()
+	} else if !auth.ValidKeyID(keyID) {
+		return f.usageErr("--id %q is not a key id ([A-Za-z0-9_-]{8,128})", keyID)
+	}
+	sm, err := secretsClient(ctx, e)
+	if err != nil {
+		return err
+	}
+	v := auth.SecretValue{Secrets: []string{newSecret()}, WorkspaceIDs: *ws}
+	s, err := v.Encode()
+	if err != nil {
+		return err
+	}
+	name := kf.name(keyID)
+	_, err = sm.CreateSecret(ctx, &secretsmanager.CreateSecretInput{
+		Name:         aws.String(name),
+		SecretString: aws.String(s),
+		Description:  aws.String("VIP messages API key " + keyID),
+	})
+	if err != nil {
+		return smError(err, keyID, name)
+	}
+	if err := e.printKey(keyOut{KeyID: keyID, Secret: v.Secrets[0], SecretName: name, WorkspaceIDs: v.WorkspaceIDs}, *asJSON); err != nil {
+		return err
+	}
+	fmt.Fprintln(e.stderr, "Store the secret now: vipctl does not show it again.")
+	return nil
+}
+
+// readKey reads and parses a key's secret value.
+func readKey(ctx context.Context, sm *secretsmanager.Client, keyID, name string) (auth.SecretValue, error) {
+	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	if err != nil {
+		return auth.SecretValue{}, smError(err, keyID, name)
+	}
+	if out.SecretString == nil {
+		return auth.SecretValue{}, fmt.Errorf("key %s: secret %s has no SecretString", keyID, name)
+	}
+	v, err := auth.ParseSecretValue(*out.SecretString)
+	if err != nil {
+		return auth.SecretValue{}, fmt.Errorf("key %s: secret %s: %w", keyID, name, err)
+	}
+	return v, nil
+}
+
+func writeKey(ctx context.Context, sm *secretsmanager.Client, keyID, name string, v auth.SecretValue) error {
+	s, err := v.Encode()
+	if err != nil {
+		return err
+	}
+	_, err = sm.PutSecretValue(ctx, &secretsmanager.PutSecretValueInput{SecretId: aws.String(name), SecretString: aws.String(s)})
+	return smError(err, keyID, name)
+}
+
+// keyCmd parses a command on one existing key and gives its client and name.
+func keyCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string) (sm *secretsmanager.Client, keyID, name string, err error) {
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return nil, "", "", err
+	}
+	if keyID, err = keyArg(f, pos); err != nil {
+		return nil, "", "", err
+	}
+	if sm, err = secretsClient(ctx, e); err != nil {
+		return nil, "", "", err
+	}
+	return sm, keyID, kf.name(keyID), nil
+}
+
+const cacheNote = "Running handlers pick the change up within KEY_CACHE_TTL (default 5m)."
+
+func keysRotate(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "[--force] [--prefix P] [--json] KEYID")
+	var kf keyFlags
+	kf.register(f, e)
+	force := f.Bool("force", false, "rotate even if a previous secret is still listed (it stops working)")
+	asJSON := f.Bool("json", false, "print one JSON object")
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	if err != nil {
+		return err
+	}
+	v, err := readKey(ctx, sm, keyID, name)
+	if err != nil {
+		return err
+	}
+	if len(v.Secrets) > 1 && !*force {
+		return fmt.Errorf("key %s still lists a previous secret: retire it first (vipctl keys retire-previous %s), or pass --force to drop it now", keyID, keyID)
+	}
+	v.Secrets = []string{newSecret(), v.Secrets[0]}
+	if err := writeKey(ctx, sm, keyID, name, v); err != nil {
+		return err
+	}
+	if err := e.printKey(keyOut{KeyID: keyID, Secret: v.Secrets[0], SecretName: name, WorkspaceIDs: v.WorkspaceIDs}, *asJSON); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stderr, "New secret is current; the old one keeps working until: vipctl keys retire-previous %s\n%s\n", keyID, cacheNote)
+	return nil
+}
+
+func keysRetirePrevious(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "[--prefix P] KEYID")
+	var kf keyFlags
+	kf.register(f, e)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	if err != nil {
+		return err
+	}
+	v, err := readKey(ctx, sm, keyID, name)
+	if err != nil {
+		return err
+	}
+	if len(v.Secrets) == 1 {
+		fmt.Fprintf(e.stderr, "key %s has no previous secret: nothing to do\n", keyID)
+		return nil
+	}
+	v.Secrets = v.Secrets[:1]
+	if err := writeKey(ctx, sm, keyID, name, v); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "key %s: previous secret retired; only the current one works\n", keyID)
+	fmt.Fprintln(e.stderr, cacheNote)
+	return nil
+}
+
+func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "[--force] [--recovery-days N] [--prefix P] KEYID")
+	var kf keyFlags
+	kf.register(f, e)
+	force := f.Bool("force", false, "delete at once, without recovery")
+	days := f.Int("recovery-days", 30, "days (7-30) the secret can be restored")
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	if err != nil {
+		return err
+	}
+	in := &secretsmanager.DeleteSecretInput{SecretId: aws.String(name)}
+	if *force {
+		in.ForceDeleteWithoutRecovery = aws.Bool(true)
+	} else {
+		if *days < 7 || *days > 30 {
+			return f.usageErr("--recovery-days %d: want 7 to 30", *days)
+		}
+		in.RecoveryWindowInDays = aws.Int64(int64(*days))
+	}
+	out, err := sm.DeleteSecret(ctx, in)
+	if err != nil {
+		return smError(err, keyID, name)
+	}
+	if *force {
+		fmt.Fprintf(e.stdout, "key %s revoked: secret %s deleted\n", keyID, name)
+	} else {
+		when := ""
+		if out.DeletionDate != nil {
+			when = " on " + out.DeletionDate.UTC().Format(time.DateOnly)
+		}
+		fmt.Fprintf(e.stdout, "key %s revoked: secret %s is deleted%s; until then: aws secretsmanager restore-secret --secret-id %s\n", keyID, name, when, name)
+	}
+	fmt.Fprintln(e.stderr, cacheNote)
+	return nil
+}
+
+func keysShow(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "[--prefix P] KEYID")
+	var kf keyFlags
+	kf.register(f, e)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	if err != nil {
+		return err
+	}
+	v, err := readKey(ctx, sm, keyID, name)
+	if err != nil {
+		return err
+	}
+	secrets := "current"
+	if len(v.Secrets) > 1 {
+		secrets = "current + previous"
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "key id\t%s\n", keyID)
+	fmt.Fprintf(tw, "secret name\t%s\n", name)
+	fmt.Fprintf(tw, "secrets\t%s\n", secrets)
+	fmt.Fprintf(tw, "workspaces\t%s\n", strings.Join(v.WorkspaceIDs, ","))
+	return tw.Flush()
+}
+
+func keysSetWorkspaces(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "--workspace ID [--workspace ID ...] [--prefix P] KEYID")
+	var kf keyFlags
+	kf.register(f, e)
+	ws := workspaceFlag(f)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	if err != nil {
+		return err
+	}
+	if err := checkWorkspaces(f, *ws); err != nil {
+		return err
+	}
+	v, err := readKey(ctx, sm, keyID, name)
+	if err != nil {
+		return err
+	}
+	v.WorkspaceIDs = *ws
+	if err := writeKey(ctx, sm, keyID, name, v); err != nil {
+		return err
+	}
+	fmt.Fprintf(e.stdout, "key %s: workspaces %s\n", keyID, strings.Join(v.WorkspaceIDs, ","))
+	fmt.Fprintln(e.stderr, cacheNote)
+	return nil
+}
+
+// smError says what a Secrets Manager error means for the key.
+func smError(err error, keyID, name string) error {
+	if err == nil {
+		return nil
+	}
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ResourceNotFoundException":
+			return fmt.Errorf("key %s not found (no secret %s)", keyID, name)
+		case "ResourceExistsException":
+			return fmt.Errorf("key %s already exists (secret %s)", keyID, name)
+		case "InvalidRequestException":
+			return fmt.Errorf("key %s (secret %s): %s", keyID, name, ae.ErrorMessage())
+		}
+	}
+	return fmt.Errorf("Secrets Manager, secret %s: %w", name, err)
+}
