@@ -1,0 +1,476 @@
+package labelindex_test
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/labelindex"
+	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/seed"
+)
+
+func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+
+const (
+	ws = "ws-1"
+	ch = "ch-1"
+)
+
+var (
+	t0 = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	t1 = t0.Add(31 * 24 * time.Hour)
+)
+
+// world is a table, its stream, the indexer, and the messages the test wrote,
+// kept in memory so that the expected index is computed without the table.
+type world struct {
+	ddb     *dynamodb.Client
+	table   string
+	stream  *streamReader
+	filter  streamFilter
+	indexer *labelindex.Indexer
+	index   *messages.Store // label path: the index
+	scan    *messages.Store // label path: FilterExpression on the messages
+	msgs    map[string]messages.Message
+	// history is every filtered batch delivered so far, in stream order.
+	history []events.DynamoDBEventRecord
+	// pending counts the writes since the last step that changed an item: a
+	// write that changes nothing puts no record on the stream.
+	pending int
+}
+
+func newWorld(t *testing.T) *world {
+	t.Helper()
+	ddb, table := ddbtest.NewTable(t)
+	return &world{
+		ddb: ddb, table: table,
+		stream:  newStreamReader(t, ddb, table),
+		filter:  loadStreamFilter(t),
+		indexer: labelindex.NewIndexer(ddb, table, nil),
+		index:   messages.NewStore(ddb, table, messages.Budget{}),
+		scan:    messages.NewStore(ddb, table, messages.Budget{}, messages.WithLabelPath(messages.LabelViaFilter)),
+		msgs:    map[string]messages.Message{},
+	}
+}
+
+func (w *world) put(t *testing.T, m messages.Message) {
+	t.Helper()
+	item, err := m.Item(ws, ch)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: item}); err != nil {
+		t.Fatal(err)
+	}
+	w.msgs[m.MessageID] = normalize(m)
+	w.pending++
+}
+
+// update changes attributes of a stored message with UpdateItem, as the AI
+// labelling does, and mirrors the change in memory.
+func (w *world) update(t *testing.T, id string, change func(*messages.Message)) {
+	t.Helper()
+	m := w.msgs[id]
+	change(&m)
+	m = normalize(m)
+	if equalMessages([]messages.Message{m}, []messages.Message{w.msgs[id]}) {
+		return
+	}
+	w.pending++
+	up := expression.Set(expression.Name("labels"), expression.Value(m.Labels)).
+		Set(expression.Name("customLabelIds"), expression.Value(m.CustomLabelIDs)).
+		Set(expression.Name("text"), expression.Value(m.Text)).
+		Set(expression.Name("kind"), expression.Value(m.Kind))
+	expr, err := expression.NewBuilder().WithUpdate(up).Build()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ddb.UpdateItem(context.Background(), &dynamodb.UpdateItemInput{
+		TableName: aws.String(w.table), Key: msgKey(m),
+		UpdateExpression: expr.Update(), ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	w.msgs[id] = m
+}
+
+func (w *world) remove(t *testing.T, id string) {
+	t.Helper()
+	if _, err := w.ddb.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{
+		TableName: aws.String(w.table), Key: msgKey(w.msgs[id]),
+	}); err != nil {
+		t.Fatal(err)
+	}
+	delete(w.msgs, id)
+	w.pending++
+}
+
+func msgKey(m messages.Message) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.MessagePK(ws, ch)},
+		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: messages.MessageSK(m.Timestamp, m.MessageID)},
+	}
+}
+
+func normalize(m messages.Message) messages.Message {
+	if m.Labels == nil {
+		m.Labels = []string{}
+	}
+	if m.CustomLabelIDs == nil {
+		m.CustomLabelIDs = []string{}
+	}
+	return m
+}
+
+// batch reads what the stream holds since the last read, through the template's
+// filter; want is how many message records the step wrote.
+func (w *world) batch(t *testing.T, want int) []events.DynamoDBEventRecord {
+	t.Helper()
+	var got []events.DynamoDBEventRecord
+	deadline := time.Now().Add(10 * time.Second)
+	for len(got) < want {
+		got = append(got, w.filter.apply(w.stream.read(t))...)
+		if time.Now().After(deadline) {
+			t.Fatalf("stream gave %d message records, want %d", len(got), want)
+		}
+	}
+	if len(got) != want {
+		t.Fatalf("stream gave %d message records, want %d", len(got), want)
+	}
+	return got
+}
+
+// deliver runs the indexer on a batch and wants no failure.
+func (w *world) deliver(t *testing.T, recs []events.DynamoDBEventRecord) {
+	t.Helper()
+	resp, err := w.indexer.Handle(context.Background(), events.DynamoDBEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("batch item failures: %v", resp.BatchItemFailures)
+	}
+}
+
+// step reads the stream, delivers it once, and checks the index.
+func (w *world) step(t *testing.T) []events.DynamoDBEventRecord {
+	t.Helper()
+	recs := w.batch(t, w.pending)
+	w.pending = 0
+	w.deliver(t, recs)
+	w.history = append(w.history, recs...)
+	w.check(t)
+	return recs
+}
+
+// labels lists every label the test uses, and one no message has.
+func (w *world) labels() []string {
+	out := []string{"no-such-label"}
+	for _, m := range w.msgs {
+		out = append(out, m.Labels...)
+		out = append(out, m.CustomLabelIDs...)
+	}
+	out = append(out, seed.BuiltinLabels...)
+	out = append(out, seed.CustomLabelIDs...)
+	slices.Sort(out)
+	return slices.Compact(out)
+}
+
+// check compares, for every label, the label walk through the index with the
+// answer computed in memory (full message content, newest first) and with the
+// FilterExpression walk over the messages; and counts the index items, so that
+// an orphan (an item for a removed label or message) shows.
+func (w *world) check(t *testing.T) {
+	t.Helper()
+	wantItems := 0
+	for _, m := range w.msgs {
+		wantItems += len(labelindex.Labels(ws, ch, m))
+	}
+	for _, label := range w.labels() {
+		var want []messages.Message
+		for _, m := range w.msgs {
+			if slices.Contains(m.Labels, label) || slices.Contains(m.CustomLabelIDs, label) {
+				want = append(want, m)
+			}
+		}
+		slices.SortFunc(want, func(a, b messages.Message) int {
+			return -strings.Compare(messages.MessageSK(a.Timestamp, a.MessageID), messages.MessageSK(b.Timestamp, b.MessageID))
+		})
+		q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Label: label, Limit: 7}
+		got := walk(t, w.index, q)
+		if !equalMessages(got, want) {
+			t.Fatalf("label %q through the index: %d messages %v, want %d %v", label, len(got), idsOf(got), len(want), idsOf(want))
+		}
+		if byFilter := walk(t, w.scan, q); !slices.Equal(idsOf(byFilter), idsOf(want)) {
+			t.Fatalf("label %q: the filter walk %v disagrees with the model %v", label, idsOf(byFilter), idsOf(want))
+		}
+	}
+	if n := countIndexItems(t, w.ddb, w.table); n != wantItems {
+		t.Fatalf("table holds %d index items, want %d", n, wantItems)
+	}
+}
+
+func walk(t *testing.T, s *messages.Store, q messages.Query) []messages.Message {
+	t.Helper()
+	var out []messages.Message
+	for n := 0; ; n++ {
+		if n > 1000 {
+			t.Fatal("walk does not end")
+		}
+		p, err := s.List(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out = append(out, p.Messages...)
+		if !p.MayHaveMore {
+			return out
+		}
+		q.Before = p.Next
+	}
+}
+
+func equalMessages(a, b []messages.Message) bool {
+	return slices.EqualFunc(a, b, func(x, y messages.Message) bool {
+		return x.MessageID == y.MessageID && x.Timestamp == y.Timestamp && x.ConversationID == y.ConversationID &&
+			x.UserName == y.UserName && x.Kind == y.Kind && x.Source == y.Source && x.Text == y.Text &&
+			slices.Equal(x.Labels, y.Labels) && slices.Equal(x.CustomLabelIDs, y.CustomLabelIDs)
+	})
+}
+
+func idsOf(ms []messages.Message) []string {
+	out := make([]string, len(ms))
+	for i, m := range ms {
+		out[i] = m.MessageID
+	}
+	return out
+}
+
+func countIndexItems(t *testing.T, ddb *dynamodb.Client, table string) int {
+	t.Helper()
+	n := 0
+	p := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	for p.HasMorePages() {
+		out, err := p.NextPage(context.Background())
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range out.Items {
+			if pk, _ := it[messages.PartitionKeyAttr].(*types.AttributeValueMemberS); pk != nil && strings.HasPrefix(pk.Value, messages.LabelPKPrefix) {
+				n++
+			}
+		}
+	}
+	return n
+}
+
+func TestIndexerFollowsTheStream(t *testing.T) {
+	w := newWorld(t)
+	rng := rand.New(rand.NewPCG(21, 21))
+	msgs := seed.Generate(rng, t0, t1, 120)
+
+	t.Run("insert", func(t *testing.T) {
+		for _, m := range msgs {
+			w.put(t, m)
+		}
+		w.step(t)
+	})
+
+	var labelAdded []events.DynamoDBEventRecord
+	t.Run("label added", func(t *testing.T) {
+		for _, m := range msgs[:30] {
+			w.update(t, m.MessageID, func(m *messages.Message) {
+				m.Labels = append(m.Labels, "escalated")
+				m.CustomLabelIDs = append(m.CustomLabelIDs, "cl-new")
+			})
+		}
+		labelAdded = w.step(t)
+	})
+
+	t.Run("same batch delivered twice", func(t *testing.T) {
+		w.deliver(t, labelAdded)
+		w.check(t)
+	})
+
+	t.Run("label removed", func(t *testing.T) {
+		for _, m := range msgs[10:40] {
+			w.update(t, m.MessageID, func(m *messages.Message) {
+				m.Labels = slices.DeleteFunc(m.Labels, func(l string) bool { return l == "escalated" || l == "frustrated" })
+				m.CustomLabelIDs = nil
+			})
+		}
+		w.step(t)
+	})
+
+	t.Run("text and kind changed", func(t *testing.T) {
+		for i, m := range msgs[40:60] {
+			w.update(t, m.MessageID, func(m *messages.Message) {
+				m.Text = fmt.Sprintf("edited %d", i)
+				m.Kind = "postback"
+			})
+		}
+		w.step(t)
+	})
+
+	t.Run("several changes of one message in one batch", func(t *testing.T) {
+		m := msgs[70]
+		w.update(t, m.MessageID, func(m *messages.Message) { m.Labels = []string{"a1"} })
+		w.update(t, m.MessageID, func(m *messages.Message) { m.Labels = []string{"a2"} })
+		w.update(t, m.MessageID, func(m *messages.Message) { m.Labels = []string{"a2", "a3"}; m.Text = "last" })
+		fresh := seed.Generate(rand.New(rand.NewPCG(8, 8)), t0, t1, 1)[0]
+		fresh.MessageID = "fresh"
+		w.put(t, fresh)
+		w.update(t, "fresh", func(m *messages.Message) { m.Labels = []string{"a1"} })
+		w.remove(t, "fresh")
+		w.step(t)
+	})
+
+	t.Run("message deleted", func(t *testing.T) {
+		for _, m := range msgs[60:90] {
+			w.remove(t, m.MessageID)
+		}
+		w.step(t)
+	})
+
+	t.Run("whole history replayed, and replayed from the middle", func(t *testing.T) {
+		for _, from := range []int{0, 125, len(w.history) - 40} {
+			w.deliver(t, w.history[from:])
+			w.check(t)
+		}
+	})
+
+	t.Run("records of other items are ignored in code too", func(t *testing.T) {
+		// The indexer's own writes are on the stream as LBL# records; the event
+		// source mapping filters them out, and so does the code.
+		raw := w.stream.read(t)
+		if len(w.filter.apply(raw)) != 0 {
+			t.Fatal("unexpected message records on the stream")
+		}
+		if err := seed.NewWriter(w.ddb, w.table).Write(context.Background(), seed.Dataset{
+			Workspaces: []seed.Workspace{{ID: ws, Name: "w", VIP: true}},
+			Channels:   []seed.Channel{{WorkspaceID: ws, MediumID: ch, Name: "c", Connected: true}},
+		}); err != nil {
+			t.Fatal(err)
+		}
+		raw = append(raw, w.stream.waitRecords(t, 2)...)
+		var others int
+		for _, r := range raw {
+			if !w.filter.match(r) {
+				others++
+			}
+		}
+		if others < 2 || others != len(raw) {
+			t.Fatalf("want only non-message records, got %d of %d", others, len(raw))
+		}
+		w.deliver(t, raw)
+		w.check(t)
+	})
+}
+
+func TestPoisonedRecordFailsAlone(t *testing.T) {
+	w := newWorld(t)
+	msgs := seed.Generate(rand.New(rand.NewPCG(4, 4)), t0, t1, 10)
+	for _, m := range msgs {
+		w.put(t, m)
+	}
+	w.step(t)
+
+	// A message item the indexer cannot read (labels is a number), in another
+	// channel so that the filter walk of ch stays readable, between good changes.
+	w.update(t, msgs[0].MessageID, func(m *messages.Message) { m.Labels = []string{"before-poison"} })
+	poisonSK := messages.MessageSK(t0.Add(time.Hour).UnixMilli(), "poison")
+	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: map[string]types.AttributeValue{
+		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.MessagePK(ws, "ch-poison")},
+		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: poisonSK},
+		"labels":                  &types.AttributeValueMemberN{Value: "7"},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	w.update(t, msgs[1].MessageID, func(m *messages.Message) { m.Labels = []string{"after-poison"} })
+	recs := w.batch(t, w.pending+1)
+	w.pending = 0
+
+	resp, err := w.indexer.Handle(context.Background(), events.DynamoDBEvent{Records: recs})
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := []events.DynamoDBBatchItemFailure{{ItemIdentifier: recs[1].Change.SequenceNumber}}
+	if !slices.Equal(resp.BatchItemFailures, want) {
+		t.Fatalf("BatchItemFailures %v, want only the poisoned record %v", resp.BatchItemFailures, want)
+	}
+	// The records before and after it were applied.
+	w.check(t)
+
+	// Lambda retries from the failed record on: the good records again, the
+	// poisoned one failing again, nothing else changed.
+	resp, err = w.indexer.Handle(context.Background(), events.DynamoDBEvent{Records: recs[1:]})
+	if err != nil || !slices.Equal(resp.BatchItemFailures, want) {
+		t.Fatalf("retry: %v, %v", resp.BatchItemFailures, err)
+	}
+	w.check(t)
+}
+
+func TestDiff(t *testing.T) {
+	base := messages.Message{MessageID: "m1", Timestamp: t0.UnixMilli(), Kind: "text", Text: "hi",
+		Labels: []string{"a", "b", "bad#label", ""}, CustomLabelIDs: []string{"a", "c"}}
+	sk := messages.MessageSK(base.Timestamp, base.MessageID)
+	st := func(m messages.Message) *labelindex.Stored {
+		return &labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: m}
+	}
+	pks := func(items []map[string]types.AttributeValue) []string {
+		var out []string
+		for _, it := range items {
+			var k struct {
+				PK string `dynamodbav:"pk"`
+			}
+			if err := attributevalue.UnmarshalMap(it, &k); err != nil {
+				t.Fatal(err)
+			}
+			out = append(out, strings.TrimPrefix(k.PK, messages.LabelPK(ws, ch, "")))
+		}
+		return out
+	}
+	relabelled := base
+	relabelled.Labels = []string{"b", "d"}
+	relabelled.CustomLabelIDs = nil
+	edited := base
+	edited.Text = "edited"
+	cases := []struct {
+		name         string
+		old, new     *labelindex.Stored
+		puts, delete []string
+	}{
+		{"insert: one item per label, '#' and empty skipped, duplicates once", nil, st(base), []string{"a", "b", "c"}, nil},
+		{"remove", st(base), nil, nil, []string{"a", "b", "c"}},
+		{"labels changed: every kept item carries the new labels", st(base), st(relabelled), []string{"b", "d"}, []string{"a", "c"}},
+		{"text changed: all rewritten", st(base), st(edited), []string{"a", "b", "c"}, nil},
+		{"nothing indexed changed", st(base), st(base), nil, nil},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			got, err := labelindex.Diff(c.old, c.new)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if p := pks(got.Puts); !slices.Equal(p, c.puts) {
+				t.Fatalf("puts %v, want %v", p, c.puts)
+			}
+			if d := pks(got.Deletes); !slices.Equal(d, c.delete) {
+				t.Fatalf("deletes %v, want %v", d, c.delete)
+			}
+		})
+	}
+}
