@@ -263,5 +263,3 @@ func (r *streamReader) waitRecords(t *testing.T, n int) []events.DynamoDBEventRe
 		time.Sleep(50 * time.Millisecond)
 	}
 }
-
-
