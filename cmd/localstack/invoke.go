@@ -25,11 +25,12 @@ import (
 // (so it can run beside `make run`), seeded as of the event's own x-date so its
 // window holds the demo data, the function under aws-lambda-rie, and the event
 // signed afresh.
-func invokeCmd(args []string) error {
+func invokeCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
 	eventPath := fs.String("event", "events/list.json", "API Gateway REST proxy event (JSON)")
 	bootstrap := fs.String("bootstrap", "bin/local/bootstrap", "the function binary, built for this machine")
 	rie := fs.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie binary")
+	dynamo := fs.String("dynamodb-endpoint", "", "reuse this DynamoDB Local instead of starting one")
 	_ = fs.Parse(args)
 
 	ev, err := sampleevent.Load(*eventPath)
@@ -43,7 +44,7 @@ func invokeCmd(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
-	stack, err := devstack.Start(ctx, devstack.Options{FreePorts: true, SeedNow: anchor})
+	stack, err := devstack.Start(ctx, devstack.Options{FreePorts: true, SeedNow: anchor, DynamoEndpoint: *dynamo, Table: "invoke-" + strconv.FormatInt(time.Now().UnixNano(), 36)})
 	if err != nil {
 		return err
 	}
@@ -97,7 +98,7 @@ func invokeCmd(args []string) error {
 		pretty.Reset()
 		pretty.Write(out)
 	}
-	fmt.Println(pretty.String())
+	fmt.Fprintln(stdout, pretty.String())
 	if resp.StatusCode != http.StatusOK {
 		return errors.New("the emulator answered " + resp.Status)
 	}

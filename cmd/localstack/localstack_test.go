@@ -1,0 +1,183 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/contract"
+	"github.com/vip-messages/api/internal/ddblocal"
+	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/devstack"
+	"github.com/vip-messages/api/internal/gateway"
+	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/seed"
+	"github.com/vip-messages/api/internal/service"
+)
+
+func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+
+// The local API end to end: the stack, configuration through the environment
+// (the SDK's endpoint overrides, as in production), real HTTP requests, and a walk
+// of every page of the demo channel.
+func TestServeWalksDemoChannel(t *testing.T) {
+	seedNow := time.Now()
+	stack, err := devstack.Start(context.Background(), devstack.Options{
+		DynamoEndpoint: ddbtest.Endpoint(t), FreePorts: true, Table: "e2e", SeedNow: seedNow,
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(stack.Close)
+	for k, v := range stack.Env() {
+		t.Setenv(k, v)
+	}
+	h, err := service.Load(context.Background(), os.Getenv, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}, h.Handle))
+	t.Cleanup(srv.Close)
+
+	from := seedNow.UTC().AddDate(0, 0, -20).Format(time.DateOnly)
+	to := seedNow.UTC().Format(time.DateOnly)
+	var want []messages.Message
+	lo, _ := time.Parse(time.DateOnly, from)
+	hi, _ := time.Parse(time.DateOnly, to)
+	for _, m := range seed.Demo(seedNow).Messages[0].Messages {
+		if m.Timestamp >= lo.UnixMilli() && m.Timestamp < hi.AddDate(0, 0, 1).UnixMilli() {
+			want = append(want, m)
+		}
+	}
+	slices.SortFunc(want, func(a, b messages.Message) int {
+		return strings.Compare(messages.MessageSK(b.Timestamp, b.MessageID), messages.MessageSK(a.Timestamp, a.MessageID))
+	})
+
+	q := url.Values{"workspaceId": {seed.DemoWorkspace}, "mediumId": {seed.DemoChannel}, "from": {from}, "to": {to}, "limit": {"97"}}
+	var got []string
+	for page := 0; ; page++ {
+		if page > 100 {
+			t.Fatal("the walk does not end")
+		}
+		u := srv.URL + "/vip-messages?" + q.Encode()
+		status, header, body := get(t, u)
+		contract.Check(t, u, status, header, body)
+		if status != http.StatusOK {
+			t.Fatalf("page %d: %d %s", page, status, body)
+		}
+		var p struct {
+			Items []struct {
+				Timestamp      int64
+				ConversationID string
+				Text           string
+			}
+			MayHaveMore bool
+			NextCursor  string
+		}
+		if err := json.Unmarshal(body, &p); err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range p.Items {
+			got = append(got, it.ConversationID+"|"+it.Text)
+		}
+		if !p.MayHaveMore {
+			break
+		}
+		q.Set("before", p.NextCursor)
+	}
+	if len(want) < 500 {
+		t.Fatalf("the window holds only %d seeded messages", len(want))
+	}
+	var wantKeys []string
+	for _, m := range want {
+		wantKeys = append(wantKeys, m.ConversationID+"|"+m.Text)
+	}
+	if !slices.Equal(got, wantKeys) {
+		t.Fatalf("walk returned %d messages, want %d in newest-first order", len(got), len(wantKeys))
+	}
+
+	// Anything but GET /vip-messages answers as API Gateway does.
+	if status, _, body := get(t, srv.URL+"/other"); status != http.StatusForbidden || !strings.Contains(string(body), "Missing Authentication Token") {
+		t.Fatalf("unknown path: %d %s", status, body)
+	}
+}
+
+func get(t *testing.T, u string) (int, http.Header, []byte) {
+	t.Helper()
+	req, _ := http.NewRequest(http.MethodGet, u, nil)
+	date := time.Now().UTC().Format(time.RFC3339)
+	req.Header.Set("x-api-key", devstack.DemoKeyID)
+	req.Header.Set("x-date", date)
+	req.Header.Set("x-signature", auth.Sign(devstack.DemoSecret, date))
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, resp.Header, body
+}
+
+// make invoke's path: the function built as for a deploy (for this machine's
+// architecture) under the real aws-lambda-rie, with a sample event re-signed.
+func TestInvokeThroughRIE(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries")
+	}
+	root, err := ddblocal.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	bootstrap, rie := filepath.Join(dir, "bootstrap"), filepath.Join(dir, "aws-lambda-rie")
+	build := func(args ...string) {
+		cmd := exec.Command("go", append([]string{"build"}, args...)...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if out, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %v: %v\n%s", args, err, out)
+		}
+	}
+	build("-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bootstrap, "./functions/vip-messages")
+	build("-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+
+	cases := map[string]int{
+		"list.json":                    200,
+		"error-401-bad-signature.json": 401,
+	}
+	for event, status := range cases {
+		t.Run(event, func(t *testing.T) {
+			var out bytes.Buffer
+			err := invokeCmd([]string{"-event", filepath.Join(root, "events", event), "-bootstrap", bootstrap, "-rie", rie,
+				"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out)
+			if err != nil {
+				t.Fatal(err)
+			}
+			var resp struct {
+				StatusCode int
+				Body       string
+			}
+			if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+				t.Fatalf("not a proxy response: %v\n%s", err, out.String())
+			}
+			if resp.StatusCode != status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, status, resp.Body)
+			}
+		})
+	}
+}

@@ -1,0 +1,78 @@
+package api
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+	"testing"
+	"time"
+)
+
+func TestQueryWindow(t *testing.T) {
+	day := func(s string) time.Time { tt, _ := time.Parse(time.DateOnly, s); return tt }
+	cases := []struct {
+		from, to     string
+		from0, until time.Time
+		err          error
+	}{
+		{"2026-06-01", "2026-06-01", day("2026-06-01"), day("2026-06-02"), nil},
+		{"2026-06-01", "2026-07-01", day("2026-06-01"), day("2026-07-02"), nil},
+		{"2026-06-01", "2026-07-02", time.Time{}, time.Time{}, errWindowTooLong},
+		{"2026-06-01T00:00:00Z", "2026-07-02T00:00:00Z", day("2026-06-01"), day("2026-07-02").Add(time.Millisecond), nil},
+		{"2026-06-01T10:00:00Z", "2026-06-01", day("2026-06-01").Add(10 * time.Hour), day("2026-06-02"), nil},
+		{"2026-06-02T00:00:00Z", "2026-06-01", time.Time{}, time.Time{}, errWindowReversed},
+		{"2026-06-01T12:00:00.0005Z", "2026-06-01T12:00:00.0009Z", day("2026-06-01").Add(12*time.Hour + 500*time.Microsecond), day("2026-06-01").Add(12*time.Hour + time.Millisecond), nil},
+	}
+	for _, c := range cases {
+		t.Run(c.from+".."+c.to, func(t *testing.T) {
+			p, err := validate(map[string]string{"workspaceId": "w", "mediumId": "m", "from": c.from, "to": c.to}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			q, err := p.query()
+			if !errors.Is(err, c.err) {
+				t.Fatalf("err %v, want %v", err, c.err)
+			}
+			if err == nil && (!q.From.Equal(c.from0) || !q.Until.Equal(c.until)) {
+				t.Fatalf("window [%s, %s), want [%s, %s)", q.From, q.Until, c.from0, c.until)
+			}
+		})
+	}
+}
+
+// FuzzQueryString: no query string panics the validation or ends in a 500.
+func FuzzQueryString(f *testing.F) {
+	for _, s := range []string{
+		"workspaceId=ws&mediumId=ch&from=2026-06-01&to=2026-06-30",
+		"workspaceId=ws&mediumId=ch&from=2026-06-01T00:00:00Z&to=2026-06-01T00:00:00.999%2B02:00&limit=200&before=v1.MDAwMDAwMDAwMDAwMSNh",
+		"workspaceId=ws&mediumId=ch&from=2026-06-01&to=2026-06-30&before=1780000000000&label=frustrated&contentType=text",
+		"limit=1&limit=2&x=&before=",
+		"from=9999-12-31&to=0000-01-01&limit=-1e308",
+		"workspaceId=%00&mediumId=%E2%80%8B&before=v1.%2F%2F",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, raw string) {
+		values, err := url.ParseQuery(raw)
+		if err != nil {
+			return
+		}
+		single := map[string]string{}
+		for k, v := range values {
+			single[k] = v[len(v)-1]
+		}
+		p, err := validate(single, values)
+		if err == nil {
+			_, err = p.query()
+		}
+		if err == nil {
+			if p.limit < minLimit || p.limit > maxLimit {
+				t.Fatalf("accepted limit %d", p.limit)
+			}
+			return
+		}
+		if s := classify(err).status; s != http.StatusBadRequest && s != http.StatusUnprocessableEntity {
+			t.Fatalf("%q: status %d (%v)", raw, s, err)
+		}
+	})
+}
