@@ -33,17 +33,27 @@ BIN_DIR ?= bin/arm64
 # STAGE picks the samconfig.toml environment for `make deploy`.
 STAGE ?= dev
 
-.PHONY: build build-VipMessagesFunction deploy
+INDEXER_PKG := ./functions/label-indexer
 
-## build: the deployable Lambda binary, linux/arm64 and static, at $(BIN_DIR)/bootstrap.
+.PHONY: build build-VipMessagesFunction build-LabelIndexerFunction deploy
+
+## build: the deployable Lambda binaries, linux/arm64 and static: the API at
+## $(BIN_DIR)/bootstrap, the label indexer at $(BIN_DIR)/label-indexer/bootstrap.
 build:
 	@$(MAKE) --no-print-directory build-VipMessagesFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))"
+	@$(MAKE) --no-print-directory build-LabelIndexerFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))/label-indexer"
 
 ## build-VipMessagesFunction: run by `sam build` (BuildMethod: makefile), which sets ARTIFACTS_DIR.
 build-VipMessagesFunction:
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it; use make build"; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o "$(ARTIFACTS_DIR)/bootstrap" $(LAMBDA_PKG)
+
+## build-LabelIndexerFunction: the stream function of the label index, as sam build runs it.
+build-LabelIndexerFunction:
+	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it; use make build"; exit 1; }
+	mkdir -p "$(ARTIFACTS_DIR)"
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o "$(ARTIFACTS_DIR)/bootstrap" $(INDEXER_PKG)
 
 ## deploy: sam build and sam deploy of one stage (make deploy STAGE=dev|staging|prod).
 ## Needs the AWS SAM CLI and AWS credentials for the target account; prod asks to confirm the change set.

@@ -14,6 +14,11 @@ import (
 // checkBootstrap checks that a file is what provided.al2023 on arm64 runs: a 64-bit
 // static arm64 Linux executable, built from the function with the Makefile's flags.
 func checkBootstrap(path string) []string {
+	return checkBootstrapOf(path, "vip-messages")
+}
+
+// checkBootstrapOf is checkBootstrap for the function built from ./functions/<fn>.
+func checkBootstrapOf(path, fn string) []string {
 	f, err := elf.Open(path)
 	if err != nil {
 		return []string{fmt.Sprintf("%s is not an ELF file: %v", path, err)}
@@ -46,8 +51,8 @@ func checkBootstrap(path string) []string {
 	if err != nil {
 		return append(problems, fmt.Sprintf("no Go build info: %v", err))
 	}
-	if info.Path != "github.com/vip-messages/api/functions/vip-messages" {
-		problems = append(problems, fmt.Sprintf("built from %s, want ./functions/vip-messages", info.Path))
+	if info.Path != "github.com/vip-messages/api/functions/"+fn {
+		problems = append(problems, fmt.Sprintf("built from %s, want ./functions/%s", info.Path, fn))
 	}
 	want := map[string]string{
 		"GOOS": "linux", "GOARCH": "arm64", "CGO_ENABLED": "0",
@@ -83,6 +88,10 @@ func TestMakeBuild(t *testing.T) {
 	}
 	for _, p := range checkBootstrap(filepath.Join(out, "bootstrap")) {
 		t.Errorf("bootstrap: %s", p)
+	}
+	// The label indexer, beside it (sam build runs build-LabelIndexerFunction).
+	for _, p := range checkBootstrapOf(filepath.Join(out, "label-indexer", "bootstrap"), "label-indexer") {
+		t.Errorf("label-indexer/bootstrap: %s", p)
 	}
 }
 

@@ -175,13 +175,16 @@ func TestTemplate(t *testing.T) {
 	}
 }
 
-// function returns the function's properties, with Globals.Function under them.
-func function(tpl obj) obj {
+// function returns the API function's properties, with Globals.Function under them.
+func function(tpl obj) obj { return functionOf(tpl, functionID) }
+
+// functionOf returns a function's properties, with Globals.Function under them.
+func functionOf(tpl obj, id string) obj {
 	props := obj{}
 	for k, v := range asObj(get(tpl, "Globals", "Function")) {
 		props[k] = v
 	}
-	for k, v := range asObj(get(tpl, fnProps...)) {
+	for k, v := range asObj(get(tpl, "Resources", id, "Properties")) {
 		props[k] = v
 	}
 	return props
@@ -252,32 +255,48 @@ func checkTableDurability(tpl obj) []string {
 	return problems
 }
 
+// functionIDs are the template's functions: the API and the label indexer.
+var functionIDs = []string{indexerID, functionID}
+
 func checkFunctionPlatform(tpl obj) []string {
-	var problems []string
-	if ids := resourcesOfType(tpl, "AWS::Serverless::Function"); !reflect.DeepEqual(ids, []string{functionID}) {
-		return []string{fmt.Sprintf("want exactly one function %s, got %v", functionID, ids)}
+	if ids := resourcesOfType(tpl, "AWS::Serverless::Function"); !reflect.DeepEqual(ids, functionIDs) {
+		return []string{fmt.Sprintf("want exactly the functions %v, got %v", functionIDs, ids)}
 	}
-	fn := function(tpl)
+	var problems []string
+	for _, id := range functionIDs {
+		problems = append(problems, checkPlatformOf(tpl, id)...)
+	}
+	return problems
+}
+
+func checkPlatformOf(tpl obj, id string) []string {
+	var problems []string
+	fn := functionOf(tpl, id)
 	expect := func(what string, got, want any) {
 		if !reflect.DeepEqual(got, want) {
-			problems = append(problems, fmt.Sprintf("function %s is %v, want %v", what, got, want))
+			problems = append(problems, fmt.Sprintf("function %s %s is %v, want %v", id, what, got, want))
 		}
 	}
 	expect("Runtime", fn["Runtime"], "provided.al2023")
 	expect("Architectures", fn["Architectures"], []any{"arm64"})
 	expect("Handler", fn["Handler"], "bootstrap")
 	expect("Tracing", fn["Tracing"], "Active")
-	expect("build method", get(tpl, "Resources", functionID, "Metadata", "BuildMethod"), "makefile")
+	expect("build method", get(tpl, "Resources", id, "Metadata", "BuildMethod"), "makefile")
 	if mem, ok := fn["MemorySize"].(int); !ok || mem < 128 || mem > 10240 {
-		problems = append(problems, fmt.Sprintf("function MemorySize %v is not an explicit 128-10240", fn["MemorySize"]))
+		problems = append(problems, fmt.Sprintf("function %s MemorySize %v is not an explicit 128-10240", id, fn["MemorySize"]))
 	}
-	// API Gateway gives up after 29 s; the function must end (and log) before that.
-	if to, ok := fn["Timeout"].(int); !ok || to < 1 || to >= 29 {
-		problems = append(problems, fmt.Sprintf("function Timeout %v is not an explicit 1-28 s", fn["Timeout"]))
+	// API Gateway gives up after 29 s; the API function must end (and log) before that.
+	// The stream function has Lambda's own limit.
+	maxTimeout := 28
+	if id != functionID {
+		maxTimeout = 900
+	}
+	if to, ok := fn["Timeout"].(int); !ok || to < 1 || to > maxTimeout {
+		problems = append(problems, fmt.Sprintf("function %s Timeout %v is not an explicit 1-%d s", id, fn["Timeout"], maxTimeout))
 	}
 	lg := str(get(fn, "LoggingConfig", "LogGroup", "Ref"))
 	if lg == "" {
-		problems = append(problems, "function LoggingConfig.LogGroup does not Ref a log group of the template")
+		problems = append(problems, fmt.Sprintf("function %s LoggingConfig.LogGroup does not Ref a log group of the template", id))
 	} else {
 		problems = append(problems, checkLogGroup(tpl, lg)...)
 	}
@@ -406,25 +425,36 @@ const secretARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::Ac
 // Role of our own, no managed policies or SAM policy templates, no IAM resources.
 func checkFunctionIAM(tpl obj) []string {
 	var problems []string
-	fn := function(tpl)
-	if fn["Role"] != nil {
-		problems = append(problems, "function has its own Role: its permissions escape this check")
-	}
 	for id, r := range asObj(tpl["Resources"]) {
 		if strings.HasPrefix(str(get(r, "Type")), "AWS::IAM::") {
 			problems = append(problems, fmt.Sprintf("resource %s (%s) can widen the function's permissions", id, get(r, "Type")))
 		}
 	}
+	fn := function(tpl)
 	prefixExpr := get(fn, "Environment", "Variables", "SECRET_PREFIX")
+	return append(problems, checkPolicies(tpl, functionID, allowedActions, func(kind string, r any) string {
+		return checkResource(kind, r, prefixExpr)
+	})...)
+}
+
+// checkPolicies checks a function's inline statements against allowed (action ->
+// resource kind); resource says whether a Resource is the right one of a kind.
+// Every allowed action must be granted, on resources that are all right.
+func checkPolicies(tpl obj, id string, allowed map[string]string, resource func(kind string, r any) string) []string {
+	var problems []string
+	fn := functionOf(tpl, id)
+	if fn["Role"] != nil {
+		problems = append(problems, fmt.Sprintf("function %s has its own Role: its permissions escape this check", id))
+	}
 	granted := map[string]bool{}
 	for i, p := range asList(fn["Policies"]) {
 		stmts := asList(get(p, "Statement"))
 		if stmts == nil {
-			problems = append(problems, fmt.Sprintf("Policies[%d] %v is not an inline policy document with Statement", i, p))
+			problems = append(problems, fmt.Sprintf("%s Policies[%d] %v is not an inline policy document with Statement", id, i, p))
 			continue
 		}
 		for j, s := range stmts {
-			where := fmt.Sprintf("Policies[%d].Statement[%d]", i, j)
+			where := fmt.Sprintf("%s Policies[%d].Statement[%d]", id, i, j)
 			for _, k := range []string{"NotAction", "NotResource", "NotPrincipal"} {
 				if get(s, k) != nil {
 					problems = append(problems, fmt.Sprintf("%s uses %s", where, k))
@@ -445,14 +475,17 @@ func checkFunctionIAM(tpl obj) []string {
 				problems = append(problems, where+" has no Resource")
 			}
 			for _, a := range actions {
-				kind, ok := allowedActions[a]
+				kind, ok := allowed[a]
 				if strings.Contains(a, "*") || !ok {
-					problems = append(problems, fmt.Sprintf("%s grants %q, beyond %v", where, a, keys(allowedActions)))
+					problems = append(problems, fmt.Sprintf("%s grants %q, beyond %v", where, a, keys(allowed)))
 					continue
 				}
 				okAll := true
 				for _, r := range resources {
-					if p := checkResource(kind, r, prefixExpr); p != "" {
+					if r == "*" {
+						problems = append(problems, fmt.Sprintf(`%s %s: Resource "*"`, where, a))
+						okAll = false
+					} else if p := resource(kind, r); p != "" {
 						problems = append(problems, fmt.Sprintf("%s %s: %s", where, a, p))
 						okAll = false
 					}
@@ -462,9 +495,9 @@ func checkFunctionIAM(tpl obj) []string {
 		}
 	}
 	// And the function must be able to do its job.
-	for a := range allowedActions {
+	for a := range allowed {
 		if !granted[a] {
-			problems = append(problems, "function is not granted "+a)
+			problems = append(problems, fmt.Sprintf("function %s is not granted %s", id, a))
 		}
 	}
 	return problems
