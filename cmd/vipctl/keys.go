@@ -190,13 +190,19 @@ func writeKey(ctx context.Context, sm *secretsmanager.Client, keyID, name string
 }
 
 // keyCmd parses a command on one existing key and gives its client and name.
-func keyCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string) (sm *secretsmanager.Client, keyID, name string, err error) {
+// check, when not nil, validates the flags first.
+func keyCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string, check func() error) (sm *secretsmanager.Client, keyID, name string, err error) {
 	pos, err := f.parse(e, args, 1, 1)
 	if err != nil {
 		return nil, "", "", err
 	}
 	if keyID, err = keyArg(f, pos); err != nil {
 		return nil, "", "", err
+	}
+	if check != nil {
+		if err := check(); err != nil {
+			return nil, "", "", err
+		}
 	}
 	if sm, err = secretsClient(ctx, e); err != nil {
 		return nil, "", "", err
@@ -212,7 +218,7 @@ func keysRotate(ctx context.Context, e *env, path string, args []string) error {
 	kf.register(f, e)
 	force := f.Bool("force", false, "rotate even if a previous secret is still listed (it stops working)")
 	asJSON := f.Bool("json", false, "print one JSON object")
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
 	}
@@ -238,7 +244,7 @@ func keysRetirePrevious(ctx context.Context, e *env, path string, args []string)
 	f := newFlags(path, "[--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
 	}
@@ -265,7 +271,12 @@ func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
 	kf.register(f, e)
 	force := f.Bool("force", false, "delete at once, without recovery")
 	days := f.Int("recovery-days", 30, "days (7-30) the secret can be restored")
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, func() error {
+		if !*force && (*days < 7 || *days > 30) {
+			return f.usageErr("--recovery-days %d: want 7 to 30", *days)
+		}
+		return nil
+	})
 	if err != nil {
 		return err
 	}
@@ -273,9 +284,6 @@ func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
 	if *force {
 		in.ForceDeleteWithoutRecovery = aws.Bool(true)
 	} else {
-		if *days < 7 || *days > 30 {
-			return f.usageErr("--recovery-days %d: want 7 to 30", *days)
-		}
 		in.RecoveryWindowInDays = aws.Int64(int64(*days))
 	}
 	out, err := sm.DeleteSecret(ctx, in)
@@ -299,7 +307,7 @@ func keysShow(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "[--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
 	}
@@ -324,11 +332,8 @@ func keysSetWorkspaces(ctx context.Context, e *env, path string, args []string) 
 	var kf keyFlags
 	kf.register(f, e)
 	ws := workspaceFlag(f)
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, func() error { return checkWorkspaces(f, *ws) })
 	if err != nil {
-		return err
-	}
-	if err := checkWorkspaces(f, *ws); err != nil {
 		return err
 	}
 	v, err := readKey(ctx, sm, keyID, name)

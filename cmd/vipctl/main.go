@@ -41,6 +41,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
 )
 
 // Local defaults (SPEC.md §7), the same as internal/devstack's (a test checks).
@@ -95,7 +96,12 @@ func newEnv(stdout, stderr io.Writer, getenv func(string) string) *env {
 	return &env{
 		stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now,
 		stderrTTY: isTerminal(stderr),
-		awsConfig: func(ctx context.Context) (aws.Config, error) { return config.LoadDefaultConfig(ctx) },
+		// The SDK's own log lines (e.g. DynamoDB Local's error answers fail its
+		// CRC check) would break the one-line error contract; errors still
+		// come back as errors.
+		awsConfig: func(ctx context.Context) (aws.Config, error) {
+			return config.LoadDefaultConfig(ctx, config.WithLogger(logging.Nop{}))
+		},
 	}
 }
 

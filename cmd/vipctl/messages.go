@@ -40,17 +40,14 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	if err := cred.check(f, e); err != nil {
-		return err
-	}
 	var missing []string
 	for _, r := range []struct{ name, v string }{{"--workspace", q.WorkspaceID}, {"--medium", q.MediumID}, {"--from", q.From}, {"--to", q.To}} {
 		if r.v == "" {
 			missing = append(missing, r.name)
 		}
 	}
-	if len(missing) > 0 {
-		return f.usageErr("missing %s", strings.Join(missing, ", "))
+	if err := cred.check(f, e, missing...); err != nil {
+		return err
 	}
 	c := client.New(cred.url, cred.key, cred.secret)
 	c.HTTPClient = httpClient(*timeout)

@@ -32,12 +32,12 @@ func (c *credentials) register(f *flags, e *env, withURL bool) {
 	f.StringVar(&c.secret, "secret", "", "API key secret ($"+envAPISecret+"; prefer the variable: flags show in ps)")
 }
 
-// check fills the secret from the environment and reports what is missing.
-func (c *credentials) check(f *flags, e *env) error {
+// check fills the secret from the environment and reports what is missing,
+// after the other missing flags of the command.
+func (c *credentials) check(f *flags, e *env, missing ...string) error {
 	if c.secret == "" {
 		c.secret = e.getenv(envAPISecret)
 	}
-	var missing []string
 	if c.key == "" {
 		missing = append(missing, "--key (or $"+envAPIKey+")")
 	}

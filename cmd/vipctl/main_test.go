@@ -1,0 +1,227 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/devstack"
+	"github.com/vip-messages/api/internal/gateway"
+	"github.com/vip-messages/api/internal/service"
+)
+
+// One local stack per test binary: DynamoDB Local (ddbtest), the local Secrets
+// Manager, the demo data and key, and the real handler behind the gateway,
+// with caches of a nanosecond so that every key and workspace change shows in
+// the next request.
+var (
+	localOnce    sync.Once
+	localStack   *devstack.Stack
+	localHandler *api.Handler
+	localSrv     *httptest.Server
+	localErr     error
+)
+
+func TestMain(m *testing.M) {
+	code := ddbtest.Main(m)
+	if localSrv != nil {
+		localSrv.Close()
+	}
+	if localStack != nil {
+		localStack.Close()
+	}
+	os.Exit(code)
+}
+
+// local starts the shared stack once. The AWS SDK's standard variables of the
+// process point at it, as an operator's shell would (vipctl reads the AWS
+// configuration through config.LoadDefaultConfig).
+func local(t *testing.T) *devstack.Stack {
+	t.Helper()
+	endpoint := ddbtest.Endpoint(t)
+	localOnce.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		localStack, localErr = devstack.Start(ctx, devstack.Options{
+			DynamoEndpoint: endpoint,
+			FreePorts:      true,
+			Table:          fmt.Sprintf("vipctl-test-%d", os.Getpid()),
+			SeedNow:        time.Now().UTC().Truncate(time.Second),
+		})
+		if localErr != nil {
+			return
+		}
+		for k, v := range localStack.Env() {
+			os.Setenv(k, v)
+		}
+		os.Setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "vipctl-test-no-aws-config"))
+		os.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "vipctl-test-no-aws-credentials"))
+		os.Unsetenv("AWS_PROFILE")
+		cfg := localStack.Config()
+		cfg.Keys = auth.CacheConfig{TTL: time.Nanosecond, NegativeTTL: time.Nanosecond}
+		cfg.WorkspaceTTL = time.Nanosecond
+		localHandler = service.NewWithClients(cfg, localStack.DynamoDB(), localStack.SecretsManager(), slog.New(slog.DiscardHandler))
+		localSrv = httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "test"}, localHandler.Handle))
+	})
+	if localErr != nil {
+		t.Fatal(localErr)
+	}
+	return localStack
+}
+
+// vars are VIP_* variables for run: the local API, its table and prefix, and
+// the demo key, overridden by extra (an empty value unsets).
+func vars(t *testing.T, extra ...string) func(string) string {
+	stack := local(t)
+	m := map[string]string{
+		envAPIURL:       localSrv.URL,
+		envAPIKey:       devstack.DemoKeyID,
+		envAPISecret:    devstack.DemoSecret,
+		envTable:        stack.Table,
+		envSecretPrefix: stack.SecretPrefix,
+	}
+	for i := 0; i+1 < len(extra); i += 2 {
+		m[extra[i]] = extra[i+1]
+	}
+	return func(k string) string { return m[k] }
+}
+
+// result is one run of vipctl.
+type result struct {
+	code           int
+	stdout, stderr string
+}
+
+func (r result) String() string {
+	return fmt.Sprintf("exit %d\nstdout:\n%s\nstderr:\n%s", r.code, r.stdout, r.stderr)
+}
+
+func vipctl(getenv func(string) string, args ...string) result {
+	var out, errOut bytes.Buffer
+	code := run(args, &out, &errOut, getenv)
+	return result{code, out.String(), errOut.String()}
+}
+
+func noEnv(string) string { return "" }
+
+func TestDefaultsAreTheLocalStacks(t *testing.T) {
+	for _, c := range []struct{ got, want string }{
+		{defaultAPIURL, "http://" + devstack.APIAddr},
+		{defaultSecretPrefix, devstack.SecretPrefix},
+		{defaultTable, devstack.Table},
+		{demoSecret, devstack.DemoSecret},
+	} {
+		if c.got != c.want {
+			t.Errorf("default %q, devstack %q", c.got, c.want)
+		}
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, tc := range []struct {
+		args   []string
+		code   int
+		stderr []string // substrings
+		stdout []string
+	}{
+		{args: nil, code: 2, stderr: []string{"missing command", "usage: vipctl <command>", "messages", "keys", "sign-event"}},
+		{args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`, "usage:"}},
+		{args: []string{"-h"}, code: 0, stdout: []string{"usage: vipctl <command>", "workspaces"}},
+		{args: []string{"keys"}, code: 2, stderr: []string{"vipctl keys: missing command", "retire-previous"}},
+		{args: []string{"messages", "list", "--bogus"}, code: 2, stderr: []string{"vipctl messages list: flag provided but not defined: -bogus", "usage: vipctl messages list", "-content-type"}},
+		{args: []string{"messages", "list", "--limit", "many"}, code: 2, stderr: []string{"invalid value", "usage:"}},
+		{args: []string{"messages", "list", "--workspace", "ws-demo"}, code: 2, stderr: []string{"missing --medium, --from, --to"}},
+		{args: []string{"messages", "list", "-h"}, code: 0, stdout: []string{"usage: vipctl messages list", "-all"}},
+		{args: []string{"messages", "list", "--workspace", "w", "--medium", "m", "--from", "2026-01-01", "--to", "2026-01-02", "extra"}, code: 2, stderr: []string{"unexpected arguments: extra"}},
+		{args: []string{"sign"}, code: 2, stderr: []string{"missing --key (or $VIP_API_KEY), --secret (or $VIP_API_SECRET)"}},
+		{args: []string{"sign", "--key", "short", "--secret", "s"}, code: 2, stderr: []string{`--key "short" is not a key id`}},
+		{args: []string{"sign", "--key", "demo-key-0001", "--secret", "s", "--date", "yesterday"}, code: 2, stderr: []string{"not an RFC 3339"}},
+		{args: []string{"sign-event"}, code: 2, stderr: []string{"missing arguments"}},
+		{args: []string{"keys", "create"}, code: 2, stderr: []string{"missing --workspace"}},
+		{args: []string{"keys", "create", "--workspace", "ws#1"}, code: 2, stderr: []string{`--workspace "ws#1"`}},
+		{args: []string{"keys", "create", "--workspace", "ws-demo", "--id", "bad id"}, code: 2, stderr: []string{`--id "bad id"`}},
+		{args: []string{"keys", "rotate"}, code: 2, stderr: []string{"missing arguments", "usage: vipctl keys rotate"}},
+		{args: []string{"keys", "revoke", "no"}, code: 2, stderr: []string{`"no" is not a key id`}},
+		{args: []string{"keys", "revoke", "--recovery-days", "3", "demo-key-0001"}, code: 2, stderr: []string{"--recovery-days 3"}},
+		{args: []string{"workspaces", "put", "a", "b"}, code: 2, stderr: []string{"unexpected arguments: b"}},
+		{args: []string{"channels", "connect", "ws-demo"}, code: 2, stderr: []string{"missing arguments"}},
+	} {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := vipctl(noEnv, tc.args...)
+			if r.code != tc.code {
+				t.Errorf("exit %d, want %d\n%s", r.code, tc.code, r)
+			}
+			for _, s := range tc.stderr {
+				if !strings.Contains(r.stderr, s) {
+					t.Errorf("stderr lacks %q\n%s", s, r)
+				}
+			}
+			for _, s := range tc.stdout {
+				if !strings.Contains(r.stdout, s) {
+					t.Errorf("stdout lacks %q\n%s", s, r)
+				}
+			}
+			if tc.code == 2 && r.stdout != "" {
+				t.Errorf("usage error wrote to stdout\n%s", r)
+			}
+		})
+	}
+}
+
+func TestSign(t *testing.T) {
+	const date = "2026-06-01T12:00:00Z"
+	want := "x-api-key: demo-key-0001\nx-date: " + date + "\nx-signature: " + auth.Sign("demo-secret-please-change", date) + "\n"
+	for _, tc := range []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+	}{
+		{"flags", noEnv, []string{"sign", "--key", "demo-key-0001", "--secret", "demo-secret-please-change", "--date", date}},
+		{"environment", func(k string) string {
+			return map[string]string{envAPIKey: "demo-key-0001", envAPISecret: "demo-secret-please-change"}[k]
+		}, []string{"sign", "--date", date}},
+		{"flags win", func(k string) string {
+			return map[string]string{envAPIKey: "other-key-0002", envAPISecret: "other"}[k]
+		}, []string{"sign", "--date", date, "--key=demo-key-0001", "--secret=demo-secret-please-change"}},
+		{"offset date", noEnv, []string{"sign", "-key", "demo-key-0001", "-secret", "demo-secret-please-change", "-date", "2026-06-01T14:00:00+02:00"}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := vipctl(tc.getenv, tc.args...)
+			if r.code != 0 || r.stdout != want || r.stderr != "" {
+				t.Errorf("%s\nwant stdout:\n%s", r, want)
+			}
+		})
+	}
+
+	// A signature made now is accepted by the real handler.
+	getenv := vars(t)
+	r := vipctl(getenv, "sign")
+	if r.code != 0 {
+		t.Fatal(r)
+	}
+	req, _ := http.NewRequest(http.MethodGet, localSrv.URL+"/vip-messages?workspaceId=ws-demo&mediumId=ch-demo&from=2026-01-01&to=2026-01-02", nil)
+	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+		k, v, _ := strings.Cut(line, ": ")
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("signed request answered %d", resp.StatusCode)
+	}
+}
