@@ -149,4 +149,3 @@ func Check(t testing.TB, rawURL string, status int, header http.Header, body []b
 		}
 	}
 }
-
