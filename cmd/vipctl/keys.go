@@ -365,5 +365,5 @@ func smError(err error, keyID, name string) error {
 			return fmt.Errorf("key %s (secret %s): %s", keyID, name, ae.ErrorMessage())
 		}
 	}
-	return fmt.Errorf("Secrets Manager, secret %s: %w", name, err)
+	return fmt.Errorf("secret %s: %w", name, err)
 }
