@@ -135,24 +135,20 @@ type Query struct {
 	Before string
 }
 
-// Values is the query string of q.
+// Values is the query string of q; empty fields are left out (the API then
+// reports the required ones missing, in a 422).
 func (q Query) Values() url.Values {
 	v := url.Values{}
-	v.Set("workspaceId", q.WorkspaceID)
-	v.Set("mediumId", q.MediumID)
-	v.Set("from", q.From)
-	v.Set("to", q.To)
-	if q.Label != "" {
-		v.Set("label", q.Label)
-	}
-	if q.ContentType != "" {
-		v.Set("contentType", q.ContentType)
+	for _, p := range [][2]string{
+		{"workspaceId", q.WorkspaceID}, {"mediumId", q.MediumID}, {"from", q.From}, {"to", q.To},
+		{"label", q.Label}, {"contentType", q.ContentType}, {"before", q.Before},
+	} {
+		if p[1] != "" {
+			v.Set(p[0], p[1])
+		}
 	}
 	if q.Limit != 0 {
 		v.Set("limit", strconv.Itoa(q.Limit))
-	}
-	if q.Before != "" {
-		v.Set("before", q.Before)
 	}
 	return v
 }

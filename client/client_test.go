@@ -478,3 +478,20 @@ func TestBadBaseURL(t *testing.T) {
 		}
 	}
 }
+
+func TestQueryValues(t *testing.T) {
+	for _, tc := range []struct {
+		q    client.Query
+		want string
+	}{
+		{client.Query{}, ""},
+		{client.Query{WorkspaceID: "ws", MediumID: "ch", From: "2026-06-01", To: "2026-06-01T10:00:00+02:00"},
+			"from=2026-06-01&mediumId=ch&to=2026-06-01T10%3A00%3A00%2B02%3A00&workspaceId=ws"},
+		{client.Query{WorkspaceID: "ws", Label: "cl-billing", ContentType: "text", Limit: 200, Before: "1780000000000"},
+			"before=1780000000000&contentType=text&label=cl-billing&limit=200&workspaceId=ws"},
+	} {
+		if got := tc.q.Values().Encode(); got != tc.want {
+			t.Errorf("%+v: %s, want %s", tc.q, got, tc.want)
+		}
+	}
+}
