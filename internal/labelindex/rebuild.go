@@ -1,0 +1,316 @@
+package labelindex
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// RebuildAPI is the part of the DynamoDB client a Rebuilder uses.
+type RebuildAPI interface {
+	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
+	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+}
+
+// Rebuilder backfills the label index from the message items, for data written
+// before the index (or its indexer) existed, or after the indexer gave up on a
+// batch (its DLQ). It is idempotent (puts of whole items) and resumable: every
+// page reports a token that continues after it.
+//
+// It runs beside the live indexer without undoing its work: after writing a
+// page's index items it reads the page's messages again (strongly consistent)
+// and repairs any message that changed in between, so a label removed while
+// the page was being written does not come back.
+type Rebuilder struct {
+	client RebuildAPI
+	table  string
+	// PageSize is the number of items read per Query or Scan call (default 100).
+	PageSize int
+}
+
+// NewRebuilder returns a Rebuilder over table.
+func NewRebuilder(client RebuildAPI, table string) *Rebuilder {
+	return &Rebuilder{client: client, table: table, PageSize: 100}
+}
+
+// Progress is where a rebuild is. Token resumes after the last page done; it is
+// empty when the rebuild is complete.
+type Progress struct {
+	Pages    int // pages done
+	Messages int // message items read
+	Written  int // index items written
+	Repaired int // messages that changed while their page was written, repaired
+	Skipped  int // message items that could not be read (malformed)
+	Token    string
+}
+
+// ErrBadToken means a resume token is not one this rebuild kind issued.
+var ErrBadToken = errors.New("labelindex: bad resume token")
+
+const (
+	channelTokenPrefix = "c1."
+	scanTokenPrefix    = "a1."
+)
+
+// Channel rebuilds the index of one channel's messages, from the resume token
+// when it is not empty. report, when set, is called after every page.
+func (r *Rebuilder) Channel(ctx context.Context, workspaceID, mediumID, token string, report func(Progress)) (Progress, error) {
+	if !messages.ValidID(workspaceID) || !messages.ValidID(mediumID) {
+		return Progress{}, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
+	}
+	pk := messages.MessagePK(workspaceID, mediumID)
+	in := &dynamodb.QueryInput{
+		TableName:                 aws.String(r.table),
+		KeyConditionExpression:    aws.String("#pk = :pk"),
+		ExpressionAttributeNames:  map[string]string{"#pk": messages.PartitionKeyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(int32(r.pageSize())),
+	}
+	if token != "" {
+		sk, err := decodeToken(token, channelTokenPrefix)
+		if err != nil || !messages.ValidMessageSK(sk) {
+			return Progress{}, ErrBadToken
+		}
+		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
+	}
+	var p Progress
+	for {
+		out, err := r.client.Query(ctx, in)
+		if err != nil {
+			return p, fmt.Errorf("labelindex: read messages: %w", err)
+		}
+		if err := r.page(ctx, out.Items, &p); err != nil {
+			return p, err
+		}
+		p.Token = ""
+		if out.LastEvaluatedKey != nil {
+			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+			if sk == nil {
+				return p, errors.New("labelindex: LastEvaluatedKey without a sort key")
+			}
+			p.Token = encodeToken(channelTokenPrefix, sk.Value)
+		}
+		if report != nil {
+			report(p)
+		}
+		if out.LastEvaluatedKey == nil {
+			return p, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// All rebuilds the index of every channel, scanning the table.
+func (r *Rebuilder) All(ctx context.Context, token string, report func(Progress)) (Progress, error) {
+	expr, err := expression.NewBuilder().WithFilter(
+		expression.BeginsWith(expression.Name(messages.PartitionKeyAttr), messages.MessagePKPrefix)).Build()
+	if err != nil {
+		return Progress{}, err
+	}
+	in := &dynamodb.ScanInput{
+		TableName:                 aws.String(r.table),
+		FilterExpression:          expr.Filter(),
+		ExpressionAttributeNames:  expr.Names(),
+		ExpressionAttributeValues: expr.Values(),
+		ConsistentRead:            aws.Bool(true),
+		Limit:                     aws.Int32(int32(r.pageSize())),
+	}
+	if token != "" {
+		raw, err := decodeToken(token, scanTokenPrefix)
+		pk, sk, ok := strings.Cut(raw, "\n")
+		if err != nil || !ok || pk == "" || sk == "" {
+			return Progress{}, ErrBadToken
+		}
+		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
+	}
+	var p Progress
+	for {
+		out, err := r.client.Scan(ctx, in)
+		if err != nil {
+			return p, fmt.Errorf("labelindex: scan: %w", err)
+		}
+		if err := r.page(ctx, out.Items, &p); err != nil {
+			return p, err
+		}
+		p.Token = ""
+		if out.LastEvaluatedKey != nil {
+			pk, _ := out.LastEvaluatedKey[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
+			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+			if pk == nil || sk == nil {
+				return p, errors.New("labelindex: LastEvaluatedKey without pk and sk")
+			}
+			p.Token = encodeToken(scanTokenPrefix, pk.Value+"\n"+sk.Value)
+		}
+		if report != nil {
+			report(p)
+		}
+		if out.LastEvaluatedKey == nil {
+			return p, nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+func (r *Rebuilder) pageSize() int {
+	if r.PageSize <= 0 {
+		return 100
+	}
+	return r.PageSize
+}
+
+// page writes the index items of the message items read, then reads those
+// messages again and repairs the ones that changed meanwhile.
+func (r *Rebuilder) page(ctx context.Context, items []map[string]types.AttributeValue, p *Progress) error {
+	var read []Stored
+	var reqs []types.WriteRequest
+	for _, it := range items {
+		s, ok, err := Decode(it)
+		if !ok {
+			continue
+		}
+		p.Messages++
+		if err != nil {
+			p.Skipped++
+			continue
+		}
+		byLabel, err := Items(s.WorkspaceID, s.MediumID, s.SK, s.Message)
+		if err != nil {
+			p.Skipped++
+			continue
+		}
+		read = append(read, s)
+		for _, av := range byLabel {
+			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
+		}
+	}
+	if err := batchWrite(ctx, r.client, r.table, reqs); err != nil {
+		return err
+	}
+	p.Written += len(reqs)
+	p.Pages++
+	if len(read) == 0 {
+		return nil
+	}
+
+	now, err := r.reread(ctx, read)
+	if err != nil {
+		return err
+	}
+	for _, s := range read {
+		cur, exists := now[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]
+		var next *Stored
+		if exists {
+			next = &cur
+		}
+		if next != nil && sameIndex(s, cur) {
+			continue
+		}
+		// The message changed (or went) after it was read: move its index from
+		// what this page wrote to its present state.
+		c, err := Diff(&s, next)
+		if err != nil {
+			return err
+		}
+		if next != nil {
+			// Diff leaves out items it thinks unchanged: write the new state whole.
+			all, err := Items(next.WorkspaceID, next.MediumID, next.SK, next.Message)
+			if err != nil {
+				return err
+			}
+			c.Puts = c.Puts[:0]
+			for _, av := range all {
+				c.Puts = append(c.Puts, av)
+			}
+		}
+		var fix []types.WriteRequest
+		for _, it := range c.Puts {
+			fix = append(fix, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
+		}
+		for _, k := range c.Deletes {
+			fix = append(fix, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
+		}
+		if err := batchWrite(ctx, r.client, r.table, fix); err != nil {
+			return err
+		}
+		p.Repaired++
+	}
+	return nil
+}
+
+// reread reads the messages again, strongly consistent, keyed by pk "\n" sk.
+func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]Stored, error) {
+	out := map[string]Stored{}
+	for start := 0; start < len(read); start += 100 {
+		var keys []map[string]types.AttributeValue
+		for _, s := range read[start:min(start+100, len(read))] {
+			keys = append(keys, indexKeyRaw(messages.MessagePK(s.WorkspaceID, s.MediumID), s.SK))
+		}
+		pending := map[string]types.KeysAndAttributes{r.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
+		for round := 0; len(pending[r.table].Keys) > 0; round++ {
+			if round > maxUnprocessedRounds {
+				return nil, errors.New("labelindex: messages still unprocessed after retries")
+			}
+			if round > 0 {
+				select {
+				case <-ctx.Done():
+					return nil, ctx.Err()
+				case <-time.After(time.Duration(round*round) * 25 * time.Millisecond):
+				}
+			}
+			res, err := r.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			if err != nil {
+				return nil, fmt.Errorf("labelindex: read messages again: %w", err)
+			}
+			for _, it := range res.Responses[r.table] {
+				s, ok, err := Decode(it)
+				if ok && err == nil {
+					out[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK] = s
+				}
+			}
+			pending = res.UnprocessedKeys
+		}
+	}
+	return out, nil
+}
+
+// sameIndex reports whether two states of a message have the same index items.
+func sameIndex(a, b Stored) bool {
+	c, err := Diff(&a, &b)
+	return err == nil && len(c.Puts) == 0 && len(c.Deletes) == 0
+}
+
+func indexKeyRaw(pk, sk string) map[string]types.AttributeValue {
+	return map[string]types.AttributeValue{
+		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
+		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
+	}
+}
+
+func encodeToken(prefix, raw string) string {
+	return prefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
+}
+
+func decodeToken(token, prefix string) (string, error) {
+	rest, ok := strings.CutPrefix(token, prefix)
+	if !ok {
+		return "", ErrBadToken
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(rest)
+	if err != nil {
+		return "", ErrBadToken
+	}
+	return string(raw), nil
+}
