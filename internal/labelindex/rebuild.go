@@ -299,6 +299,10 @@ func indexKeyRaw(pk, sk string) map[string]types.AttributeValue {
 	}
 }
 
+// ChannelToken is the resume token of a channel rebuild that has done every
+// message up to and including the one with sort key sk.
+func ChannelToken(sk string) string { return encodeToken(channelTokenPrefix, sk) }
+
 func encodeToken(prefix, raw string) string {
 	return prefix + base64.RawURLEncoding.EncodeToString([]byte(raw))
 }

@@ -1,0 +1,90 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/vip-messages/api/internal/labelindex"
+)
+
+func init() {
+	register(&command{name: "index", summary: "maintain the label index (DynamoDB)", subs: []*command{
+		{name: "rebuild", args: "(--workspace W --medium M | --all) [--resume TOKEN] [--page-size N] [--table T]",
+			summary: "backfill the label index from the messages (idempotent, resumable)", run: indexRebuild},
+	}})
+}
+
+// indexRebuild writes the label index items of existing messages: of one
+// channel, or (--all) of every channel, scanning the table. A page at a time,
+// with a progress line on stderr; interrupted or failed, it says how to resume.
+func indexRebuild(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "(--workspace W --medium M | --all) [--resume TOKEN] [--page-size N] [--table T]")
+	workspace := f.String("workspace", "", "workspace id of the channel")
+	medium := f.String("medium", "", "medium (channel) id")
+	all := f.Bool("all", false, "every channel of the table (a Scan)")
+	resume := f.String("resume", "", "the resume token printed by an interrupted rebuild")
+	pageSize := f.Int("page-size", 100, "items read per page (1-1000)")
+	table := tableFlag(f, e)
+	if _, err := f.parse(e, args, 0, 0); err != nil {
+		return err
+	}
+	switch {
+	case *all && (*workspace != "" || *medium != ""):
+		return f.usageErr("--all or --workspace/--medium, not both")
+	case !*all && (*workspace == "" || *medium == ""):
+		return f.usageErr("want --workspace and --medium, or --all")
+	case *pageSize < 1 || *pageSize > 1000:
+		return f.usageErr("--page-size %d: want 1-1000", *pageSize)
+	}
+	if !*all {
+		if err := checkIDs(f, []string{"--workspace", "--medium"}, []string{*workspace, *medium}); err != nil {
+			return err
+		}
+	}
+	db, err := dynamoClient(ctx, e)
+	if err != nil {
+		return err
+	}
+	rb := labelindex.NewRebuilder(db, *table)
+	rb.PageSize = *pageSize
+
+	line := func(p labelindex.Progress) string {
+		return fmt.Sprintf("%d pages, %d messages, %d index items written, %d repaired, %d skipped",
+			p.Pages, p.Messages, p.Written, p.Repaired, p.Skipped)
+	}
+	// The progress line: rewritten in place on a terminal, every 50 pages otherwise.
+	token := *resume
+	report := func(p labelindex.Progress) {
+		token = p.Token
+		switch {
+		case e.stderrTTY:
+			fmt.Fprintf(e.stderr, "\r\033[K%s ...", line(p))
+		case p.Pages%50 == 0:
+			fmt.Fprintf(e.stderr, "%s; resume token %s\n", line(p), p.Token)
+		}
+	}
+	var p labelindex.Progress
+	if *all {
+		p, err = rb.All(ctx, *resume, report)
+	} else {
+		p, err = rb.Channel(ctx, *workspace, *medium, *resume, report)
+	}
+	if e.stderrTTY {
+		fmt.Fprint(e.stderr, "\r\033[K")
+	}
+	switch {
+	case errors.Is(err, labelindex.ErrBadToken):
+		return fmt.Errorf("--resume %q is not a token of this kind of rebuild (--all and a channel have their own)", *resume)
+	case err != nil && token != "":
+		return fmt.Errorf("%s: %w; resume with --resume %s", line(p), err, token)
+	case err != nil:
+		return err
+	}
+	where := "channel " + *workspace + "/" + *medium
+	if *all {
+		where = "every channel"
+	}
+	fmt.Fprintf(e.stdout, "label index rebuilt for %s: %s\n", where, line(p))
+	return nil
+}
