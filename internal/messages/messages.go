@@ -78,8 +78,10 @@ type Query struct {
 // Page is one page of messages, newest first.
 type Page struct {
 	Messages []Message
-	// MayHaveMore is exact for unfiltered pages; for filtered pages it is true
-	// whenever unread messages remain in the window, matching or not.
+	// MayHaveMore is exact for unfiltered pages and for label pages read from
+	// the label index; with a FilterExpression (contentType, or a label on the
+	// filter path) it is true whenever unread items remain in the window,
+	// matching or not.
 	MayHaveMore bool
 	// Next continues the list; set exactly when MayHaveMore is.
 	Next  *Position
