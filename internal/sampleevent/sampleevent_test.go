@@ -1,0 +1,46 @@
+package sampleevent
+
+import (
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vip-messages/api/internal/auth"
+)
+
+func TestResign(t *testing.T) {
+	const secret, old = "s3cret", "2026-01-01T00:00:00Z"
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	ev := func(sig string) events.APIGatewayProxyRequest {
+		return events.APIGatewayProxyRequest{
+			Headers:           map[string]string{"X-Date": old, "x-signature": sig, "x-api-key": "k-0000001"},
+			MultiValueHeaders: map[string][]string{"X-Date": {old}, "x-signature": {sig}},
+		}
+	}
+	cases := []struct {
+		name    string
+		in      events.APIGatewayProxyRequest
+		wantSig string
+	}{
+		{"valid signature is renewed", ev(auth.Sign(secret, old)), auth.Sign(secret, "2026-06-01T12:00:00Z")},
+		{"wrong signature stays wrong", ev("00"), "00"},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			out := Resign(c.in, secret, now)
+			if out.Headers["X-Date"] != "2026-06-01T12:00:00Z" || out.MultiValueHeaders["X-Date"][0] != "2026-06-01T12:00:00Z" {
+				t.Fatalf("x-date not renewed: %v %v", out.Headers, out.MultiValueHeaders)
+			}
+			if out.Headers["x-signature"] != c.wantSig || out.MultiValueHeaders["x-signature"][0] != c.wantSig {
+				t.Fatalf("signature %q, want %q", out.Headers["x-signature"], c.wantSig)
+			}
+			if c.in.Headers["X-Date"] != old {
+				t.Fatal("the input event was modified")
+			}
+		})
+	}
+	if got := Resign(events.APIGatewayProxyRequest{Headers: map[string]string{}}, secret, now); len(got.Headers) != 0 {
+		t.Fatal("an event without x-date gained headers")
+	}
+}

@@ -1,0 +1,67 @@
+package service
+
+import (
+	"log/slog"
+	"strings"
+	"testing"
+	"time"
+)
+
+func TestFromEnv(t *testing.T) {
+	base := map[string]string{"TABLE_NAME": "t", "SECRET_PREFIX": "vip-api/prod/api-keys/"}
+	with := func(kv ...string) map[string]string {
+		m := map[string]string{}
+		for k, v := range base {
+			m[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			m[kv[i]] = kv[i+1]
+		}
+		return m
+	}
+	cases := []struct {
+		name  string
+		env   map[string]string
+		errs  []string // substrings of the error; none: valid
+		check func(t *testing.T, c Config)
+	}{
+		{name: "defaults", env: base, check: func(t *testing.T, c Config) {
+			if c.Table != "t" || c.SecretPrefix != "vip-api/prod/api-keys" || c.LogLevel != slog.LevelInfo {
+				t.Fatalf("%+v", c)
+			}
+			if c.Keys.TTL != 0 || c.WorkspaceTTL != 0 || c.Budget.MaxCalls != 0 {
+				t.Fatalf("zero values must leave the packages' defaults: %+v", c)
+			}
+		}},
+		{name: "all set", env: with("LOG_LEVEL", "debug", "KEY_CACHE_TTL", "2m", "KEY_NEGATIVE_TTL", "10s", "KEY_STALE_TTL", "30m",
+			"WORKSPACE_CACHE_TTL", "15s", "FILTER_MAX_CALLS", "3", "FILTER_MAX_ITEMS", "900"), check: func(t *testing.T, c Config) {
+			if c.LogLevel != slog.LevelDebug || c.Keys.TTL != 2*time.Minute || c.Keys.NegativeTTL != 10*time.Second ||
+				c.Keys.StaleTTL != 30*time.Minute || c.WorkspaceTTL != 15*time.Second || c.Budget.MaxCalls != 3 || c.Budget.MaxItems != 900 {
+				t.Fatalf("%+v", c)
+			}
+		}},
+		{name: "missing required", env: map[string]string{}, errs: []string{"TABLE_NAME is required", "SECRET_PREFIX is required"}},
+		{name: "bad values, all reported", env: with("LOG_LEVEL", "loud", "KEY_CACHE_TTL", "5", "WORKSPACE_CACHE_TTL", "-1s", "FILTER_MAX_ITEMS", "many"),
+			errs: []string{"LOG_LEVEL", "KEY_CACHE_TTL", "WORKSPACE_CACHE_TTL", "FILTER_MAX_ITEMS"}},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			cfg, err := FromEnv(func(k string) string { return c.env[k] })
+			if len(c.errs) == 0 {
+				if err != nil {
+					t.Fatal(err)
+				}
+				c.check(t, cfg)
+				return
+			}
+			if err == nil {
+				t.Fatal("want an error")
+			}
+			for _, s := range c.errs {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %s", err, s)
+				}
+			}
+		})
+	}
+}
