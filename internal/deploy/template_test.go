@@ -317,7 +317,7 @@ func checkLogGroup(tpl obj, id string) []string {
 var requiredEnv = []string{
 	"TABLE_NAME", "SECRET_PREFIX", "LOG_LEVEL",
 	"KEY_CACHE_TTL", "KEY_NEGATIVE_TTL", "KEY_STALE_TTL", "WORKSPACE_CACHE_TTL",
-	"FILTER_MAX_CALLS", "FILTER_MAX_ITEMS",
+	"FILTER_MAX_CALLS", "FILTER_MAX_ITEMS", "LABEL_QUERY",
 }
 
 func envMutations() []mutation {
@@ -331,6 +331,7 @@ func envMutations() []mutation {
 		set("TTL not a Go duration", "5 minutes", at(fnEnv, "KEY_CACHE_TTL")...),
 		set("TTL parameter default not a Go duration", "1 hour", "Parameters", "KeyStaleTTL", "Default"),
 		set("budget not a number", "eight", at(fnEnv, "FILTER_MAX_CALLS")...),
+		set("unknown label query", "scan", at(fnEnv, "LABEL_QUERY")...),
 		set("bad stage log level", "verbose", "Mappings", "StageDefaults", "prod", "LogLevel"),
 	)
 }
@@ -363,6 +364,11 @@ func checkFunctionEnv(tpl obj) []string {
 			if d, err := time.ParseDuration(s); err != nil || d <= 0 {
 				problems = append(problems, fmt.Sprintf("%s can be %q, not a positive Go duration", name, s))
 			}
+		}
+	}
+	for _, s := range possibleValues(tpl, env["LABEL_QUERY"]) {
+		if s != "index" && s != "filter" {
+			problems = append(problems, fmt.Sprintf("LABEL_QUERY can be %q, not index or filter", s))
 		}
 	}
 	for _, name := range []string{"FILTER_MAX_CALLS", "FILTER_MAX_ITEMS"} {

@@ -34,6 +34,10 @@ type Config struct {
 	Keys         auth.CacheConfig // KEY_CACHE_TTL, KEY_NEGATIVE_TTL, KEY_STALE_TTL
 	WorkspaceTTL time.Duration    // WORKSPACE_CACHE_TTL
 	Budget       messages.Budget  // FILTER_MAX_CALLS, FILTER_MAX_ITEMS
+	// LabelPath is how label queries are read (LABEL_QUERY): "index" (default),
+	// the stream-maintained label index, or "filter", a FilterExpression over the
+	// channel, for a stage whose index is not backfilled yet.
+	LabelPath messages.LabelPath
 }
 
 // FromEnv reads the Config through getenv (os.Getenv in production). Every
@@ -80,6 +84,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	c.Keys = auth.CacheConfig{TTL: dur("KEY_CACHE_TTL"), NegativeTTL: dur("KEY_NEGATIVE_TTL"), StaleTTL: dur("KEY_STALE_TTL")}
 	c.WorkspaceTTL = dur("WORKSPACE_CACHE_TTL")
 	c.Budget = messages.Budget{MaxCalls: num("FILTER_MAX_CALLS"), MaxItems: num("FILTER_MAX_ITEMS")}
+	switch v := strings.TrimSpace(getenv("LABEL_QUERY")); v {
+	case "", "index":
+		c.LabelPath = messages.LabelViaIndex
+	case "filter":
+		c.LabelPath = messages.LabelViaFilter
+	default:
+		errs = append(errs, fmt.Errorf("LABEL_QUERY=%q: want index or filter", v))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -100,7 +112,7 @@ func NewWithClients(c Config, ddb *dynamodb.Client, sm *secretsmanager.Client, l
 	return api.New(
 		auth.NewVerifier(keys, log),
 		access.NewChecker(ddb, c.Table, access.Config{TTL: c.WorkspaceTTL}),
-		messages.NewStore(ddb, c.Table, c.Budget),
+		messages.NewStore(ddb, c.Table, c.Budget, messages.WithLabelPath(c.LabelPath)),
 		log,
 	)
 }

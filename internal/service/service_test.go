@@ -5,6 +5,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/vip-messages/api/internal/messages"
 )
 
 func TestFromEnv(t *testing.T) {
@@ -29,20 +31,21 @@ func TestFromEnv(t *testing.T) {
 			if c.Table != "t" || c.SecretPrefix != "vip-api/prod/api-keys" || c.LogLevel != slog.LevelInfo {
 				t.Fatalf("%+v", c)
 			}
-			if c.Keys.TTL != 0 || c.WorkspaceTTL != 0 || c.Budget.MaxCalls != 0 {
+			if c.Keys.TTL != 0 || c.WorkspaceTTL != 0 || c.Budget.MaxCalls != 0 || c.LabelPath != messages.LabelViaIndex {
 				t.Fatalf("zero values must leave the packages' defaults: %+v", c)
 			}
 		}},
 		{name: "all set", env: with("LOG_LEVEL", "debug", "KEY_CACHE_TTL", "2m", "KEY_NEGATIVE_TTL", "10s", "KEY_STALE_TTL", "30m",
-			"WORKSPACE_CACHE_TTL", "15s", "FILTER_MAX_CALLS", "3", "FILTER_MAX_ITEMS", "900"), check: func(t *testing.T, c Config) {
+			"WORKSPACE_CACHE_TTL", "15s", "FILTER_MAX_CALLS", "3", "FILTER_MAX_ITEMS", "900", "LABEL_QUERY", "filter"), check: func(t *testing.T, c Config) {
 			if c.LogLevel != slog.LevelDebug || c.Keys.TTL != 2*time.Minute || c.Keys.NegativeTTL != 10*time.Second ||
-				c.Keys.StaleTTL != 30*time.Minute || c.WorkspaceTTL != 15*time.Second || c.Budget.MaxCalls != 3 || c.Budget.MaxItems != 900 {
+				c.Keys.StaleTTL != 30*time.Minute || c.WorkspaceTTL != 15*time.Second || c.Budget.MaxCalls != 3 || c.Budget.MaxItems != 900 ||
+				c.LabelPath != messages.LabelViaFilter {
 				t.Fatalf("%+v", c)
 			}
 		}},
 		{name: "missing required", env: map[string]string{}, errs: []string{"TABLE_NAME is required", "SECRET_PREFIX is required"}},
-		{name: "bad values, all reported", env: with("LOG_LEVEL", "loud", "KEY_CACHE_TTL", "5", "WORKSPACE_CACHE_TTL", "-1s", "FILTER_MAX_ITEMS", "many"),
-			errs: []string{"LOG_LEVEL", "KEY_CACHE_TTL", "WORKSPACE_CACHE_TTL", "FILTER_MAX_ITEMS"}},
+		{name: "bad values, all reported", env: with("LOG_LEVEL", "loud", "KEY_CACHE_TTL", "5", "WORKSPACE_CACHE_TTL", "-1s", "FILTER_MAX_ITEMS", "many", "LABEL_QUERY", "scan"),
+			errs: []string{"LOG_LEVEL", "KEY_CACHE_TTL", "WORKSPACE_CACHE_TTL", "FILTER_MAX_ITEMS", "LABEL_QUERY"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
