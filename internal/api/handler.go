@@ -70,6 +70,9 @@ type ListResponse struct {
 	NextCursor  string `json:"nextCursor,omitempty"`
 }
 
+// answerReserve is the time kept before the Lambda deadline to answer.
+const answerReserve = time.Second
+
 // dateLayout is RFC 3339 in UTC with milliseconds.
 const dateLayout = "2006-01-02T15:04:05.000Z07:00"
 
@@ -84,6 +87,13 @@ type requestLog struct {
 func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest) (resp events.APIGatewayProxyResponse, _ error) {
 	start := time.Now()
 	requestID := requestID(ctx, req)
+	if deadline, ok := ctx.Deadline(); ok {
+		// Stop waiting on a slow dependency while there is still time to answer
+		// 503 ourselves, before Lambda's timeout turns into API Gateway's bare 502.
+		var cancel context.CancelFunc
+		ctx, cancel = context.WithDeadline(ctx, deadline.Add(-answerReserve))
+		defer cancel()
+	}
 	var rl requestLog
 	var err error
 	defer func() {
@@ -130,9 +140,10 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 
 func listResponse(page messages.Page) ListResponse {
 	out := ListResponse{
-		Items:       make([]Item, len(page.Messages)),
-		Returned:    len(page.Messages),
-		MayHaveMore: page.MayHaveMore,
+		Items:    make([]Item, len(page.Messages)),
+		Returned: len(page.Messages),
+		// nextCursor is present exactly when mayHaveMore is true.
+		MayHaveMore: page.MayHaveMore && page.Next != nil,
 	}
 	for i, m := range page.Messages {
 		out.Items[i] = Item{
@@ -147,7 +158,7 @@ func listResponse(page messages.Page) ListResponse {
 			Text:           m.Text,
 		}
 	}
-	if page.MayHaveMore && page.Next != nil {
+	if out.MayHaveMore {
 		out.NextCursor = page.Next.Token()
 	}
 	return out
@@ -209,7 +220,7 @@ func (h *Handler) logRequest(ctx context.Context, requestID string, rl requestLo
 		slog.Float64("durationMs", float64(d.Microseconds())/1000),
 	}
 	if rl.keyID != "" {
-		attrs = append(attrs, slog.String("keyId", rl.keyID))
+		attrs = append(attrs, slog.String("apiKeyId", rl.keyID))
 	}
 	if rl.workspaceID != "" {
 		attrs = append(attrs, slog.String("workspaceId", rl.workspaceID), slog.String("mediumId", rl.mediumID))

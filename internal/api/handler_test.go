@@ -27,6 +27,7 @@ import (
 	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/devstack"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/outage"
 	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/seed"
 	"github.com/vip-messages/api/internal/service"
@@ -157,8 +158,14 @@ func TestSampleNextPageContinuesFirst(t *testing.T) {
 		t.Fatalf("events/list-next-page.json has before=%q, the first page's nextCursor is %q", got, first.NextCursor)
 	}
 	second := decodePage(t, call(t, h, sampleevent.Resign(next, devstack.DemoSecret, time.Now())))
-	if len(second.Items) == 0 || second.Items[0].Timestamp > first.Items[len(first.Items)-1].Timestamp {
-		t.Fatal("the second page does not continue the first")
+	both := loadEvent(t, "list.json")
+	both.QueryStringParameters["limit"] = "100"
+	delete(both.MultiValueQueryStringParameters, "limit")
+	whole := decodePage(t, call(t, h, sampleevent.Resign(both, devstack.DemoSecret, time.Now())))
+	if got := append(first.Items, second.Items...); len(whole.Items) != 100 || !slices.EqualFunc(got, whole.Items, func(a, b api.Item) bool {
+		return a.Timestamp == b.Timestamp && a.ConversationID == b.ConversationID && a.Text == b.Text
+	}) {
+		t.Fatal("two pages of 50 differ from one page of 100")
 	}
 }
 
@@ -212,6 +219,15 @@ func TestStatuses(t *testing.T) {
 		h["X-Api-Key"] = "other-key-0001"
 		h["X-Signature"] = auth.Sign("other-secret", h["X-Date"])
 	}
+	// A key allowed for a workspace that does not exist.
+	if err := smlocal.PutKey(context.Background(), s.SecretsManager(), s.SecretPrefix, "ghost-key-0001",
+		auth.SecretValue{Secrets: []string{"ghost-secret"}, WorkspaceIDs: []string{"ws-ghost"}}); err != nil {
+		t.Fatal(err)
+	}
+	ghostKey := func(h map[string]string) {
+		h["X-Api-Key"] = "ghost-key-0001"
+		h["X-Signature"] = auth.Sign("ghost-secret", h["X-Date"])
+	}
 	unknownKey := func(h map[string]string) { h["X-Api-Key"] = "no-such-key-123" }
 	wrongSig := func(h map[string]string) { h["X-Signature"] = auth.Sign("not-the-secret", h["X-Date"]) }
 
@@ -246,7 +262,8 @@ func TestStatuses(t *testing.T) {
 
 		{"403 key not allowed", request(window(nil), otherKey), 403, `not allowed for the workspace`},
 		{"403 not VIP", request(window(map[string]string{"workspaceId": seed.DemoBasicWorkspace, "mediumId": seed.DemoBasicChannel})), 403, `not a VIP`},
-		{"404 unknown workspace", request(window(map[string]string{"workspaceId": "ws-nope"})), 403, `not allowed`}, // the key lists its workspaces
+		{"403 workspace not in the key's list, existing or not", request(window(map[string]string{"workspaceId": "ws-nope"})), 403, `not allowed`},
+		{"404 unknown workspace", request(window(map[string]string{"workspaceId": "ws-ghost"}), ghostKey), 404, `workspace not found`},
 		{"404 unknown channel", request(window(map[string]string{"mediumId": "ch-nope"})), 404, `channel not found`},
 		{"404 disconnected channel", request(window(map[string]string{"mediumId": seed.DemoOffChannel})), 404, `channel not found`},
 
@@ -261,6 +278,11 @@ func TestStatuses(t *testing.T) {
 		{"422 hash in workspace", request(window(map[string]string{"workspaceId": "ws#1"})), 422, `"type":"string.pattern.base"`},
 		{"422 empty medium", request(window(map[string]string{"mediumId": ""})), 422, `"type":"string.empty"`},
 		{"422 long label", request(window(map[string]string{"label": strings.Repeat("x", 129)})), 422, `"type":"string.max"`},
+		{"422 hash in label", request(window(map[string]string{"label": "a#b"})), 422, `"type":"string.pattern.base"`},
+		{"422 control character in label", request(window(map[string]string{"label": "a\tb"})), 422, `"type":"string.pattern.base"`},
+		{"ok label with a space and accents", request(window(map[string]string{"label": "très frustré"})), 200, `"mayHaveMore":false`},
+		{"422 lower-case t in date-time", request(window(map[string]string{"from": "2026-11-20t10:00:00Z"})), 422, `"type":"date.format"`},
+		{"422 comma fraction", request(window(map[string]string{"from": "2026-11-20T10:00:00,5Z"})), 422, `"type":"date.format"`},
 		{"422 date without offset", request(window(map[string]string{"from": "2026-11-20T10:00:00"})), 422, `"type":"date.format"`},
 		{"422 date garbage", request(window(map[string]string{"to": "yesterday"})), 422, `"type":"date.format"`},
 		{"422 before 1970", request(window(map[string]string{"from": "1969-12-31"})), 422, `"type":"date.min"`},
@@ -306,7 +328,20 @@ func TestStatuses(t *testing.T) {
 			}
 		}
 	})
-	checkNoSecretsLogged(t, logs.String())
+	checkNoSecretsLogged(t, logs.String(), texts(t, h)...)
+}
+
+// texts are message texts the handler returns, which the logs must not hold.
+func texts(t *testing.T, h *api.Handler) []string {
+	p := decodePage(t, call(t, h, request(window(map[string]string{"limit": "20"}))))
+	var out []string
+	for _, it := range p.Items {
+		out = append(out, it.Text)
+	}
+	if len(out) == 0 {
+		t.Fatal("no texts to look for")
+	}
+	return out
 }
 
 // The window bounds hold through the API: date-only from/to cover whole UTC
@@ -441,7 +476,7 @@ func TestRequestLogLine(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("%d request lines", len(lines))
 	}
-	for _, k := range []string{"requestId", "keyId", "workspaceId", "mediumId", "status", "items", "readCapacity", "durationMs"} {
+	for _, k := range []string{"requestId", "apiKeyId", "workspaceId", "mediumId", "status", "items", "readCapacity", "durationMs"} {
 		if _, ok := lines[0][k]; !ok {
 			t.Errorf("request line lacks %s: %v", k, lines[0])
 		}
@@ -449,18 +484,41 @@ func TestRequestLogLine(t *testing.T) {
 	if lines[0]["items"] != float64(5) {
 		t.Errorf("items = %v", lines[0]["items"])
 	}
-	checkNoSecretsLogged(t, logs.String(), ev.Headers["X-Signature"], ev.Headers["X-Date"])
+	checkNoSecretsLogged(t, logs.String(), append(texts(t, h), ev.Headers["X-Signature"], ev.Headers["X-Date"])...)
 }
 
 func checkNoSecretsLogged(t *testing.T, logs string, also ...string) {
 	t.Helper()
-	for _, s := range append([]string{devstack.DemoSecret, "other-secret", "hello", "refund please"}, also...) {
+	for _, s := range append([]string{devstack.DemoSecret, "other-secret", "ghost-secret"}, also...) {
 		if s != "" && strings.Contains(logs, s) {
 			t.Errorf("logs contain %q", s)
 		}
 	}
-	// No message text: demo texts are made of these words.
 	if strings.Contains(logs, `"text"`) {
 		t.Error("logs carry a message text field")
+	}
+}
+
+type slowStore struct{}
+
+func (slowStore) List(ctx context.Context, _ messages.Query) (messages.Page, error) {
+	<-ctx.Done()
+	return messages.Page{}, fmt.Errorf("messages: query: %w", outage.Wrap(ctx.Err()))
+}
+
+// A dependency that hangs ends in our own 503 before the Lambda deadline, not in
+// API Gateway's bare 502/504.
+func TestSlowDependencyAnswers503BeforeTheDeadline(t *testing.T) {
+	h := api.New(fakeAuth{}, allowAll{}, slowStore{}, nil)
+	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
+	defer cancel()
+	ev := request(window(map[string]string{"workspaceId": "ws"}))
+	resp, err := h.Handle(ctx, ev)
+	if err != nil {
+		t.Fatal(err)
+	}
+	contract.CheckEvent(t, ev, resp)
+	if resp.StatusCode != http.StatusServiceUnavailable || ctx.Err() != nil {
+		t.Fatalf("got %d (lambda context: %v), want a 503 while the Lambda still has time", resp.StatusCode, ctx.Err())
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/vip-messages/api/internal/messages"
 )
@@ -106,10 +107,11 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 	}
 
 	for _, key := range knownParams {
-		raw, present := get(key)
-		if _, repeated := values[key]; repeated && !present {
-			continue // already reported as repeated
+		if len(values[key]) > 1 {
+			get(key) // reports the repetition
+			continue
 		}
+		raw, present := get(key)
 		switch key {
 		case "workspaceId", "mediumId":
 			if !present {
@@ -136,7 +138,7 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 			}
 		case "label":
 			if present {
-				add(checkID(key, raw))
+				add(checkLabel(raw))
 				p.label = raw
 			}
 		case "contentType":
@@ -216,13 +218,34 @@ func checkID(key, raw string) *Violation {
 	return nil
 }
 
+func checkLabel(raw string) *Violation {
+	const key = "label"
+	switch {
+	case raw == "":
+		return &Violation{Message: `"label" is not allowed to be empty`, Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
+	case utf8.RuneCountInString(raw) > messages.MaxLabelLen:
+		c := ctx(key, raw)
+		c["limit"] = messages.MaxLabelLen
+		return &Violation{Message: fmt.Sprintf(`"label" length must be less than or equal to %d characters long`, messages.MaxLabelLen), Path: []string{key}, Type: "string.max", Context: c}
+	case !messages.ValidLabel(raw):
+		c := ctx(key, raw)
+		c["regex"] = "/" + messages.LabelPattern.String() + "/"
+		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, messages.LabelPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
+	}
+	return nil
+}
+
+// dateTimePattern is RFC 3339's date-time, which time.Parse reads more loosely
+// (a comma before the fraction, a 24:00 offset).
+var dateTimePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$`)
+
 // parseBound reads a date (YYYY-MM-DD, a UTC day) or an RFC 3339 date-time with
 // an offset and optional fraction.
 func parseBound(key, raw string) (bound, *Violation) {
 	var b bound
 	if t, err := time.Parse(time.DateOnly, raw); err == nil {
 		b = bound{t: t, dateOnly: true}
-	} else if t, err := time.Parse(time.RFC3339Nano, raw); err == nil {
+	} else if t, err := time.Parse(time.RFC3339Nano, raw); err == nil && dateTimePattern.MatchString(raw) {
 		b = bound{t: t}
 	} else {
 		c := ctx(key, raw)
@@ -304,13 +327,8 @@ func (p params) query() (messages.Query, error) {
 	if p.from.t.After(p.to.t) && !(p.to.dateOnly && from.Before(until)) {
 		return messages.Query{}, errWindowReversed
 	}
-	// The window's length: the end-exclusive day for a date-only `to`, the instant
-	// itself for a date-time.
-	end := p.to.t
-	if p.to.dateOnly {
-		end = until
-	}
-	if end.Sub(from) > maxWindow {
+	// SPEC.md §3: (end-exclusive − from) longer than 31 days is a 400.
+	if until.Sub(from) > maxWindow {
 		return messages.Query{}, errWindowTooLong
 	}
 	q := messages.Query{

@@ -148,14 +148,14 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 
 	now := v.now()
 	if err := checkDate(date, now); err != nil {
-		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "x-date"), slog.String("error", err.Message))
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "x-date"), slog.String("error", err.Message))
 		return Key{}, err
 	}
 
 	mac, ok := decodeSignature(sig)
 	if !ok {
 		err := &Error{Message: "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)"}
-		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "signature format"))
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "signature format"))
 		return Key{}, err
 	}
 
@@ -165,7 +165,7 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 			log.LogAttrs(ctx, slog.LevelError, "key store unavailable", slog.String("error", err.Error()))
 			return Key{}, err
 		}
-		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "unknown key"))
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "unknown key"))
 		return Key{}, ErrUnauthenticated
 	}
 
@@ -177,7 +177,7 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 		}
 	}
 	if !match {
-		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", "signature mismatch"))
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "signature mismatch"))
 		return Key{}, ErrUnauthenticated
 	}
 	return Key{ID: keyID, WorkspaceIDs: append([]string(nil), val.WorkspaceIDs...)}, nil

@@ -46,7 +46,7 @@ const (
 	staleRetryInterval = 5 * time.Second
 	// fetchTimeout bounds one lookup (with the SDK's retries). It is detached from
 	// the first caller's context, since other callers may be waiting on it.
-	fetchTimeout = 10 * time.Second
+	fetchTimeout = 3 * time.Second
 	// maxEntries bounds the cache; past it, dead entries are swept and then
 	// negative ones dropped.
 	maxEntries = 10000

@@ -45,7 +45,7 @@ func Labels(workspaceID, mediumID string, m messages.Message) []string {
 
 // Indexable reports whether label can have an index partition in that channel.
 func Indexable(workspaceID, mediumID, label string) bool {
-	return messages.ValidID(label) && len(messages.LabelPK(workspaceID, mediumID, label)) <= maxKeyBytes
+	return messages.ValidLabel(label) && len(messages.LabelPK(workspaceID, mediumID, label)) <= maxKeyBytes
 }
 
 // indexItem is the stored form of an index item: the message's attributes under

@@ -30,6 +30,14 @@ func (p Position) Token() string {
 	return cursorPrefix + base64.RawURLEncoding.EncodeToString([]byte(p.sk))
 }
 
+// through is the position just after sk: nothing sorts between sk and
+// sk+"\x00", so a page before it starts with the item at sk itself. A filtered
+// page that stops at a match it has read but not returned continues from there,
+// without reading again the rejected items between the two.
+func through(sk string) Position { return Position{sk: sk + throughMark} }
+
+const throughMark = "\x00"
+
 // ParseCursor validates a token made by Token.
 func ParseCursor(token string) (Position, error) {
 	rest, ok := strings.CutPrefix(token, cursorPrefix)
@@ -37,11 +45,15 @@ func ParseCursor(token string) (Position, error) {
 		return Position{}, ErrInvalidCursor
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || !validSortKey(string(raw)) {
+	if err != nil || !validSortKey(strings.TrimSuffix(string(raw), throughMark)) {
 		return Position{}, ErrInvalidCursor
 	}
 	return Position{sk: string(raw)}, nil
 }
+
+// ValidSortKey reports whether sk has the message sort-key shape, the only shape
+// a cursor may carry; writers reject messages whose key would not have it.
+func ValidSortKey(sk string) bool { return validSortKey(sk) }
 
 // validSortKey accepts exactly the message sort-key shape: 13 digits, '#', and a
 // non-empty UTF-8 id without '#' or control characters.

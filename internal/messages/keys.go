@@ -2,7 +2,9 @@ package messages
 
 import (
 	"fmt"
+	"regexp"
 	"strings"
+	"unicode/utf8"
 )
 
 // Attribute names of the table's key; template_test checks them against template.yaml.
@@ -77,6 +79,18 @@ func ChannelSK(mediumID string) string { return channelPrefix + mediumID }
 // millisecond: "ts#id" sorts after "ts", and all earlier milliseconds before it.
 func timePrefix(epochMS int64) string {
 	return fmt.Sprintf("%0*d", tsDigits, epochMS)
+}
+
+// MaxLabelLen is the longest label value or custom label id, in characters.
+const MaxLabelLen = 128
+
+// LabelPattern is the rule for a label value or custom label id, as the API's
+// schema states it: no key separator, no control characters.
+var LabelPattern = regexp.MustCompile(`^[^#\p{Cc}]+$`)
+
+// ValidLabel reports whether s can be stored and queried as a label.
+func ValidLabel(s string) bool {
+	return utf8.ValidString(s) && utf8.RuneCountInString(s) <= MaxLabelLen && LabelPattern.MatchString(s)
 }
 
 // ValidID reports whether s can be used as a workspace, medium or message id: it

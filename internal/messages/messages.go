@@ -42,9 +42,12 @@ func (m Message) Item(workspaceID, mediumID string) (map[string]types.AttributeV
 	if !ValidID(workspaceID) || !ValidID(mediumID) || !ValidID(m.MessageID) {
 		return nil, fmt.Errorf("ids must be non-empty and must not contain %q", keySep)
 	}
+	if !ValidSortKey(MessageSK(m.Timestamp, m.MessageID)) {
+		return nil, fmt.Errorf("message %q: the timestamp must be 0..9999999999999 ms and the id at most %d bytes of UTF-8 without control characters", m.MessageID, maxMessageIDLen)
+	}
 	for _, l := range append(slices.Clone(m.Labels), m.CustomLabelIDs...) {
-		if !ValidID(l) {
-			return nil, fmt.Errorf("label %q: labels must be non-empty and must not contain %q", l, keySep)
+		if !ValidLabel(l) {
+			return nil, fmt.Errorf("label %q: labels must be 1-%d characters without %q or control characters", l, MaxLabelLen, keySep)
 		}
 	}
 	if m.Labels == nil {
@@ -203,7 +206,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	// cursor, and only the content type left to filter.
 	pk := MessagePK(q.WorkspaceID, q.MediumID)
 	if q.Label != "" && s.labelPath == LabelViaIndex {
-		if !ValidID(q.Label) {
+		if !ValidLabel(q.Label) {
 			return Page{}, fmt.Errorf("messages: label %q cannot be indexed", q.Label)
 		}
 		pk = LabelPK(q.WorkspaceID, q.MediumID, q.Label)
@@ -264,12 +267,13 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			return Page{}, fmt.Errorf("messages: decode: %w", err)
 		}
 		if len(batch) > need {
-			// Full, with a match left over: continue right after the last one returned.
+			// Full, with a match left over: the next page starts at that match, and
+			// the rejected items read before it are not read again.
 			for _, it := range batch[:need] {
 				page.Messages = append(page.Messages, it.Message)
 			}
-			page.MayHaveMore = true
-			page.Next = &Position{sk: batch[need-1].SK}
+			next := through(batch[need].SK)
+			page.MayHaveMore, page.Next = true, &next
 			return page, nil
 		}
 		for _, it := range batch {

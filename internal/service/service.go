@@ -63,14 +63,14 @@ func FromEnv(getenv func(string) string) (Config, error) {
 		}
 		return d
 	}
-	num := func(name string) int {
+	num := func(name string, most int) int {
 		v := strings.TrimSpace(getenv(name))
 		if v == "" {
 			return 0
 		}
 		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive integer", name, v))
+		if err != nil || n <= 0 || n > most {
+			errs = append(errs, fmt.Errorf("%s=%q: want an integer from 1 to %d", name, v, most))
 		}
 		return n
 	}
@@ -83,7 +83,9 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	}
 	c.Keys = auth.CacheConfig{TTL: dur("KEY_CACHE_TTL"), NegativeTTL: dur("KEY_NEGATIVE_TTL"), StaleTTL: dur("KEY_STALE_TTL")}
 	c.WorkspaceTTL = dur("WORKSPACE_CACHE_TTL")
-	c.Budget = messages.Budget{MaxCalls: num("FILTER_MAX_CALLS"), MaxItems: num("FILTER_MAX_ITEMS")}
+	// The bounds keep one request within the function's timeout (and a Query's
+	// Limit within int32).
+	c.Budget = messages.Budget{MaxCalls: num("FILTER_MAX_CALLS", 100), MaxItems: num("FILTER_MAX_ITEMS", 100_000)}
 	switch v := strings.TrimSpace(getenv("LABEL_QUERY")); v {
 	case "", "index":
 		c.LabelPath = messages.LabelViaIndex

@@ -44,8 +44,8 @@ func TestFromEnv(t *testing.T) {
 			}
 		}},
 		{name: "missing required", env: map[string]string{}, errs: []string{"TABLE_NAME is required", "SECRET_PREFIX is required"}},
-		{name: "bad values, all reported", env: with("LOG_LEVEL", "loud", "KEY_CACHE_TTL", "5", "WORKSPACE_CACHE_TTL", "-1s", "FILTER_MAX_ITEMS", "many", "LABEL_QUERY", "scan"),
-			errs: []string{"LOG_LEVEL", "KEY_CACHE_TTL", "WORKSPACE_CACHE_TTL", "FILTER_MAX_ITEMS", "LABEL_QUERY"}},
+		{name: "bad values, all reported", env: with("LOG_LEVEL", "loud", "KEY_CACHE_TTL", "5", "WORKSPACE_CACHE_TTL", "-1s", "FILTER_MAX_ITEMS", "many", "FILTER_MAX_CALLS", "101", "LABEL_QUERY", "scan"),
+			errs: []string{"LOG_LEVEL", "KEY_CACHE_TTL", "WORKSPACE_CACHE_TTL", "FILTER_MAX_ITEMS", "FILTER_MAX_CALLS", "LABEL_QUERY"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
