@@ -5,6 +5,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/signal"
@@ -40,13 +41,17 @@ func runCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	// Bind before saying "ready", so a busy port is an error, not a banner.
+	ln, err := net.Listen("tcp", *addr)
+	if err != nil {
+		return err
+	}
 	srv := &http.Server{
-		Addr:              *addr,
 		Handler:           gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}, h.Handle),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errc := make(chan error, 1)
-	go func() { errc <- srv.ListenAndServe() }()
+	go func() { errc <- srv.Serve(ln) }()
 
 	printReady(stack, *addr)
 	select {

@@ -1,11 +1,18 @@
 package api
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/url"
 	"testing"
 	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/messages"
 )
 
 func TestQueryWindow(t *testing.T) {
@@ -41,7 +48,27 @@ func TestQueryWindow(t *testing.T) {
 	}
 }
 
-// FuzzQueryString: no query string panics the validation or ends in a 500.
+type stubAuth struct{}
+
+func (stubAuth) Authenticate(context.Context, map[string]string, map[string][]string) (auth.Key, error) {
+	return auth.Key{ID: "fuzz-key-01"}, nil
+}
+
+type stubAccess struct{}
+
+func (stubAccess) Check(context.Context, auth.Key, string, string) error { return nil }
+
+type stubStore struct{}
+
+func (stubStore) List(_ context.Context, q messages.Query) (messages.Page, error) {
+	if q.Limit < 1 || q.Limit > maxLimit || !q.From.Before(q.Until) {
+		return messages.Page{}, fmt.Errorf("the handler passed a query it should have rejected: %+v", q)
+	}
+	return messages.Page{Messages: []messages.Message{}}, nil
+}
+
+// FuzzQueryString: no query string panics the handler or ends in a 500; every
+// query the handler passes on has a valid limit and a non-empty window.
 func FuzzQueryString(f *testing.F) {
 	for _, s := range []string{
 		"workspaceId=ws&mediumId=ch&from=2026-06-01&to=2026-06-30",
@@ -61,6 +88,13 @@ func FuzzQueryString(f *testing.F) {
 		single := map[string]string{}
 		for k, v := range values {
 			single[k] = v[len(v)-1]
+		}
+		h := New(stubAuth{}, stubAccess{}, stubStore{}, nil)
+		resp, _ := h.Handle(context.Background(), events.APIGatewayProxyRequest{
+			QueryStringParameters: single, MultiValueQueryStringParameters: values,
+		})
+		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnprocessableEntity {
+			t.Fatalf("%q: status %d %s", raw, resp.StatusCode, resp.Body)
 		}
 		p, err := validate(single, values)
 		if err == nil {

@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -183,11 +184,15 @@ func TestWindowBoundsAndOrder(t *testing.T) {
 	}
 }
 
-// manyMessages is n messages in [t0, t1) plus a run of 50 sharing one millisecond.
+// manyMessages is n messages in [t0, t1) plus a run of 50 sharing one
+// millisecond, placed from the 181st newest message on (the middle one for
+// fewer), so that pages of 1, 7 and 200 all have a boundary inside it.
 func manyMessages(n int, seed uint64) []messages.Message {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	out := seeded(rng, n)
-	same := t0.Add(10 * 24 * time.Hour).UnixMilli()
+	byAge := slices.Clone(out)
+	slices.SortFunc(byAge, func(a, b messages.Message) int { return -compareSK(a, b) })
+	same := byAge[min(180, len(byAge)/2)].Timestamp
 	for i := range 50 {
 		out = append(out, msg(fmt.Sprintf("same-%02d", i), same, "text", "frustrated"))
 	}
@@ -221,8 +226,23 @@ func TestWalkReturnsEveryMessageOnce(t *testing.T) {
 			if last := pages[len(pages)-1]; last.MayHaveMore {
 				t.Fatal("last page says it may have more")
 			}
+			if !boundaryInsideRun(pages) {
+				t.Fatal("no page boundary fell inside the run of 50 messages of one millisecond")
+			}
 		})
 	}
+}
+
+// boundaryInsideRun reports whether a page ends and the next begins with
+// messages of the run that manyMessages adds.
+func boundaryInsideRun(pages []messages.Page) bool {
+	for i := 0; i+1 < len(pages); i++ {
+		a, b := pages[i].Messages, pages[i+1].Messages
+		if len(a) > 0 && len(b) > 0 && strings.HasPrefix(a[len(a)-1].MessageID, "same-") && strings.HasPrefix(b[0].MessageID, "same-") {
+			return true
+		}
+	}
+	return false
 }
 
 func TestMillisecondRunSplitAcrossPages(t *testing.T) {

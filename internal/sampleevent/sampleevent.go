@@ -67,11 +67,13 @@ func header(h map[string]string, name string) (key, value string, ok bool) {
 	return "", "", false
 }
 
+// set replaces the header in both maps, whatever the spelling of its name in
+// the multi-value map.
 func set(h map[string]string, multi map[string][]string, key, value string) {
 	h[key] = value
-	if multi != nil {
-		if _, ok := multi[key]; ok {
-			multi[key] = []string{value}
+	for k := range multi {
+		if strings.EqualFold(k, key) {
+			multi[k] = []string{value}
 		}
 	}
 }

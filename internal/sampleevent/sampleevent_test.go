@@ -15,7 +15,7 @@ func TestResign(t *testing.T) {
 	ev := func(sig string) events.APIGatewayProxyRequest {
 		return events.APIGatewayProxyRequest{
 			Headers:           map[string]string{"X-Date": old, "x-signature": sig, "x-api-key": "k-0000001"},
-			MultiValueHeaders: map[string][]string{"X-Date": {old}, "x-signature": {sig}},
+			MultiValueHeaders: map[string][]string{"x-date": {old}, "X-Signature": {sig}},
 		}
 	}
 	cases := []struct {
@@ -29,10 +29,10 @@ func TestResign(t *testing.T) {
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
 			out := Resign(c.in, secret, now)
-			if out.Headers["X-Date"] != "2026-06-01T12:00:00Z" || out.MultiValueHeaders["X-Date"][0] != "2026-06-01T12:00:00Z" {
+			if out.Headers["X-Date"] != "2026-06-01T12:00:00Z" || out.MultiValueHeaders["x-date"][0] != "2026-06-01T12:00:00Z" {
 				t.Fatalf("x-date not renewed: %v %v", out.Headers, out.MultiValueHeaders)
 			}
-			if out.Headers["x-signature"] != c.wantSig || out.MultiValueHeaders["x-signature"][0] != c.wantSig {
+			if out.Headers["x-signature"] != c.wantSig || out.MultiValueHeaders["X-Signature"][0] != c.wantSig {
 				t.Fatalf("signature %q, want %q", out.Headers["x-signature"], c.wantSig)
 			}
 			if c.in.Headers["X-Date"] != old {
