@@ -17,6 +17,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/vip-messages/api/internal/ddblocal"
 	"github.com/vip-messages/api/internal/devstack"
 	"github.com/vip-messages/api/internal/sampleevent"
 )
@@ -50,7 +51,7 @@ func invokeCmd(args []string, stdout io.Writer) error {
 	}
 	defer stack.Close()
 
-	port, err := freePort()
+	port, err := ddblocal.FreePort()
 	if err != nil {
 		return err
 	}
@@ -121,13 +122,4 @@ func waitListening(ctx context.Context, addr string, limit time.Duration) error 
 		case <-time.After(50 * time.Millisecond):
 		}
 	}
-}
-
-func freePort() (int, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return 0, err
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port, nil
 }
