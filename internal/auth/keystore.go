@@ -54,7 +54,8 @@ const (
 
 // KeyStore reads API keys from Secrets Manager (secret <prefix>/<keyId>, value
 // SecretValue) and caches them in memory. It is safe for concurrent use, and
-// makes at most one call per key id at a time.
+// makes at most one call per key id at a time; while that call refreshes an
+// expired key, other requests for it use the value it had.
 type KeyStore struct {
 	client SecretsManager
 	prefix string
@@ -122,6 +123,12 @@ func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, er
 		}
 	}
 	f := s.inflight[keyID]
+	if e := s.entries[keyID]; f != nil && e != nil && e.found && now.Before(e.staleUntil) {
+		// A refresh is under way: the requests that arrive meanwhile keep using the
+		// value they had a moment ago instead of all waiting on Secrets Manager.
+		s.mu.Unlock()
+		return e.value, nil
+	}
 	if f == nil {
 		f = &flight{done: make(chan struct{})}
 		s.inflight[keyID] = f

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"sync"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -266,5 +267,57 @@ func TestMalformedSecretValues(t *testing.T) {
 	}
 	if v, err := auth.ParseSecretValue(`{"secrets": ["a", "b"], "workspaceIds": [], "note": "extra fields are ignored"}`); err != nil || len(v.Secrets) != 2 {
 		t.Fatalf("valid value: %v %v", v, err)
+	}
+}
+
+// slowRefresh answers the first GetSecretValue at once and holds later ones
+// until release is closed.
+type slowRefresh struct {
+	auth.SecretsManager
+	calls   atomic.Int32
+	release chan struct{}
+}
+
+func (g *slowRefresh) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	if g.calls.Add(1) > 1 {
+		<-g.release
+	}
+	return g.SecretsManager.GetSecretValue(ctx, in, optFns...)
+}
+
+// While one request refreshes an expired key, the others keep the value they
+// had instead of queueing behind a slow Secrets Manager.
+func TestRequestsDuringARefreshDoNotWait(t *testing.T) {
+	e := newEnv(t)
+	e.putKey(goodKey, []string{current}, []string{"ws-a"})
+	g := &slowRefresh{SecretsManager: e.client, release: make(chan struct{})}
+	store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+	store.Now = e.clock.Now
+	if _, err := store.LookupKey(context.Background(), goodKey); err != nil {
+		t.Fatal(err)
+	}
+	e.clock.Advance(auth.DefaultKeyTTL + time.Second)
+
+	refreshed := make(chan error, 1)
+	go func() {
+		_, err := store.LookupKey(context.Background(), goodKey)
+		refreshed <- err
+	}()
+	for g.calls.Load() < 2 {
+		time.Sleep(time.Millisecond)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	if v, err := store.LookupKey(ctx, goodKey); err != nil || len(v.Secrets) != 1 {
+		t.Fatalf("a request during the refresh: %v, %v; want the cached value at once", v, err)
+	}
+	select {
+	case <-refreshed:
+		t.Fatal("the refresh ended before it was released")
+	default:
+	}
+	close(g.release)
+	if err := <-refreshed; err != nil {
+		t.Fatal(err)
 	}
 }
