@@ -99,7 +99,8 @@ type Client struct {
 	BaseURL string
 	KeyID   string
 	Secret  string
-	// HTTPClient sends the requests; nil means a client with a 30 s timeout.
+	// HTTPClient sends the requests; nil means a client with a 30 s timeout that
+	// never follows redirects (see NoRedirect).
 	HTTPClient *http.Client
 	Retry      RetryPolicy
 	// Now is the clock x-date is taken from; nil means time.Now.
@@ -111,7 +112,14 @@ type Client struct {
 	UserAgent string
 }
 
-var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second}
+// defaultHTTPClient never follows a redirect: Go's client keeps custom headers on
+// a redirect to another host, and x-api-key with a fresh x-signature could be
+// replayed there for a minute. A 3xx comes back as an *APIError instead.
+var defaultHTTPClient = &http.Client{Timeout: 30 * time.Second, CheckRedirect: NoRedirect}
+
+// NoRedirect is an http.Client CheckRedirect that returns a redirect as the
+// answer: use it in your own HTTPClient too.
+func NoRedirect(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
 
 // New returns a Client for the API at baseURL with the key keyID and its secret.
 func New(baseURL, keyID, secret string) *Client {
@@ -281,7 +289,7 @@ func (c *Client) once(ctx context.Context, u string) (*Page, error) {
 		return nil, fmt.Errorf("vip-messages: reading the %d answer: %w", resp.StatusCode, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, decodeError(resp, body)
+		return nil, decodeError(resp, body, c.now())
 	}
 	var page Page
 	if err := json.Unmarshal(body, &page); err != nil {
@@ -309,7 +317,12 @@ func (c *Client) retryDelay(err error, attempt int) (time.Duration, bool) {
 	if apiErr.RetryAfter > maxAfter {
 		return 0, false
 	}
-	d := min(cmp(p.BaseDelay, DefaultBaseDelay)<<min(attempt, 30), cmp(p.MaxDelay, DefaultMaxDelay))
+	// Doubling, capped before it can overflow.
+	d, maxDelay := cmp(p.BaseDelay, DefaultBaseDelay), cmp(p.MaxDelay, DefaultMaxDelay)
+	for i := 0; i < attempt && d < maxDelay; i++ {
+		d *= 2
+	}
+	d = min(d, maxDelay)
 	d = d/2 + rand.N(d/2+1)
 	return max(d, apiErr.RetryAfter), true
 }

@@ -495,3 +495,38 @@ func TestQueryValues(t *testing.T) {
 		}
 	}
 }
+
+// A redirect is returned, not followed: the signed headers never reach another host.
+func TestRedirectIsNotFollowed(t *testing.T) {
+	var leaked atomic.Bool
+	other := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Header.Get("x-signature") != "" {
+			leaked.Store(true)
+		}
+	}))
+	defer other.Close()
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		http.Redirect(w, r, other.URL+"/vip-messages", http.StatusFound)
+	}))
+	defer api.Close()
+	_, err := client.New(api.URL, "k-0000001", "s").List(context.Background(), client.Query{WorkspaceID: "w"})
+	var apiErr *client.APIError
+	if !errors.As(err, &apiErr) || apiErr.Status != http.StatusFound || leaked.Load() {
+		t.Fatalf("err = %v, leaked = %v; want the 302 as an APIError and nothing sent on", err, leaked.Load())
+	}
+}
+
+func TestLongRetryAfterIsNotWaitedFor(t *testing.T) {
+	var n atomic.Int32
+	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		n.Add(1)
+		w.Header().Set("Retry-After", "99999999")
+		w.WriteHeader(http.StatusServiceUnavailable)
+	}))
+	defer api.Close()
+	c := client.New(api.URL, "k-0000001", "s")
+	c.Sleep = func(context.Context, time.Duration) error { t.Fatal("slept"); return nil }
+	if _, err := c.List(context.Background(), client.Query{WorkspaceID: "w"}); !errors.Is(err, client.ErrUnavailable) || n.Load() != 1 {
+		t.Fatalf("err = %v after %d requests; want ErrUnavailable at once", err, n.Load())
+	}
+}

@@ -80,10 +80,10 @@ func sentinel(status int) error {
 
 // decodeError reads an error answer: {"message"} or {"error": [violations]}.
 // A body in neither shape keeps the status, with a short excerpt as message.
-func decodeError(resp *http.Response, body []byte) *APIError {
+func decodeError(resp *http.Response, body []byte, now time.Time) *APIError {
 	e := &APIError{
 		Status:     resp.StatusCode,
-		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), time.Now()),
+		RetryAfter: parseRetryAfter(resp.Header.Get("Retry-After"), now),
 		RequestID:  resp.Header.Get("X-Request-Id"),
 	}
 	var b struct {
@@ -124,10 +124,11 @@ func parseRetryAfter(v string, now time.Time) time.Duration {
 		return 0
 	}
 	if n, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if n < 0 || n > 24*3600 {
+		if n < 0 {
 			return 0
 		}
-		return time.Duration(n) * time.Second
+		// Far-off answers stay far off (and so are not waited for), without overflow.
+		return time.Duration(min(n, 24*3600)) * time.Second
 	}
 	if t, err := http.ParseTime(v); err == nil && t.After(now) {
 		return t.Sub(now)

@@ -147,4 +147,6 @@ func cell(s string, n int) string {
 	return s
 }
 
-func httpClient(timeout time.Duration) *http.Client { return &http.Client{Timeout: timeout} }
+func httpClient(timeout time.Duration) *http.Client {
+	return &http.Client{Timeout: timeout, CheckRedirect: client.NoRedirect}
+}
