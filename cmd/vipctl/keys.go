@@ -61,6 +61,11 @@ func (k *keyFlags) register(f *flags, e *env) {
 	f.StringVar(&k.prefix, "prefix", e.envOr(envSecretPrefix, defaultSecretPrefix), "Secrets Manager name prefix of API keys ($"+envSecretPrefix+")")
 }
 
+// check refuses the local prefix against an AWS account.
+func (k *keyFlags) check(f *flags, e *env) error {
+	return f.requireExplicit(e, "prefix", envSecretPrefix, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+}
+
 func (k *keyFlags) name(keyID string) string {
 	return auth.SecretName(strings.TrimSuffix(k.prefix, "/"), keyID)
 }
@@ -130,6 +135,9 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
+	if err := kf.check(f, e); err != nil {
+		return err
+	}
 	if err := checkWorkspaces(f, *ws); err != nil {
 		return err
 	}
@@ -194,6 +202,9 @@ func writeKey(ctx context.Context, sm *secretsmanager.Client, keyID, name string
 func keyCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string, check func() error) (sm *secretsmanager.Client, keyID, name string, err error) {
 	pos, err := f.parse(e, args, 1, 1)
 	if err != nil {
+		return nil, "", "", err
+	}
+	if err := kf.check(f, e); err != nil {
 		return nil, "", "", err
 	}
 	if keyID, err = keyArg(f, pos); err != nil {

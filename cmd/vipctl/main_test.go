@@ -156,6 +156,7 @@ func TestUsage(t *testing.T) {
 		{args: []string{"keys", "revoke", "no"}, code: 2, stderr: []string{`"no" is not a key id`}},
 		{args: []string{"keys", "revoke", "--recovery-days", "3", "demo-key-0001"}, code: 2, stderr: []string{"--recovery-days 3"}},
 		{args: []string{"workspaces", "put", "a", "b"}, code: 2, stderr: []string{"unexpected arguments: b"}},
+		{args: []string{"workspaces", "put", "ws-a", "--name", "A"}, code: 2, stderr: []string{"say --vip or --vip=false"}},
 		{args: []string{"channels", "connect", "ws-demo"}, code: 2, stderr: []string{"missing arguments"}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
@@ -223,5 +224,30 @@ func TestSign(t *testing.T) {
 	resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
 		t.Errorf("signed request answered %d", resp.StatusCode)
+	}
+}
+
+// Against an AWS account (no endpoint override), the local defaults are refused:
+// a key under the local prefix would be invisible to the deployed stage.
+func TestLocalDefaultsNeedAnEndpointOverride(t *testing.T) {
+	for _, v := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_DYNAMODB"} {
+		t.Setenv(v, "")
+	}
+	cases := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"keys", "create", "--workspace", "ws-demo"}, "--prefix (or $VIP_SECRET_PREFIX) is required"},
+		{[]string{"keys", "rotate", "demo-key-0001"}, "--prefix (or $VIP_SECRET_PREFIX) is required"},
+		{[]string{"workspaces", "put", "--vip", "ws-a"}, "--table (or $VIP_TABLE) is required"},
+		{[]string{"channels", "connect", "ws-a", "ch-a"}, "--table (or $VIP_TABLE) is required"},
+	}
+	for _, tc := range cases {
+		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
+			r := vipctl(noEnv, tc.args...)
+			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
+				t.Fatalf("exit %d, want 2 with %q\n%s", r.code, tc.want, r)
+			}
+		})
 	}
 }

@@ -186,13 +186,13 @@ func TestWorkspacesAndChannels(t *testing.T) {
 	mustRun(t, getenv, "channels", "connect", ws, ch)
 	wantAnswer(t, "reconnected", listAs(t, k.KeyID, k.Secret, ws, ch), nil)
 
-	mustRun(t, getenv, "workspaces", "put", ws) // --vip defaults to false
+	mustRun(t, getenv, "workspaces", "put", ws, "--vip=false")
 	wantAnswer(t, "not VIP", listAs(t, k.KeyID, k.Secret, ws, ch), client.ErrForbidden)
 	mustRun(t, getenv, "workspaces", "put", "--vip=true", ws)
 	wantAnswer(t, "VIP again", listAs(t, k.KeyID, k.Secret, ws, ch), nil)
 
 	// --table names another table.
-	mustFail(t, getenv, "table", "workspaces", "put", ws, "--table", "no-such-table")
+	mustFail(t, getenv, "table", "workspaces", "put", ws, "--vip", "--table", "no-such-table")
 	// The names given are kept on updates without --name.
 	db := localStack.DynamoDB()
 	for _, c := range []struct{ sk, name string }{{messages.WorkspaceSK(), "Ops workspace"}, {messages.ChannelSK(ch), "Ops channel"}} {

@@ -16,7 +16,7 @@ import (
 
 func init() {
 	register(&command{name: "workspaces", summary: "register workspaces (DynamoDB)", subs: []*command{
-		{name: "put", args: "[--vip] [--name N] [--table T] ID", summary: "create or update a workspace (--vip=false makes it non-VIP)", run: workspacesPut},
+		{name: "put", args: "--vip|--vip=false [--name N] [--table T] ID", summary: "create or update a workspace (--vip=false makes it non-VIP)", run: workspacesPut},
 	}})
 	register(&command{name: "channels", summary: "connect channels to workspaces (DynamoDB)", subs: []*command{
 		{name: "connect", args: "[--name N] [--table T] WORKSPACE MEDIUM", summary: "create or reconnect a channel of an existing workspace", run: channelsConnect},
@@ -82,8 +82,8 @@ func update(ctx context.Context, db *dynamodb.Client, table, pk, sk string, set 
 }
 
 func workspacesPut(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--vip] [--name N] [--table T] ID")
-	vip := f.Bool("vip", false, "the workspace is VIP (its messages may be listed)")
+	f := newFlags(path, "--vip|--vip=false [--name N] [--table T] ID")
+	vip := f.Bool("vip", false, "the workspace is VIP (its messages may be listed); required, as --vip or --vip=false")
 	name := f.String("name", "", "display name (kept when not given)")
 	table := tableFlag(f, e)
 	pos, err := f.parse(e, args, 1, 1)
@@ -91,6 +91,13 @@ func workspacesPut(ctx context.Context, e *env, path string, args []string) erro
 		return err
 	}
 	if err := checkIDs(f, []string{"workspace"}, pos); err != nil {
+		return err
+	}
+	if !f.isSet("vip") {
+		// An omitted --vip must not quietly turn a VIP workspace into a 403.
+		return f.usageErr("say --vip or --vip=false")
+	}
+	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
 		return err
 	}
 	db, err := dynamoClient(ctx, e)
@@ -114,6 +121,9 @@ func channelsConnect(ctx context.Context, e *env, path string, args []string) er
 	table := tableFlag(f, e)
 	pos, err := f.parse(e, args, 2, 2)
 	if err != nil {
+		return err
+	}
+	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
 		return err
 	}
 	if err := checkIDs(f, []string{"workspace", "medium"}, pos); err != nil {
@@ -148,6 +158,9 @@ func channelsDisconnect(ctx context.Context, e *env, path string, args []string)
 	table := tableFlag(f, e)
 	pos, err := f.parse(e, args, 2, 2)
 	if err != nil {
+		return err
+	}
+	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
 		return err
 	}
 	if err := checkIDs(f, []string{"workspace", "medium"}, pos); err != nil {
