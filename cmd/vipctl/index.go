@@ -11,13 +11,17 @@ import (
 func init() {
 	register(&command{name: "index", summary: "maintain the label index (DynamoDB)", subs: []*command{
 		{name: "rebuild", args: "(--workspace W --medium M | --all) [--resume TOKEN] [--page-size N] [--table T]",
-			summary: "backfill the label index from the messages (idempotent, resumable)", run: indexRebuild},
+			summary: "backfill the label index from the messages and delete orphaned index items (idempotent, resumable)", run: indexRebuild},
 	}})
 }
 
 // indexRebuild writes the label index items of existing messages: of one
-// channel, or (--all) of every channel, scanning the table. A page at a time,
-// with a progress line on stderr; interrupted or failed, it says how to resume.
+// channel, or (--all) of every channel, scanning the table; then it sweeps the
+// index items (of that channel, or all) and deletes the orphans, whose message
+// is gone or no longer carries the label. The sweep is a Scan of the table in
+// both cases: a channel's label partitions cannot be listed otherwise. A page
+// at a time, with a progress line on stderr; interrupted or failed, it says
+// how to resume.
 func indexRebuild(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "(--workspace W --medium M | --all) [--resume TOKEN] [--page-size N] [--table T]")
 	workspace := f.String("workspace", "", "workspace id of the channel")
@@ -50,8 +54,9 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 	rb.PageSize = *pageSize
 
 	line := func(p labelindex.Progress) string {
-		return fmt.Sprintf("%d pages, %d messages, %d index items written, %d repaired, %d skipped",
-			p.Pages, p.Messages, p.Written, p.Repaired, p.Skipped)
+		return fmt.Sprintf("%d pages, %d messages, %d index items written, %d repaired, %d skipped; "+
+			"orphan sweep: %d pages, %d index items checked, %d orphans deleted",
+			p.Pages, p.Messages, p.Written, p.Repaired, p.Skipped, p.SweepPages, p.Checked, p.Orphans)
 	}
 	// The progress line: rewritten in place on a terminal, every 50 pages otherwise.
 	token := *resume
@@ -60,7 +65,7 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 		switch {
 		case e.stderrTTY:
 			fmt.Fprintf(e.stderr, "\r\033[K%s ...", line(p))
-		case p.Pages%50 == 0:
+		case (p.Pages+p.SweepPages)%50 == 0:
 			fmt.Fprintf(e.stderr, "%s; resume token %s\n", line(p), p.Token)
 		}
 	}

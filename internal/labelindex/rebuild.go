@@ -22,12 +22,16 @@ type RebuildAPI interface {
 	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // Rebuilder backfills the label index from the message items, for data written
 // before the index (or its indexer) existed, or after the indexer gave up on a
-// batch (its DLQ). It is idempotent (puts of whole items) and resumable: every
-// page reports a token that continues after it.
+// batch (its DLQ). It works in two phases: it writes the index items of every
+// message, then sweeps the index items and deletes the orphans, those whose
+// message is gone or no longer carries the label (sweep.go). It is idempotent
+// (puts of whole items, conditional deletes) and resumable: every page of
+// either phase reports a token that continues after it.
 //
 // It runs beside the live indexer without undoing its work: after writing a
 // page's index items it reads the page's messages again (strongly consistent)
@@ -52,8 +56,13 @@ type Progress struct {
 	Messages int // message items read
 	Written  int // index items written
 	Repaired int // messages that changed while their page was written, repaired
-	Skipped  int // message items that could not be read (malformed)
-	Token    string
+	Skipped  int // message items that could not be read (malformed), index items not of this package
+
+	SweepPages int // pages of the orphan sweep done
+	Checked    int // index items checked by the sweep
+	Orphans    int // orphaned index items deleted by the sweep
+
+	Token string
 }
 
 // ErrBadToken means a resume token is not one this rebuild kind issued.
@@ -64,12 +73,27 @@ const (
 	scanTokenPrefix    = "a1."
 )
 
-// Channel rebuilds the index of one channel's messages, from the resume token
-// when it is not empty. report, when set, is called after every page.
+// Channel rebuilds the index of one channel's messages, then sweeps the
+// channel's label partitions for orphans (a Scan of the table, see sweep.go),
+// from the resume token when it is not empty. report, when set, is called
+// after every page.
 func (r *Rebuilder) Channel(ctx context.Context, workspaceID, mediumID, token string, report func(Progress)) (Progress, error) {
 	if !messages.ValidID(workspaceID) || !messages.ValidID(mediumID) {
 		return Progress{}, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
 	}
+	var p Progress
+	if !isSweepToken(token) {
+		if err := r.channelMessages(ctx, workspaceID, mediumID, token, &p, report); err != nil {
+			return p, err
+		}
+		token = SweepStartToken()
+	}
+	err := r.sweep(ctx, messages.LabelPK(workspaceID, mediumID, ""), token, &p, report)
+	return p, err
+}
+
+// channelMessages writes the index items of one channel's messages.
+func (r *Rebuilder) channelMessages(ctx context.Context, workspaceID, mediumID, token string, p *Progress, report func(Progress)) error {
 	pk := messages.MessagePK(workspaceID, mediumID)
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(r.table),
@@ -82,43 +106,57 @@ func (r *Rebuilder) Channel(ctx context.Context, workspaceID, mediumID, token st
 	if token != "" {
 		sk, err := decodeToken(token, channelTokenPrefix)
 		if err != nil || !messages.ValidMessageSK(sk) {
-			return Progress{}, ErrBadToken
+			return ErrBadToken
 		}
 		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
 	}
-	var p Progress
 	for {
 		out, err := r.client.Query(ctx, in)
 		if err != nil {
-			return p, fmt.Errorf("labelindex: read messages: %w", err)
+			return fmt.Errorf("labelindex: read messages: %w", err)
 		}
-		if err := r.page(ctx, out.Items, &p); err != nil {
-			return p, err
+		if err := r.page(ctx, out.Items, p); err != nil {
+			return err
 		}
-		p.Token = ""
+		// After the last page: the sweep, from its start.
+		p.Token = SweepStartToken()
 		if out.LastEvaluatedKey != nil {
 			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
 			if sk == nil {
-				return p, errors.New("labelindex: LastEvaluatedKey without a sort key")
+				return errors.New("labelindex: LastEvaluatedKey without a sort key")
 			}
 			p.Token = encodeToken(channelTokenPrefix, sk.Value)
 		}
 		if report != nil {
-			report(p)
+			report(*p)
 		}
 		if out.LastEvaluatedKey == nil {
-			return p, nil
+			return nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}
 }
 
-// All rebuilds the index of every channel, scanning the table.
+// All rebuilds the index of every channel, scanning the table, then sweeps
+// every index item of the table for orphans.
 func (r *Rebuilder) All(ctx context.Context, token string, report func(Progress)) (Progress, error) {
+	var p Progress
+	if !isSweepToken(token) {
+		if err := r.allMessages(ctx, token, &p, report); err != nil {
+			return p, err
+		}
+		token = SweepStartToken()
+	}
+	err := r.sweep(ctx, messages.LabelPKPrefix, token, &p, report)
+	return p, err
+}
+
+// allMessages writes the index items of every message of the table.
+func (r *Rebuilder) allMessages(ctx context.Context, token string, p *Progress, report func(Progress)) error {
 	expr, err := expression.NewBuilder().WithFilter(
 		expression.BeginsWith(expression.Name(messages.PartitionKeyAttr), messages.MessagePKPrefix)).Build()
 	if err != nil {
-		return Progress{}, err
+		return err
 	}
 	in := &dynamodb.ScanInput{
 		TableName:                 aws.String(r.table),
@@ -132,33 +170,32 @@ func (r *Rebuilder) All(ctx context.Context, token string, report func(Progress)
 		raw, err := decodeToken(token, scanTokenPrefix)
 		pk, sk, ok := strings.Cut(raw, "\n")
 		if err != nil || !ok || pk == "" || sk == "" {
-			return Progress{}, ErrBadToken
+			return ErrBadToken
 		}
 		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
 	}
-	var p Progress
 	for {
 		out, err := r.client.Scan(ctx, in)
 		if err != nil {
-			return p, fmt.Errorf("labelindex: scan: %w", err)
+			return fmt.Errorf("labelindex: scan: %w", err)
 		}
-		if err := r.page(ctx, out.Items, &p); err != nil {
-			return p, err
+		if err := r.page(ctx, out.Items, p); err != nil {
+			return err
 		}
-		p.Token = ""
+		p.Token = SweepStartToken()
 		if out.LastEvaluatedKey != nil {
 			pk, _ := out.LastEvaluatedKey[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
 			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
 			if pk == nil || sk == nil {
-				return p, errors.New("labelindex: LastEvaluatedKey without pk and sk")
+				return errors.New("labelindex: LastEvaluatedKey without pk and sk")
 			}
 			p.Token = encodeToken(scanTokenPrefix, pk.Value+"\n"+sk.Value)
 		}
 		if report != nil {
-			report(p)
+			report(*p)
 		}
 		if out.LastEvaluatedKey == nil {
-			return p, nil
+			return nil
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 	}

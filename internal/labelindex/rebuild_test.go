@@ -3,7 +3,9 @@ package labelindex_test
 import (
 	"context"
 	"errors"
+	"maps"
 	"math/rand/v2"
+	"slices"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -141,6 +143,158 @@ func TestRebuildRepairsAMessageChangedMeanwhile(t *testing.T) {
 	}
 	if p.Repaired != 1 {
 		t.Fatalf("repaired %d messages, want 1", p.Repaired)
+	}
+	w.check(t)
+}
+
+// orphanWorld is an indexed channel whose table then changed behind the
+// indexer's back: a labelled message deleted and a label removed from another,
+// with no stream record delivered; and an orphan in another channel.
+func orphanWorld(t *testing.T) (w *world, removed, relabelled, label string, orphans int) {
+	t.Helper()
+	w = preIndex(t, 80)
+	if _, err := labelindex.NewRebuilder(w.ddb, w.table).Channel(context.Background(), ws, ch, "", nil); err != nil {
+		t.Fatal(err)
+	}
+	w.check(t)
+	ids := slices.Sorted(maps.Keys(w.msgs))
+	for _, id := range ids {
+		m := w.msgs[id]
+		switch {
+		case removed == "" && len(labelindex.Labels(ws, ch, m)) > 1:
+			removed = id
+			orphans += len(labelindex.Labels(ws, ch, m))
+		case relabelled == "" && len(m.Labels) > 0 && !slices.Contains(m.CustomLabelIDs, m.Labels[0]):
+			relabelled, label = id, m.Labels[0]
+			orphans++
+		}
+	}
+	if removed == "" || relabelled == "" {
+		t.Fatal("no labelled messages")
+	}
+	w.remove(t, removed)
+	w.update(t, relabelled, func(m *messages.Message) { m.Labels = m.Labels[1:] })
+
+	// An orphan in ch-other: an index item for a message that never existed.
+	item, err := labelindex.MessageItems(ws, "ch-other", messages.Message{MessageID: "ghost", Timestamp: t0.UnixMilli(), Labels: []string{"frustrated"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &w.table, Item: item[0]}); err != nil {
+		t.Fatal(err)
+	}
+	w.elsewhere = 1
+	if n := countIndexItems(t, w.ddb, w.table); n == 0 {
+		t.Fatal("no index items")
+	}
+	return w, removed, relabelled, label, orphans
+}
+
+func TestRebuildSweepsOrphans(t *testing.T) {
+	w, _, _, _, orphans := orphanWorld(t)
+	rb := labelindex.NewRebuilder(w.ddb, w.table)
+	rb.PageSize = 30
+
+	// Interrupted inside the sweep, then resumed from its token.
+	ctx, cancel := context.WithCancel(context.Background())
+	var token string
+	first, err := rb.Channel(ctx, ws, ch, "", func(p labelindex.Progress) {
+		if p.SweepPages == 1 {
+			token = p.Token
+			cancel()
+		}
+	})
+	if !errors.Is(err, context.Canceled) || token == "" {
+		t.Fatalf("interrupted sweep: %v, token %q", err, token)
+	}
+	p, err := rb.Channel(context.Background(), ws, ch, token, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if p.Messages != 0 || p.Token != "" || first.Orphans+p.Orphans != orphans {
+		t.Fatalf("resumed sweep: %+v after %+v, want %d orphans deleted", p, first, orphans)
+	}
+	// The label walk equals the filter answer, and no orphan is left in ch;
+	// ch-other's orphan is not this channel's.
+	w.check(t)
+
+	// Idempotent: nothing more to delete.
+	if p, err := rb.Channel(context.Background(), ws, ch, "", nil); err != nil || p.Orphans != 0 {
+		t.Fatalf("second rebuild: %+v, %v", p, err)
+	}
+	// A sweep token of another channel is refused.
+	if _, err := rb.Channel(context.Background(), ws, "ch-other", token, nil); !errors.Is(err, labelindex.ErrBadToken) {
+		t.Fatalf("other channel's token: %v", err)
+	}
+
+	// --all: ch-other's message is indexed and its orphan deleted.
+	p, err = rb.All(context.Background(), "", nil)
+	if err != nil || p.Orphans != 1 {
+		t.Fatalf("--all: %+v, %v; want 1 orphan", p, err)
+	}
+	got := walk(t, w.index, messages.Query{WorkspaceID: ws, MediumID: "ch-other", From: t0, Until: t1, Label: "frustrated", Limit: 5})
+	if len(got) != 1 || got[0].MessageID != "other" {
+		t.Fatalf("ch-other: %v", idsOf(got))
+	}
+	w.check(t)
+}
+
+func TestRebuildAllSweepsOrphans(t *testing.T) {
+	w, _, _, _, orphans := orphanWorld(t)
+	rb := labelindex.NewRebuilder(w.ddb, w.table)
+	rb.PageSize = 17
+	p, err := rb.All(context.Background(), "", nil)
+	if err != nil || p.Orphans != orphans+1 {
+		t.Fatalf("--all: %+v, %v; want %d orphans", p, err, orphans+1)
+	}
+	w.check(t)
+}
+
+// sweepRacer re-adds the label before the sweep's first conditional delete, as
+// the AI labelling and the live indexer might between the sweep's read and
+// its delete.
+type sweepRacer struct {
+	labelindex.RebuildAPI
+	once func()
+}
+
+func (c *sweepRacer) TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error) {
+	if c.once != nil {
+		f := c.once
+		c.once = nil
+		f()
+	}
+	return c.RebuildAPI.TransactWriteItems(ctx, in, opts...)
+}
+
+func TestSweepKeepsAnItemTheIndexerRecreated(t *testing.T) {
+	w, _, relabelled, label, orphans := orphanWorld(t)
+	client := &sweepRacer{RebuildAPI: w.ddb}
+	var raced bool
+	client.once = func() {
+		raced = true
+		// The label comes back on every orphan's message that still exists, and
+		// the indexer writes its item: the sweep must not delete it.
+		w.update(t, relabelled, func(m *messages.Message) { m.Labels = append([]string{label}, m.Labels...) })
+		items, err := labelindex.MessageItems(ws, ch, w.msgs[relabelled])
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, it := range items {
+			if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &w.table, Item: it}); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	rb := labelindex.NewRebuilder(client, w.table)
+	rb.PageSize = 1000 // one page: every candidate is decided before the race
+	// Sweep only: the first phase would re-read the message before the race.
+	p, err := rb.Channel(context.Background(), ws, ch, labelindex.SweepStartToken(), nil)
+	if err != nil || !raced {
+		t.Fatalf("sweep: %+v, %v (raced %v)", p, err, raced)
+	}
+	if p.Orphans != orphans-1 {
+		t.Fatalf("deleted %d orphans, want %d (the relabelled message's item kept)", p.Orphans, orphans-1)
 	}
 	w.check(t)
 }

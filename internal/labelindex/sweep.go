@@ -1,0 +1,220 @@
+package labelindex
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// The orphan sweep: the second phase of a rebuild. The first phase (writing
+// every message's index items) cannot remove an index item whose message is
+// gone or no longer carries the label, e.g. after a REMOVE or a label removal
+// that the indexer gave up on (its DLQ). The sweep scans the index items (of
+// the whole table, or of one channel's label partitions) and deletes those.
+//
+// Label partitions cannot be listed without a Scan (the labels a channel's
+// messages once had are not recorded anywhere), so a per-channel sweep scans
+// the table too, with a begins_with filter on the channel's LBL# prefix: it
+// reads (and is billed for) every item of the table, returning only that
+// channel's index items.
+//
+// Safe beside the live indexer: candidates are found with a consistent read of
+// their messages, and each is deleted in a transaction whose ConditionCheck on
+// the message item requires that the message is absent or does not carry the
+// label at that instant. An item the indexer has just (re)created for a message
+// that now has the label is never deleted; a label added after the transaction
+// reaches the index through the stream afterwards.
+
+const sweepTokenPrefix = "s1."
+
+// sweepToken resumes the sweep of the index items under prefix after the scan
+// position pk/sk (any item of the table: a Scan's LastEvaluatedKey is the last
+// item read, matched by the filter or not); empty pk: from the start.
+func sweepToken(prefix, pk, sk string) string {
+	if pk == "" {
+		return encodeToken(sweepTokenPrefix, "")
+	}
+	return encodeToken(sweepTokenPrefix, prefix+"\n"+pk+"\n"+sk)
+}
+
+// SweepStartToken is the resume token of a rebuild whose first phase is done:
+// it runs the orphan sweep only.
+func SweepStartToken() string { return sweepToken("", "", "") }
+
+// isSweepToken reports whether token belongs to the sweep phase.
+func isSweepToken(token string) bool { return strings.HasPrefix(token, sweepTokenPrefix) }
+
+// sweep scans the index items whose pk begins with prefix and deletes the
+// orphans, from token (a sweep token) on.
+func (r *Rebuilder) sweep(ctx context.Context, prefix, token string, p *Progress, report func(Progress)) error {
+	in := &dynamodb.ScanInput{
+		TableName:                 aws.String(r.table),
+		FilterExpression:          aws.String("begins_with(#pk, :prefix)"),
+		ExpressionAttributeNames:  map[string]string{"#pk": messages.PartitionKeyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}},
+		// Only the keys: the decision reads the message, not the index item.
+		ProjectionExpression: aws.String("#pk, #sk"),
+		// Eventually consistent: an orphan is old by the time a sweep runs, and
+		// each candidate is re-checked against the message with strong reads.
+		Limit: aws.Int32(int32(r.pageSize())),
+	}
+	in.ExpressionAttributeNames["#sk"] = messages.SortKeyAttr
+	raw, err := decodeToken(token, sweepTokenPrefix)
+	if err != nil {
+		return ErrBadToken
+	}
+	if raw != "" {
+		parts := strings.Split(raw, "\n")
+		if len(parts) != 3 || parts[0] != prefix || parts[1] == "" || parts[2] == "" {
+			return ErrBadToken
+		}
+		pk, sk := parts[1], parts[2]
+		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
+	}
+	for {
+		out, err := r.client.Scan(ctx, in)
+		if err != nil {
+			return fmt.Errorf("labelindex: scan index items: %w", err)
+		}
+		if err := r.sweepPage(ctx, out.Items, p); err != nil {
+			return err
+		}
+		p.SweepPages++
+		p.Token = ""
+		if out.LastEvaluatedKey != nil {
+			pk, _ := out.LastEvaluatedKey[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
+			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+			if pk == nil || sk == nil {
+				return errors.New("labelindex: LastEvaluatedKey without pk and sk")
+			}
+			p.Token = sweepToken(prefix, pk.Value, sk.Value)
+		}
+		if report != nil {
+			report(*p)
+		}
+		if out.LastEvaluatedKey == nil {
+			return nil
+		}
+		in.ExclusiveStartKey = out.LastEvaluatedKey
+	}
+}
+
+// indexRef is an index item found by the sweep, parsed.
+type indexRef struct {
+	workspaceID, mediumID, label, sk string
+}
+
+func (x indexRef) messageKey() string { return messages.MessagePK(x.workspaceID, x.mediumID) + "\n" + x.sk }
+
+// parseLabelPK splits LBL#<ws>#<medium>#<label>.
+func parseLabelPK(pk string) (ws, medium, label string, ok bool) {
+	rest, ok := strings.CutPrefix(pk, messages.LabelPKPrefix)
+	if !ok {
+		return "", "", "", false
+	}
+	parts := strings.SplitN(rest, "#", 3)
+	if len(parts) != 3 || !messages.ValidID(parts[0]) || !messages.ValidID(parts[1]) || parts[2] == "" {
+		return "", "", "", false
+	}
+	return parts[0], parts[1], parts[2], true
+}
+
+// sweepPage checks a page of index items against their messages and deletes
+// the orphans.
+func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.AttributeValue, p *Progress) error {
+	var refs []indexRef
+	var msgs []Stored
+	seen := map[string]bool{}
+	for _, it := range items {
+		pk, _ := it[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
+		sk, _ := it[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+		if pk == nil || sk == nil {
+			continue
+		}
+		ws, medium, label, ok := parseLabelPK(pk.Value)
+		if !ok || !messages.ValidMessageSK(sk.Value) {
+			// Not an item this package writes: leave it alone.
+			p.Skipped++
+			continue
+		}
+		p.Checked++
+		x := indexRef{ws, medium, label, sk.Value}
+		refs = append(refs, x)
+		if !seen[x.messageKey()] {
+			seen[x.messageKey()] = true
+			msgs = append(msgs, Stored{WorkspaceID: ws, MediumID: medium, SK: sk.Value})
+		}
+	}
+	if len(refs) == 0 {
+		return nil
+	}
+	now, err := r.reread(ctx, msgs)
+	if err != nil {
+		return err
+	}
+	for _, x := range refs {
+		if m, ok := now[x.messageKey()]; ok && slices.Contains(Labels(x.workspaceID, x.mediumID, m.Message), x.label) {
+			continue
+		}
+		deleted, err := r.deleteOrphan(ctx, x)
+		if err != nil {
+			return err
+		}
+		if deleted {
+			p.Orphans++
+		}
+	}
+	return nil
+}
+
+// deleteOrphan deletes an index item if, at that instant, its message is absent
+// or does not carry the label. deleted is false when the message has the label
+// again (the item is kept).
+func (r *Rebuilder) deleteOrphan(ctx context.Context, x indexRef) (deleted bool, err error) {
+	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
+		{ConditionCheck: &types.ConditionCheck{
+			TableName:           aws.String(r.table),
+			Key:                 indexKeyRaw(messages.MessagePK(x.workspaceID, x.mediumID), x.sk),
+			ConditionExpression: aws.String("attribute_not_exists(#pk) OR NOT (contains(#labels, :label) OR contains(#custom, :label))"),
+			ExpressionAttributeNames: map[string]string{
+				"#pk": messages.PartitionKeyAttr, "#labels": "labels", "#custom": "customLabelIds",
+			},
+			ExpressionAttributeValues: map[string]types.AttributeValue{":label": &types.AttributeValueMemberS{Value: x.label}},
+		}},
+		{Delete: &types.Delete{
+			TableName: aws.String(r.table),
+			Key:       indexKey(x.workspaceID, x.mediumID, x.label, x.sk),
+		}},
+	}}
+	for round := 0; ; round++ {
+		_, err := r.client.TransactWriteItems(ctx, in)
+		if err == nil {
+			return true, nil
+		}
+		var tc *types.TransactionCanceledException
+		if !errors.As(err, &tc) {
+			return false, fmt.Errorf("labelindex: delete orphan index item: %w", err)
+		}
+		if len(tc.CancellationReasons) > 0 && aws.ToString(tc.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
+			return false, nil // the message carries the label (again): keep the item
+		}
+		// A conflict with a concurrent write of the message or the item: try again.
+		if round >= maxUnprocessedRounds {
+			return false, fmt.Errorf("labelindex: delete orphan index item: %w", err)
+		}
+		select {
+		case <-ctx.Done():
+			return false, ctx.Err()
+		case <-time.After(time.Duration((round+1)*(round+1)) * 25 * time.Millisecond):
+		}
+	}
+}
