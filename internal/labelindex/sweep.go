@@ -113,7 +113,9 @@ type indexRef struct {
 	workspaceID, mediumID, label, sk string
 }
 
-func (x indexRef) messageKey() string { return messages.MessagePK(x.workspaceID, x.mediumID) + "\n" + x.sk }
+func (x indexRef) messageKey() string {
+	return messages.MessagePK(x.workspaceID, x.mediumID) + "\n" + x.sk
+}
 
 // parseLabelPK splits LBL#<ws>#<medium>#<label>.
 func parseLabelPK(pk string) (ws, medium, label string, ok bool) {
