@@ -16,9 +16,10 @@ import (
 
 // Indexer keeps the label index exact from the table's stream (NEW_AND_OLD_IMAGES).
 //
-// Each record's effect depends only on its own images: the new state's index
-// items are put (those whose content changed), the labels the old state had
-// and the new one lacks are deleted. Puts and deletes are idempotent, and the
+// Each record's effect depends only on its own images: every index item of the
+// new state is put (so an item that went missing comes back with the next
+// change of its message), the items of the labels the old state had and the
+// new one lacks are deleted. Puts and deletes are idempotent, and the
 // records of one item arrive in order within a shard (Lambda keeps that order,
 // also with bisection, retries and ParallelizationFactor), so a replayed
 // batch, or a batch retried from any record on, converges to the index of the

@@ -138,9 +138,11 @@ type Change struct {
 	Deletes []map[string]types.AttributeValue
 }
 
-// Diff computes the Change from one state of a message item to the next. Items
-// whose content is unchanged are not rewritten; every other item of the new
-// state is, so a text or kind change reaches every label of the message.
+// Diff computes the Change from one state of a message item to the next: every
+// index item of the new state is put (idempotent puts of whole items, so a
+// MODIFY also recreates an item that went missing, and a text or kind change
+// reaches every label of the message), and the items of the labels the old
+// state had and the new one lacks are deleted.
 func Diff(old, new *Stored) (Change, error) {
 	var c Change
 	items := func(s *Stored) (map[string]map[string]types.AttributeValue, error) {
@@ -160,9 +162,6 @@ func Diff(old, new *Stored) (Change, error) {
 	samePlace := old != nil && new != nil &&
 		old.WorkspaceID == new.WorkspaceID && old.MediumID == new.MediumID && old.SK == new.SK
 	for _, l := range slices.Sorted(maps.Keys(newItems)) {
-		if prev, ok := oldItems[l]; ok && samePlace && equalItems(prev, newItems[l]) {
-			continue
-		}
 		c.Puts = append(c.Puts, newItems[l])
 	}
 	for _, l := range slices.Sorted(maps.Keys(oldItems)) {
@@ -172,6 +171,25 @@ func Diff(old, new *Stored) (Change, error) {
 		c.Deletes = append(c.Deletes, indexKey(old.WorkspaceID, old.MediumID, l, old.SK))
 	}
 	return c, nil
+}
+
+// SameIndex reports whether two states of a message have the same index items
+// (same labels, same content).
+func SameIndex(a, b Stored) bool {
+	x, err := Items(a.WorkspaceID, a.MediumID, a.SK, a.Message)
+	if err != nil {
+		return false
+	}
+	y, err := Items(b.WorkspaceID, b.MediumID, b.SK, b.Message)
+	if err != nil || len(x) != len(y) {
+		return false
+	}
+	for l, it := range x {
+		if other, ok := y[l]; !ok || !equalItems(it, other) {
+			return false
+		}
+	}
+	return true
 }
 
 // equalItems compares two encoded items by their decoded content.

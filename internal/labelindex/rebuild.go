@@ -252,25 +252,14 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 		if exists {
 			next = &cur
 		}
-		if next != nil && sameIndex(s, cur) {
+		if next != nil && SameIndex(s, cur) {
 			continue
 		}
 		// The message changed (or went) after it was read: move its index from
-		// what this page wrote to its present state.
+		// what this page wrote to its present state (all of it).
 		c, err := Diff(&s, next)
 		if err != nil {
 			return err
-		}
-		if next != nil {
-			// Diff leaves out items it thinks unchanged: write the new state whole.
-			all, err := Items(next.WorkspaceID, next.MediumID, next.SK, next.Message)
-			if err != nil {
-				return err
-			}
-			c.Puts = c.Puts[:0]
-			for _, av := range all {
-				c.Puts = append(c.Puts, av)
-			}
 		}
 		var fix []types.WriteRequest
 		for _, it := range c.Puts {
@@ -321,12 +310,6 @@ func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]Store
 		}
 	}
 	return out, nil
-}
-
-// sameIndex reports whether two states of a message have the same index items.
-func sameIndex(a, b Stored) bool {
-	c, err := Diff(&a, &b)
-	return err == nil && len(c.Puts) == 0 && len(c.Deletes) == 0
 }
 
 func indexKeyRaw(pk, sk string) map[string]types.AttributeValue {
