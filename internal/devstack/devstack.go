@@ -140,7 +140,6 @@ func (s *Stack) Env() map[string]string {
 	return map[string]string{
 		"TABLE_NAME":                       s.Table,
 		"SECRET_PREFIX":                    s.SecretPrefix,
-		"LOG_LEVEL":                        "info",
 		"AWS_REGION":                       Region,
 		"AWS_ACCESS_KEY_ID":                "local",
 		"AWS_SECRET_ACCESS_KEY":            "local",
