@@ -33,6 +33,9 @@ func main() {
 		fail(fmt.Errorf("aws config: %w", err))
 	}
 	log := slog.New(slog.NewJSONHandler(os.Stdout, &slog.HandlerOptions{Level: level}))
+	// The runtime gives Handle a context with the invocation's deadline; the
+	// indexer stops 2 s before it (Indexer.DeadlineMargin) and reports the
+	// records it did not finish, instead of timing out.
 	lambda.Start(labelindex.NewIndexer(dynamodb.NewFromConfig(awsCfg), table, log).Handle)
 }
 

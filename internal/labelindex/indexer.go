@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -31,6 +32,13 @@ type Indexer struct {
 	// Workers bounds how many messages are indexed at once; the records of one
 	// message always run one after another, in stream order.
 	Workers int
+	// DeadlineMargin is how long before the invocation's deadline (the
+	// context's, set by the Lambda runtime) the indexer stops: records not
+	// finished by then are reported in BatchItemFailures, so that Lambda
+	// retries from them instead of the invocation timing out (which would
+	// retry the whole batch and count as a function error). At most half the
+	// time left when the batch starts.
+	DeadlineMargin time.Duration
 }
 
 // NewIndexer returns an Indexer writing to table.
@@ -38,15 +46,26 @@ func NewIndexer(client WriteAPI, table string, log *slog.Logger) *Indexer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Indexer{client: client, table: table, log: log, Workers: 8}
+	return &Indexer{client: client, table: table, log: log, Workers: 8, DeadlineMargin: 2 * time.Second}
 }
 
 // Handle processes one batch of stream records. A record that cannot be
 // applied is reported in BatchItemFailures (by its sequence number) and the
 // later records of the same message in the batch are left alone: Lambda
 // retries from the lowest failed sequence number, so they come again, in
-// order, after it. The records of other messages are applied.
+// order, after it. The records of other messages are applied. Records not
+// finished DeadlineMargin before the invocation deadline are failures too.
 func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
+	work := ctx
+	if deadline, ok := ctx.Deadline(); ok {
+		margin := min(ix.DeadlineMargin, time.Until(deadline)/2)
+		var cancel context.CancelFunc
+		work, cancel = context.WithDeadline(ctx, deadline.Add(-margin))
+		defer cancel()
+	}
+	// Out of time: the invocation's own context is still live, only ours ended.
+	outOfTime := func() bool { return work.Err() != nil && ctx.Err() == nil }
+
 	// Group by message key, keeping stream order inside each group.
 	var order []string
 	groups := map[string][]int{}
@@ -61,6 +80,7 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 	failed := make([]bool, len(ev.Records))
 	var mu sync.Mutex
 	var wg sync.WaitGroup
+	var late int // messages left for the retry by the deadline
 	sem := make(chan struct{}, max(1, ix.Workers))
 	for _, k := range order {
 		wg.Add(1)
@@ -68,20 +88,35 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 		go func(idx []int) {
 			defer func() { <-sem; wg.Done() }()
 			for _, i := range idx {
-				if err := ix.record(ctx, ev.Records[i]); err != nil {
-					r := ev.Records[i]
+				err := work.Err()
+				if err == nil {
+					err = ix.record(work, ev.Records[i])
+				}
+				if err == nil {
+					continue
+				}
+				r := ev.Records[i]
+				timedOut := outOfTime()
+				mu.Lock()
+				failed[i] = true
+				if timedOut {
+					late++
+				}
+				mu.Unlock()
+				if !timedOut {
 					ix.log.Error("label index: record failed", "sequenceNumber", r.Change.SequenceNumber,
 						"eventName", r.EventName, "pk", keyString(r.Change.Keys, messages.PartitionKeyAttr),
 						"sk", keyString(r.Change.Keys, messages.SortKeyAttr), "error", err.Error())
-					mu.Lock()
-					failed[i] = true
-					mu.Unlock()
-					return
 				}
+				return
 			}
 		}(groups[k])
 	}
 	wg.Wait()
+	if late > 0 {
+		ix.log.Warn("label index: invocation deadline near, records left for Lambda to retry",
+			"messages", late, "margin", ix.DeadlineMargin.String())
+	}
 
 	resp := events.DynamoDBEventResponse{BatchItemFailures: []events.DynamoDBBatchItemFailure{}}
 	for i, f := range failed {
