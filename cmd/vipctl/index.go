@@ -54,9 +54,9 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 	rb.PageSize = *pageSize
 
 	line := func(p labelindex.Progress) string {
-		return fmt.Sprintf("%d pages, %d messages, %d index items written, %d repaired, %d skipped; "+
+		return fmt.Sprintf("%d pages, %d messages, %d index items written, %d repaired, %d skipped, %d over the item size limit; "+
 			"orphan sweep: %d pages, %d index items checked, %d orphans deleted",
-			p.Pages, p.Messages, p.Written, p.Repaired, p.Skipped, p.SweepPages, p.Checked, p.Orphans)
+			p.Pages, p.Messages, p.Written, p.Repaired, p.Skipped, p.TooLarge, p.SweepPages, p.Checked, p.Orphans)
 	}
 	// The progress line: rewritten in place on a terminal, every 50 pages otherwise.
 	token := *resume

@@ -4,6 +4,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -300,5 +302,69 @@ func TestDeadlineReportsUnfinishedRecords(t *testing.T) {
 	}
 	if _, ok := f.applied[indexKeyOf(lastB, "late")]; ok || failed[recs[len(recs)-1].Change.SequenceNumber] {
 		t.Fatal("the second record of a message left for the retry ran or was reported")
+	}
+}
+
+// TestOversizeIndexItemIsSkipped: a message near DynamoDB's 400 KB limit whose
+// copy under a long label's partition key goes over it. That label is skipped
+// with an error log (without the message's text), the record does not fail,
+// and the other label is indexed; DynamoDB Local accepts the item written and
+// would reject the one skipped.
+func TestOversizeIndexItemIsSkipped(t *testing.T) {
+	long := strings.Repeat("l", 120)
+	m := msg("big", 5, "a", long)
+	items, err := labelindex.MessageItems(ws, ch, *m)
+	if err != nil || len(items) != 2 {
+		t.Fatal(items, err)
+	}
+	m.Text = strings.Repeat("x", labelindex.MaxItemBytes-labelindex.ItemSize(items[0])-10+len(m.Text))
+
+	var logs strings.Builder
+	log := slog.New(slog.NewJSONHandler(&logs, nil))
+	w := newWorld(t)
+	resp, err := labelindex.NewIndexer(w.ddb, w.table, log).Handle(context.Background(),
+		events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{recordOf(t, 1, nil, m)}})
+	if err != nil || len(resp.BatchItemFailures) != 0 {
+		t.Fatalf("%v, %v: an oversize index item must not fail the record", resp.BatchItemFailures, err)
+	}
+	q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Label: "a", Limit: 5}
+	if got := walk(t, w.index, q); len(got) != 1 || got[0].Text != m.Text {
+		t.Fatalf("label a: %d messages", len(got))
+	}
+	q.Label = long
+	if got := walk(t, w.index, q); len(got) != 0 {
+		t.Fatalf("the oversize label is indexed: %d messages", len(got))
+	}
+	if !strings.Contains(logs.String(), "400 KB") || !strings.Contains(logs.String(), long) {
+		t.Fatalf("no error log naming the label: %s", logs.String())
+	}
+	if strings.Contains(logs.String(), "xxxxxxxx") {
+		t.Fatal("the message text is in the log")
+	}
+
+	// The skipped item is really over the limit: DynamoDB refuses it.
+	small, err := labelindex.MessageItems(ws, ch, *m)
+	if err != nil || len(small) != 1 {
+		t.Fatal(len(small), err)
+	}
+	big := maps.Clone(small[0])
+	big["pk"] = &types.AttributeValueMemberS{Value: messages.LabelPK(ws, ch, long)}
+	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &w.table, Item: big}); err == nil ||
+		!strings.Contains(strings.ToLower(err.Error()), "size") {
+		t.Fatalf("DynamoDB Local on the item the indexer skipped as oversize: %v, want a size error", err)
+	}
+
+	// Diff: the oversize label is reported, not put, and an earlier copy is deleted.
+	smallMsg := *m
+	smallMsg.Text = "short"
+	sk := messages.MessageSK(m.Timestamp, m.MessageID)
+	c, err := labelindex.Diff(&labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: smallMsg},
+		&labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: *m})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(c.Puts) != 1 || len(c.Deletes) != 1 || len(c.TooLarge) != 1 || c.TooLarge[0].Label != long ||
+		c.Deletes[0]["pk"].(*types.AttributeValueMemberS).Value != messages.LabelPK(ws, ch, long) {
+		t.Fatalf("diff: %d puts, %d deletes, too large %v", len(c.Puts), len(c.Deletes), c.TooLarge)
 	}
 }

@@ -168,6 +168,13 @@ func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) err
 	if err != nil {
 		return err
 	}
+	for _, o := range c.TooLarge {
+		// Not retried: it could never succeed. The message's content stays out
+		// of the log.
+		ix.log.Error("label index: index item over DynamoDB's 400 KB item limit, label not indexed for this message",
+			"sequenceNumber", r.Change.SequenceNumber, "pk", keyString(r.Change.Keys, messages.PartitionKeyAttr),
+			"sk", keyString(r.Change.Keys, messages.SortKeyAttr), "label", o.Label, "bytes", o.Bytes)
+	}
 	return apply(ctx, ix.client, ix.table, c)
 }
 

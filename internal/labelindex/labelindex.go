@@ -56,14 +56,37 @@ type indexItem struct {
 	messages.Message
 }
 
+// MaxItemBytes is DynamoDB's item size limit (400 KB).
+const MaxItemBytes = 400 * 1024
+
 // Items returns a message's index items, by label. sk is the message's sort key
-// (messages.MessageSK of its timestamp and id).
+// (messages.MessageSK of its timestamp and id). An index item is a copy of the
+// message under a longer partition key, so a message near DynamoDB's 400 KB
+// limit can have index items over it: those are left out (see Oversize).
 func Items(workspaceID, mediumID, sk string, m messages.Message) (map[string]map[string]types.AttributeValue, error) {
+	items, _, err := itemsOf(workspaceID, mediumID, sk, m)
+	return items, err
+}
+
+// Oversize is an index item left out because it would exceed MaxItemBytes.
+//
+// The choice: such a label is skipped (and logged by the indexer, counted by
+// the rebuild), rather than failing the stream record, which could never
+// succeed and would block the message's later records until Lambda gives up.
+// The message is then missing from that label's pages, and any earlier,
+// smaller copy of it there is deleted rather than left stale.
+type Oversize struct {
+	Label string
+	Bytes int // estimated size of the index item (an upper bound)
+}
+
+// itemsOf is Items, also returning the items left out for their size.
+func itemsOf(workspaceID, mediumID, sk string, m messages.Message) (map[string]map[string]types.AttributeValue, []Oversize, error) {
 	if !messages.ValidID(workspaceID) || !messages.ValidID(mediumID) {
-		return nil, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
+		return nil, nil, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
 	}
 	if !messages.ValidMessageSK(sk) {
-		return nil, fmt.Errorf("labelindex: bad message sort key %q", sk)
+		return nil, nil, fmt.Errorf("labelindex: bad message sort key %q", sk)
 	}
 	if m.Labels == nil {
 		m.Labels = []string{}
@@ -72,14 +95,72 @@ func Items(workspaceID, mediumID, sk string, m messages.Message) (map[string]map
 		m.CustomLabelIDs = []string{}
 	}
 	out := map[string]map[string]types.AttributeValue{}
+	var over []Oversize
 	for _, l := range Labels(workspaceID, mediumID, m) {
 		av, err := attributevalue.MarshalMap(indexItem{PK: messages.LabelPK(workspaceID, mediumID, l), SK: sk, Message: m})
 		if err != nil {
-			return nil, fmt.Errorf("labelindex: encode: %w", err)
+			return nil, nil, fmt.Errorf("labelindex: encode: %w", err)
+		}
+		if n := ItemSize(av); n > MaxItemBytes {
+			over = append(over, Oversize{Label: l, Bytes: n})
+			continue
 		}
 		out[l] = av
 	}
-	return out, nil
+	return out, over, nil
+}
+
+// ItemSize is an upper bound of an item's size as DynamoDB counts it toward the
+// 400 KB limit: attribute names and values in UTF-8 bytes, a number as its
+// decimal text plus one, 3 bytes per list or map plus 1 per element.
+func ItemSize(item map[string]types.AttributeValue) int {
+	n := 0
+	for k, v := range item {
+		n += len(k) + valueSize(v)
+	}
+	return n
+}
+
+func valueSize(v types.AttributeValue) int {
+	switch v := v.(type) {
+	case *types.AttributeValueMemberS:
+		return len(v.Value)
+	case *types.AttributeValueMemberN:
+		return len(v.Value) + 1
+	case *types.AttributeValueMemberB:
+		return len(v.Value)
+	case *types.AttributeValueMemberSS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	case *types.AttributeValueMemberNS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e) + 1
+		}
+		return n
+	case *types.AttributeValueMemberBS:
+		n := 0
+		for _, e := range v.Value {
+			n += len(e)
+		}
+		return n
+	case *types.AttributeValueMemberL:
+		n := 3
+		for _, e := range v.Value {
+			n += 1 + valueSize(e)
+		}
+		return n
+	case *types.AttributeValueMemberM:
+		n := 3
+		for k, e := range v.Value {
+			n += 1 + len(k) + valueSize(e)
+		}
+		return n
+	}
+	return 1 // BOOL, NULL
 }
 
 // MessageItems is Items for a message stored under MessageSK(m.Timestamp, m.MessageID).
@@ -136,6 +217,9 @@ func indexKey(workspaceID, mediumID, label, sk string) map[string]types.Attribut
 type Change struct {
 	Puts    []map[string]types.AttributeValue
 	Deletes []map[string]types.AttributeValue
+	// TooLarge are the new state's labels whose index item would exceed
+	// MaxItemBytes: not put, and their keys are in Deletes (see Oversize).
+	TooLarge []Oversize
 }
 
 // Diff computes the Change from one state of a message item to the next: every
@@ -145,22 +229,26 @@ type Change struct {
 // state had and the new one lacks are deleted.
 func Diff(old, new *Stored) (Change, error) {
 	var c Change
-	items := func(s *Stored) (map[string]map[string]types.AttributeValue, error) {
-		if s == nil {
-			return nil, nil
+	var oldItems, newItems map[string]map[string]types.AttributeValue
+	var err error
+	if old != nil {
+		if oldItems, _, err = itemsOf(old.WorkspaceID, old.MediumID, old.SK, old.Message); err != nil {
+			return c, err
 		}
-		return Items(s.WorkspaceID, s.MediumID, s.SK, s.Message)
 	}
-	oldItems, err := items(old)
-	if err != nil {
-		return c, err
+	if new != nil {
+		if newItems, c.TooLarge, err = itemsOf(new.WorkspaceID, new.MediumID, new.SK, new.Message); err != nil {
+			return c, err
+		}
+		// An earlier copy under an oversize label is deleted, not left stale
+		// (unless the loop below deletes it already).
+		for _, o := range c.TooLarge {
+			if _, had := oldItems[o.Label]; !had || !sameChannelAndSK(old, new) {
+				c.Deletes = append(c.Deletes, indexKey(new.WorkspaceID, new.MediumID, o.Label, new.SK))
+			}
+		}
 	}
-	newItems, err := items(new)
-	if err != nil {
-		return c, err
-	}
-	samePlace := old != nil && new != nil &&
-		old.WorkspaceID == new.WorkspaceID && old.MediumID == new.MediumID && old.SK == new.SK
+	samePlace := sameChannelAndSK(old, new)
 	for _, l := range slices.Sorted(maps.Keys(newItems)) {
 		c.Puts = append(c.Puts, newItems[l])
 	}
@@ -171,6 +259,10 @@ func Diff(old, new *Stored) (Change, error) {
 		c.Deletes = append(c.Deletes, indexKey(old.WorkspaceID, old.MediumID, l, old.SK))
 	}
 	return c, nil
+}
+
+func sameChannelAndSK(a, b *Stored) bool {
+	return a != nil && b != nil && a.WorkspaceID == b.WorkspaceID && a.MediumID == b.MediumID && a.SK == b.SK
 }
 
 // SameIndex reports whether two states of a message have the same index items

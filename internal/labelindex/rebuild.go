@@ -57,6 +57,7 @@ type Progress struct {
 	Written  int // index items written
 	Repaired int // messages that changed while their page was written, repaired
 	Skipped  int // message items that could not be read (malformed), index items not of this package
+	TooLarge int // index items left out: over DynamoDB's item size limit (see Oversize)
 
 	SweepPages int // pages of the orphan sweep done
 	Checked    int // index items checked by the sweep
@@ -223,7 +224,7 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 			p.Skipped++
 			continue
 		}
-		byLabel, err := Items(s.WorkspaceID, s.MediumID, s.SK, s.Message)
+		byLabel, over, err := itemsOf(s.WorkspaceID, s.MediumID, s.SK, s.Message)
 		if err != nil {
 			p.Skipped++
 			continue
@@ -232,11 +233,17 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 		for _, av := range byLabel {
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
 		}
+		// Over the item size limit: not indexed, and no stale copy kept (Oversize).
+		for _, o := range over {
+			p.TooLarge++
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{
+				Key: indexKey(s.WorkspaceID, s.MediumID, o.Label, s.SK)}})
+		}
 	}
 	if err := batchWrite(ctx, r.client, r.table, reqs); err != nil {
 		return err
 	}
-	p.Written += len(reqs)
+	p.Written += countPuts(reqs)
 	p.Pages++
 	if len(read) == 0 {
 		return nil
@@ -310,6 +317,16 @@ func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]Store
 		}
 	}
 	return out, nil
+}
+
+func countPuts(reqs []types.WriteRequest) int {
+	n := 0
+	for _, r := range reqs {
+		if r.PutRequest != nil {
+			n++
+		}
+	}
+	return n
 }
 
 func indexKeyRaw(pk, sk string) map[string]types.AttributeValue {
