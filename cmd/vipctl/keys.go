@@ -221,6 +221,15 @@ func keyCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string, 
 	return sm, keyID, kf.name(keyID), nil
 }
 
+// keyValueCmd is keyCmd followed by reading the key's current value.
+func keyValueCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string, check func() error) (sm *secretsmanager.Client, keyID, name string, v auth.SecretValue, err error) {
+	if sm, keyID, name, err = keyCmd(ctx, e, f, kf, args, check); err != nil {
+		return nil, "", "", v, err
+	}
+	v, err = readKey(ctx, sm, keyID, name)
+	return sm, keyID, name, v, err
+}
+
 const cacheNote = "Running handlers pick the change up within KEY_CACHE_TTL (default 5m)."
 
 func keysRotate(ctx context.Context, e *env, path string, args []string) error {
@@ -229,11 +238,7 @@ func keysRotate(ctx context.Context, e *env, path string, args []string) error {
 	kf.register(f, e)
 	force := f.Bool("force", false, "rotate even if a previous secret is still listed (it stops working)")
 	asJSON := f.Bool("json", false, "print one JSON object")
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
-	if err != nil {
-		return err
-	}
-	v, err := readKey(ctx, sm, keyID, name)
+	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
 	}
@@ -255,11 +260,7 @@ func keysRetirePrevious(ctx context.Context, e *env, path string, args []string)
 	f := newFlags(path, "[--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
-	if err != nil {
-		return err
-	}
-	v, err := readKey(ctx, sm, keyID, name)
+	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
 	}
@@ -318,11 +319,7 @@ func keysShow(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "[--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
-	if err != nil {
-		return err
-	}
-	v, err := readKey(ctx, sm, keyID, name)
+	_, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
 	}
@@ -343,11 +340,7 @@ func keysSetWorkspaces(ctx context.Context, e *env, path string, args []string) 
 	var kf keyFlags
 	kf.register(f, e)
 	ws := workspaceFlag(f)
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, func() error { return checkWorkspaces(f, *ws) })
-	if err != nil {
-		return err
-	}
-	v, err := readKey(ctx, sm, keyID, name)
+	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, func() error { return checkWorkspaces(f, *ws) })
 	if err != nil {
 		return err
 	}

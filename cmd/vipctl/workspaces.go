@@ -115,21 +115,28 @@ func workspacesPut(ctx context.Context, e *env, path string, args []string) erro
 	return nil
 }
 
+// channelCmd parses WORKSPACE MEDIUM, checks them and the table setting, and
+// returns a DynamoDB client.
+func channelCmd(ctx context.Context, e *env, f *flags, args []string) ([]string, *dynamodb.Client, error) {
+	pos, err := f.parse(e, args, 2, 2)
+	if err != nil {
+		return nil, nil, err
+	}
+	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
+		return nil, nil, err
+	}
+	if err := checkIDs(f, []string{"workspace", "medium"}, pos); err != nil {
+		return nil, nil, err
+	}
+	db, err := dynamoClient(ctx, e)
+	return pos, db, err
+}
+
 func channelsConnect(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "[--name N] [--table T] WORKSPACE MEDIUM")
 	name := f.String("name", "", "display name (kept when not given)")
 	table := tableFlag(f, e)
-	pos, err := f.parse(e, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
-		return err
-	}
-	if err := checkIDs(f, []string{"workspace", "medium"}, pos); err != nil {
-		return err
-	}
-	db, err := dynamoClient(ctx, e)
+	pos, db, err := channelCmd(ctx, e, f, args)
 	if err != nil {
 		return err
 	}
@@ -156,17 +163,7 @@ func channelsConnect(ctx context.Context, e *env, path string, args []string) er
 func channelsDisconnect(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "[--table T] WORKSPACE MEDIUM")
 	table := tableFlag(f, e)
-	pos, err := f.parse(e, args, 2, 2)
-	if err != nil {
-		return err
-	}
-	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
-		return err
-	}
-	if err := checkIDs(f, []string{"workspace", "medium"}, pos); err != nil {
-		return err
-	}
-	db, err := dynamoClient(ctx, e)
+	pos, db, err := channelCmd(ctx, e, f, args)
 	if err != nil {
 		return err
 	}
