@@ -15,9 +15,9 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/devstack"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/seed"
 )
 
 func TestSignMatchesServer(t *testing.T) {

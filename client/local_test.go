@@ -16,13 +16,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/client"
+	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
-	"github.com/vip-messages/api/internal/devstack"
-	"github.com/vip-messages/api/internal/gateway"
-	"github.com/vip-messages/api/internal/seed"
-	"github.com/vip-messages/api/internal/service"
-	"github.com/vip-messages/api/internal/smlocal"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/gateway"
+	"github.com/vip-messages/api/internal/local/seed"
+	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
 // One local API per test binary: DynamoDB Local (ddbtest), the local Secrets
@@ -61,7 +61,7 @@ func localAPI(t *testing.T) (*devstack.Stack, string) {
 		if localErr != nil {
 			return
 		}
-		h := service.NewWithClients(localStack.Config(), localStack.DynamoDB(), localStack.SecretsManager(), slog.New(slog.DiscardHandler))
+		h := app.NewWithClients(localStack.Config(), localStack.DynamoDB(), localStack.SecretsManager(), slog.New(slog.DiscardHandler))
 		localSrv = httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "test"}, h.Handle))
 	})
 	if localErr != nil {
@@ -82,7 +82,7 @@ func TestRetriesA503FromTheRealHandler(t *testing.T) {
 		auth.SecretValue{Secrets: []string{devstack.DemoSecret}, WorkspaceIDs: []string{seed.DemoWorkspace}}); err != nil {
 		t.Fatal(err)
 	}
-	h := service.NewWithClients(stack.Config(), stack.DynamoDB(), smClient, slog.New(slog.DiscardHandler))
+	h := app.NewWithClients(stack.Config(), stack.DynamoDB(), smClient, slog.New(slog.DiscardHandler))
 	var requests atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)

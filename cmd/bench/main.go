@@ -17,9 +17,9 @@ import (
 	"slices"
 	"time"
 
-	"github.com/vip-messages/api/internal/ddblocal"
+	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/seed"
 )
 
 const (

@@ -11,12 +11,12 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
-	"github.com/vip-messages/api/internal/devstack"
-	"github.com/vip-messages/api/internal/gateway"
-	"github.com/vip-messages/api/internal/seed"
-	"github.com/vip-messages/api/internal/service"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/gateway"
+	"github.com/vip-messages/api/internal/local/seed"
 )
 
 // BenchmarkLocalAPIPage is one warm 50-item page through the local API: HTTP,
@@ -36,7 +36,7 @@ func BenchmarkLocalAPIPage(b *testing.B) {
 	for k, v := range stack.Env() {
 		b.Setenv(k, v)
 	}
-	h, err := service.Load(context.Background(), os.Getenv, io.Discard)
+	h, err := app.Load(context.Background(), os.Getenv, io.Discard)
 	if err != nil {
 		b.Fatal(err)
 	}

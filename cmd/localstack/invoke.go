@@ -17,9 +17,9 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vip-messages/api/internal/ddblocal"
-	"github.com/vip-messages/api/internal/devstack"
-	"github.com/vip-messages/api/internal/sampleevent"
+	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/sampleevent"
 )
 
 // invokeCmd is `sam local invoke` without Docker: a local stack on free ports

@@ -16,15 +16,15 @@ import (
 	"testing"
 	"time"
 
+	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/contract"
-	"github.com/vip-messages/api/internal/ddblocal"
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
-	"github.com/vip-messages/api/internal/devstack"
-	"github.com/vip-messages/api/internal/gateway"
+	"github.com/vip-messages/api/internal/local/contract"
+	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/gateway"
+	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/seed"
-	"github.com/vip-messages/api/internal/service"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -44,7 +44,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 	for k, v := range stack.Env() {
 		t.Setenv(k, v)
 	}
-	h, err := service.Load(context.Background(), os.Getenv, io.Discard)
+	h, err := app.Load(context.Background(), os.Getenv, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -12,10 +12,10 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/vip-messages/api/internal/devstack"
-	"github.com/vip-messages/api/internal/gateway"
-	"github.com/vip-messages/api/internal/seed"
-	"github.com/vip-messages/api/internal/service"
+	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/gateway"
+	"github.com/vip-messages/api/internal/local/seed"
 )
 
 func runCmd(args []string) error {
@@ -37,7 +37,7 @@ func runCmd(args []string) error {
 	for k, v := range stack.Env() {
 		os.Setenv(k, v)
 	}
-	h, err := service.Load(ctx, os.Getenv, os.Stdout)
+	h, err := app.Load(ctx, os.Getenv, os.Stdout)
 	if err != nil {
 		return err
 	}

@@ -15,11 +15,11 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
-	"github.com/vip-messages/api/internal/devstack"
-	"github.com/vip-messages/api/internal/gateway"
-	"github.com/vip-messages/api/internal/service"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/gateway"
 )
 
 // One local stack per test binary: DynamoDB Local (ddbtest), the local Secrets
@@ -72,7 +72,7 @@ func local(t *testing.T) *devstack.Stack {
 		cfg := localStack.Config()
 		cfg.Keys = auth.CacheConfig{TTL: time.Nanosecond, NegativeTTL: time.Nanosecond}
 		cfg.WorkspaceTTL = time.Nanosecond
-		localHandler = service.NewWithClients(cfg, localStack.DynamoDB(), localStack.SecretsManager(), slog.New(slog.DiscardHandler))
+		localHandler = app.NewWithClients(cfg, localStack.DynamoDB(), localStack.SecretsManager(), slog.New(slog.DiscardHandler))
 		localSrv = httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "test"}, localHandler.Handle))
 	})
 	if localErr != nil {

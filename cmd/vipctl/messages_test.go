@@ -14,8 +14,8 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/devstack"
-	"github.com/vip-messages/api/internal/seed"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/seed"
 )
 
 // window is a ten-day window of the demo channel and how many seeded messages

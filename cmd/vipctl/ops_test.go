@@ -16,8 +16,8 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/seed"
 )
 
 // listAs makes one signed request with the key through the real handler and

@@ -9,7 +9,7 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/sampleevent"
+	"github.com/vip-messages/api/internal/local/sampleevent"
 )
 
 func init() {

@@ -25,7 +25,7 @@ func init() {
 }
 
 // Attribute names of workspace and channel items (SPEC.md §5), as
-// internal/seed writes them and internal/access reads them.
+// internal/local/seed writes them and internal/access reads them.
 const (
 	attrVIP       = "vip"
 	attrConnected = "connected"

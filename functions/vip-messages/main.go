@@ -1,5 +1,5 @@
 // Command vip-messages is the Lambda function of GET /vip-messages. It only wires:
-// configuration from the environment (see internal/service), then lambda.Start.
+// configuration from the environment (see internal/app), then lambda.Start.
 package main
 
 import (
@@ -9,11 +9,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/vip-messages/api/internal/service"
+	"github.com/vip-messages/api/internal/app"
 )
 
 func main() {
-	h, err := service.Load(context.Background(), os.Getenv, os.Stdout)
+	h, err := app.Load(context.Background(), os.Getenv, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "vip-messages: configuration:", err)
 		os.Exit(1)

@@ -17,7 +17,7 @@ import (
 
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/messages"
 )
 

@@ -21,17 +21,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/contract"
-	"github.com/vip-messages/api/internal/ddblocal"
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
-	"github.com/vip-messages/api/internal/devstack"
+	"github.com/vip-messages/api/internal/local/contract"
+	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/sampleevent"
+	"github.com/vip-messages/api/internal/local/seed"
+	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/outage"
-	"github.com/vip-messages/api/internal/sampleevent"
-	"github.com/vip-messages/api/internal/seed"
-	"github.com/vip-messages/api/internal/service"
-	"github.com/vip-messages/api/internal/smlocal"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -63,7 +63,7 @@ func demoStack(t *testing.T) *devstack.Stack {
 // newHandler is the production wiring against the demo stack, logging to logs.
 func newHandler(t *testing.T, logs *bytes.Buffer) *api.Handler {
 	s := demoStack(t)
-	return service.NewWithClients(s.Config(), s.DynamoDB(), s.SecretsManager(),
+	return app.NewWithClients(s.Config(), s.DynamoDB(), s.SecretsManager(),
 		slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 }
 
@@ -401,7 +401,7 @@ func TestUnavailable(t *testing.T) {
 		sm := smlocal.New()
 		srv := startSM(t, sm)
 		sm.SetFailure(smlocal.AllOperations, &smlocal.Internal)
-		h := service.NewWithClients(s.Config(), s.DynamoDB(), smlocal.NewClient(srv, fewRetries), log)
+		h := app.NewWithClients(s.Config(), s.DynamoDB(), smlocal.NewClient(srv, fewRetries), log)
 		resp := call(t, h, request(window(nil)))
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Headers["Retry-After"] == "" {
 			t.Fatalf("got %d %v %s", resp.StatusCode, resp.Headers, resp.Body)
@@ -409,7 +409,7 @@ func TestUnavailable(t *testing.T) {
 	})
 	t.Run("dynamodb down", func(t *testing.T) {
 		down := ddblocal.NewClient("http://127.0.0.1:1") // nothing listens there
-		h := service.NewWithClients(s.Config(), down, s.SecretsManager(), log)
+		h := app.NewWithClients(s.Config(), down, s.SecretsManager(), log)
 		resp := call(t, h, request(window(nil)))
 		if resp.StatusCode != http.StatusServiceUnavailable || resp.Headers["Retry-After"] == "" {
 			t.Fatalf("got %d %s", resp.StatusCode, resp.Body)

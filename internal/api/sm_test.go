@@ -4,7 +4,7 @@ import (
 	"net/http/httptest"
 	"testing"
 
-	"github.com/vip-messages/api/internal/smlocal"
+	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
 func startSM(t *testing.T, svc *smlocal.Service) string {

@@ -13,8 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/outage"
-	"github.com/vip-messages/api/internal/smlocal"
 )
 
 func TestCacheHitWithinTTL(t *testing.T) {

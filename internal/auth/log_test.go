@@ -7,7 +7,7 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/smlocal"
+	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
 // TestLogsLeakNoSecret drives every path of Authenticate and the key store with

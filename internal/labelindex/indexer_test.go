@@ -17,10 +17,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/labelindex"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/seed"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }

@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/vip-messages/api/internal/labelindex"
+	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/seed"
 )
 
 // preIndex writes messages as they were before the index: message items only.

@@ -18,8 +18,8 @@ import (
 	st "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 	"gopkg.in/yaml.v3"
 
-	"github.com/vip-messages/api/internal/ddblocal"
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 )
 
 // streamReader reads a table's real stream on DynamoDB Local, as the Lambda

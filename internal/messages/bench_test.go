@@ -5,9 +5,9 @@ import (
 	"math/rand/v2"
 	"testing"
 
-	"github.com/vip-messages/api/internal/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/seed"
 )
 
 // BenchmarkCost reports what DynamoDB Local says one page costs (items read and

@@ -16,11 +16,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
+	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/ddblocal"
-	"github.com/vip-messages/api/internal/seed"
-	"github.com/vip-messages/api/internal/service"
-	"github.com/vip-messages/api/internal/smlocal"
+	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/seed"
+	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
 // The fixed local defaults of SPEC.md §7, also in the README.
@@ -151,8 +151,8 @@ func (s *Stack) Env() map[string]string {
 }
 
 // Config is the service configuration of this stack.
-func (s *Stack) Config() service.Config {
-	c, err := service.FromEnv(func(k string) string { return s.Env()[k] })
+func (s *Stack) Config() app.Config {
+	c, err := app.FromEnv(func(k string) string { return s.Env()[k] })
 	if err != nil {
 		panic(err) // Env always holds a valid configuration
 	}

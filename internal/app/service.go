@@ -3,7 +3,7 @@
 // stack, so both run the same wiring. AWS endpoints come from the SDK's standard
 // configuration (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER for
 // the local stack); there is no local branch here.
-package service
+package app
 
 import (
 	"context"

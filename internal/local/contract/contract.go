@@ -20,7 +20,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/vip-messages/api/internal/ddblocal"
+	"github.com/vip-messages/api/internal/local/ddblocal"
 )
 
 var (

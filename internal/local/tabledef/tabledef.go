@@ -40,7 +40,7 @@ type tableProps struct {
 // that tests in any package can use it.
 func TemplatePath() string {
 	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "template.yaml")
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "template.yaml")
 }
 
 // Load reads the table resource from the template at path and returns a

@@ -19,7 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/vip-messages/api/internal/tabledef"
+	"github.com/vip-messages/api/internal/local/tabledef"
 )
 
 // jarGlob is where `npm ci --prefix tools/dynamodb` puts the jar; the folder name

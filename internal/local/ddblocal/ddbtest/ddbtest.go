@@ -14,7 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/vip-messages/api/internal/ddblocal"
+	"github.com/vip-messages/api/internal/local/ddblocal"
 )
 
 // EndpointEnv names an already running DynamoDB Local to reuse.

@@ -14,7 +14,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/smlocal"
+	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
 // newClient serves a fresh Service and returns a real SDK client for it, with
