@@ -73,7 +73,7 @@ bench: tools
 lint: fmt-check vet
 	$(GO) tool staticcheck ./...
 
-# ---- The local stack (SPEC.md §7): no AWS account, no Docker.
+# ---- The local stack (docs/local-stack.md): no AWS account, no Docker.
 LOCAL_BIN := bin/local
 RIE := bin/aws-lambda-rie
 EVENT ?= events/list.json

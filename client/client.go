@@ -36,7 +36,7 @@ import (
 	"time"
 )
 
-// Header names of the signature (SPEC.md §2).
+// Header names of the signature (openapi.yaml, components/parameters).
 const (
 	HeaderKeyID     = "x-api-key"
 	HeaderDate      = "x-date"
@@ -126,7 +126,7 @@ func New(baseURL, keyID, secret string) *Client {
 	return &Client{BaseURL: baseURL, KeyID: keyID, Secret: secret}
 }
 
-// Query is one list request (SPEC.md §3). From and To are a date (YYYY-MM-DD,
+// Query is one list request (the parameters of openapi.yaml). From and To are a date (YYYY-MM-DD,
 // a UTC day; To includes the whole day) or an RFC 3339 date-time (inclusive).
 type Query struct {
 	WorkspaceID string

@@ -1,5 +1,5 @@
 // Command localstack runs the API on this machine with no AWS account and no
-// Docker (SPEC.md §7):
+// Docker (docs/local-stack.md):
 //
 //	localstack run                     DynamoDB Local, local Secrets Manager, demo data,
 //	                                   and the API at http://localhost:3000/vip-messages

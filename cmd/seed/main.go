@@ -1,4 +1,4 @@
-// Command seed writes the demo data set (SPEC.md §7) into a table, creating the
+// Command seed writes the demo data set (docs/local-stack.md) into a table, creating the
 // table from template.yaml when it does not exist. The DynamoDB endpoint comes from
 // the standard AWS configuration (AWS_ENDPOINT_URL_DYNAMODB for DynamoDB Local).
 package main

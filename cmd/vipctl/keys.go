@@ -34,7 +34,7 @@ func init() {
 // keyIDPrefix starts generated key ids.
 const keyIDPrefix = "vk_"
 
-// workspacePattern is the API's id rule (SPEC.md §3).
+// workspacePattern is the API's id rule (openapi.yaml, components/schemas/Id).
 var workspacePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // newKeyID is keyIDPrefix and 20 random hex digits: [A-Za-z0-9_-]{8,128}.

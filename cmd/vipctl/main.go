@@ -44,7 +44,7 @@ import (
 	"github.com/aws/smithy-go/logging"
 )
 
-// Local defaults (SPEC.md §7), the same as internal/local/devstack's (a test checks).
+// Local defaults (docs/local-stack.md), the same as internal/local/devstack's (a test checks).
 const (
 	defaultAPIURL       = "http://localhost:3000"
 	defaultSecretPrefix = "vip-api/local/api-keys"

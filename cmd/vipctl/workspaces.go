@@ -24,7 +24,7 @@ func init() {
 	}})
 }
 
-// Attribute names of workspace and channel items (SPEC.md §5), as
+// Attribute names of workspace and channel items (docs/data-model.md), as
 // internal/local/seed writes them and internal/access reads them.
 const (
 	attrVIP       = "vip"

@@ -1,6 +1,7 @@
 // Package access decides, after authentication, whether a key may read a
-// workspace channel (SPEC.md §3): the key must allow the workspace, the workspace
-// must exist and be VIP, and the channel must exist and be connected.
+// workspace channel, in the order openapi.yaml states: the key must allow the
+// workspace, the workspace must exist and be VIP, and the channel must exist and
+// be connected.
 //
 // Errors map to statuses in the API layer:
 //

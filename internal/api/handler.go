@@ -1,6 +1,6 @@
 // Package api is the Lambda handler of GET /vip-messages behind API Gateway's REST
 // proxy integration: authenticate, validate the query string, authorize, query,
-// encode (SPEC.md §2–4).
+// encode. The contract is openapi.yaml at the repository root.
 package api
 
 import (

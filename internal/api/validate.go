@@ -28,7 +28,7 @@ func (e *ValidationError) Error() string {
 	return fmt.Sprintf("%d query-string violations, first: %s", len(e.Violations), e.Violations[0].Message)
 }
 
-// Query-string rules (SPEC.md §3), also stated in openapi.yaml.
+// Query-string rules, as openapi.yaml states them.
 const (
 	maxIDLen     = 128
 	minLimit     = 1
@@ -327,7 +327,7 @@ func (p params) query() (messages.Query, error) {
 	if p.from.t.After(p.to.t) && !(p.to.dateOnly && from.Before(until)) {
 		return messages.Query{}, errWindowReversed
 	}
-	// SPEC.md §3: (end-exclusive − from) longer than 31 days is a 400.
+	// openapi.yaml: (end-exclusive − from) longer than 31 days is a 400.
 	if until.Sub(from) > maxWindow {
 		return messages.Query{}, errWindowTooLong
 	}

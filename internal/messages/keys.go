@@ -13,7 +13,7 @@ const (
 	SortKeyAttr      = "sk"
 )
 
-// Key prefixes of the single-table design (SPEC.md §5). Ids never contain '#'.
+// Key prefixes of the single-table design (docs/data-model.md). Ids never contain '#'.
 const (
 	messagePrefix   = "MSG#"
 	workspacePrefix = "WS#"

@@ -1,6 +1,6 @@
 // Package devstack runs the whole local stack in one process: DynamoDB Local, the
 // local Secrets Manager endpoint, the table from template.yaml with the demo data,
-// and the demo API key (SPEC.md §7). `make run`, `make invoke` and the end-to-end
+// and the demo API key (docs/local-stack.md). `make run`, `make invoke` and the end-to-end
 // tests use it.
 package devstack
 
@@ -23,7 +23,7 @@ import (
 	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
-// The fixed local defaults of SPEC.md §7, also in the README.
+// The fixed local defaults (docs/local-stack.md, README.md).
 const (
 	APIAddr      = "localhost:3000"
 	DynamoPort   = 8000

@@ -9,7 +9,7 @@ import (
 	"github.com/vip-messages/api/internal/messages"
 )
 
-// The demo data set of the local stack (SPEC.md §7).
+// The demo data set of the local stack (docs/local-stack.md).
 const (
 	DemoWorkspace       = "ws-demo"
 	DemoChannel         = "ch-demo"
