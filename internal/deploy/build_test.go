@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 )
@@ -110,5 +111,66 @@ func TestCheckBootstrapRejects(t *testing.T) {
 		if len(checkBootstrap(path)) == 0 {
 			t.Errorf("checkBootstrap(%s) found nothing wrong", path)
 		}
+	}
+}
+
+// docTargetRE finds a target's doc line in the Makefile: `## name: what it does`.
+var docTargetRE = regexp.MustCompile(`(?m)^## ([A-Za-z0-9_%<>-]+):`)
+
+// checkHelp reports the documented targets that `make help` output does not list.
+func checkHelp(makefile, help string) []string {
+	var problems []string
+	listed := map[string]bool{}
+	for _, line := range strings.Split(help, "\n") {
+		if f := strings.Fields(line); len(f) > 0 {
+			listed[f[0]] = true
+		}
+	}
+	docs := docTargetRE.FindAllStringSubmatch(makefile, -1)
+	if len(docs) == 0 {
+		problems = append(problems, "the Makefile has no `## target:` doc lines")
+	}
+	for _, m := range docs {
+		if !listed[m[1]] {
+			problems = append(problems, fmt.Sprintf("make help does not list %s", m[1]))
+		}
+	}
+	return problems
+}
+
+// TestMakeHelp runs `make help` and checks that it lists every documented target;
+// the check itself must fail on help output that misses one.
+func TestMakeHelp(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "Makefile"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := exec.Command("make", "--no-print-directory", "-s", "-C", repoRoot(t), "help").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	for _, p := range checkHelp(string(raw), string(out)) {
+		t.Error(p)
+	}
+	// Broken: help output without its first target.
+	first, _, _ := strings.Cut(strings.TrimSpace(string(out)), "\n")
+	if len(checkHelp(string(raw), strings.Replace(string(out), first, "", 1))) == 0 {
+		t.Error("checkHelp accepts help output that lacks a target")
+	}
+}
+
+// TestMakeBuildUnknownFunction: sam build names a logical id; one the Makefile does not
+// map to a package must stop with a message, not build something else.
+func TestMakeBuildUnknownFunction(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	cmd := exec.Command("make", "--no-print-directory", "-C", repoRoot(t), "build-NoSuchFunction", "ARTIFACTS_DIR="+t.TempDir())
+	out, err := cmd.CombinedOutput()
+	if err == nil || !strings.Contains(string(out), "no function NoSuchFunction") {
+		t.Errorf("make build-NoSuchFunction: err %v, output:\n%s", err, out)
 	}
 }

@@ -38,7 +38,7 @@ func init() {
 			set("log group kept forever", deleted, "Resources", "LabelIndexerLogGroup", "Properties", "RetentionInDays"),
 		}},
 		{"IndexerEnvironment", checkIndexerEnv, []mutation{
-			set("no TABLE_NAME", deleted, at(ixEnv, "TABLE_NAME")...),
+			set("no TABLE_NAME", deleted, at(glEnv, "TABLE_NAME")...),
 			set("table by name", "vip-messages-dev", at(ixEnv, "TABLE_NAME")...),
 			set("bad log level", "verbose", at(ixEnv, "LOG_LEVEL")...),
 		}},

@@ -40,6 +40,10 @@ func checkSamconfig(tpl obj, text string) []string {
 			problems = append(problems, fmt.Sprintf("environment [%s] is not a stage the template allows (%v)", env, allowed))
 			continue
 		}
+		build, _ := get(v, "build", "parameters").(map[string]any)
+		for _, p := range checkBuildEnv(build) {
+			problems = append(problems, fmt.Sprintf("[%s.build.parameters] %s", env, p))
+		}
 		deploy, _ := get(v, "deploy", "parameters").(map[string]any)
 		for _, p := range checkDeployEnv(tpl, env, deploy) {
 			problems = append(problems, fmt.Sprintf("[%s.deploy.parameters] %s", env, p))
@@ -50,6 +54,22 @@ func checkSamconfig(tpl obj, text string) []string {
 			}
 			stackOwner[name] = env
 		}
+	}
+	return problems
+}
+
+// checkBuildEnv: sam build must not copy or hash the repository (CodeUri is its root):
+// it builds in the source tree, and SAM's own cache (a checksum of CodeUri) stays off.
+func checkBuildEnv(p map[string]any) []string {
+	if p == nil {
+		return []string{"missing"}
+	}
+	var problems []string
+	if p["build_in_source"] != true {
+		problems = append(problems, "build_in_source is not true: sam build would copy the whole repository")
+	}
+	if p["cached"] == true {
+		problems = append(problems, "cached = true: sam build would hash the whole repository on every build")
 	}
 	return problems
 }
@@ -213,6 +233,8 @@ func TestSamconfig(t *testing.T) {
 		{"throttling not a number", `ThrottlingRateLimit=\"10\"`, `ThrottlingRateLimit=\"ten\"`},
 		{"two stages, one stack", `stack_name = "vip-messages-staging"`, `stack_name = "vip-messages-dev"`},
 		{"wrong version", "version = 0.1", "version = 0.2"},
+		{"dev build copies the repository", "[dev.build.parameters]\nbuild_in_source = true", "[dev.build.parameters]\nbuild_in_source = false"},
+		{"prod build hashes the repository", "[prod.build.parameters]\nbuild_in_source = true\ncached = false", "[prod.build.parameters]\nbuild_in_source = true\ncached = true"},
 	}
 	for _, b := range breaks {
 		if !strings.Contains(text, b.old) {

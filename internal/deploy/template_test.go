@@ -6,6 +6,8 @@ package deploy_test
 import (
 	"encoding/json"
 	"fmt"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"slices"
@@ -36,6 +38,8 @@ func set(name string, val any, path ...any) mutation {
 
 var (
 	fnProps  = []any{"Resources", functionID, "Properties"}
+	glProps  = []any{"Globals", "Function"}
+	glEnv    = at(glProps, "Environment", "Variables")
 	fnEnv    = append(slices.Clone(fnProps), "Environment", "Variables")
 	fnStmts  = append(slices.Clone(fnProps), "Policies", 0, "Statement")
 	tblProps = []any{"Resources", tableID, "Properties"}
@@ -81,13 +85,15 @@ var templateChecks = []struct {
 	}},
 	{"FunctionPlatform", checkFunctionPlatform, []mutation{
 		set("x86_64", []any{"x86_64"}, at(fnProps, "Architectures")...),
-		set("no architecture (defaults to x86_64)", deleted, at(fnProps, "Architectures")...),
+		set("no architecture (defaults to x86_64)", deleted, at(glProps, "Architectures")...),
 		set("old runtime", "provided.al2", at(fnProps, "Runtime")...),
 		set("handler", "main", at(fnProps, "Handler")...),
 		set("not built by make", deleted, "Resources", functionID, "Metadata"),
 		set("no tracing", "PassThrough", at(fnProps, "Tracing")...),
 		set("timeout beyond API Gateway's", 30, at(fnProps, "Timeout")...),
-		set("no memory size", deleted, at(fnProps, "MemorySize")...),
+		set("no memory size", deleted, at(glProps, "MemorySize")...),
+		set("global x86_64", []any{"x86_64"}, at(glProps, "Architectures")...),
+		set("global old runtime", "provided.al2", at(glProps, "Runtime")...),
 		set("default log group", deleted, at(fnProps, "LoggingConfig")...),
 		set("log group kept forever", deleted, "Resources", "FunctionLogGroup", "Properties", "RetentionInDays"),
 	}},
@@ -175,19 +181,62 @@ func TestTemplate(t *testing.T) {
 	}
 }
 
+// TestSecretPrefixWrittenOnce: the stage's secret prefix is computed in one place
+// (a YAML anchor on SECRET_PREFIX) and aliased by the policy and the output, so the
+// three cannot drift apart.
+func TestSecretPrefixWrittenOnce(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	check := func(text string) string {
+		if n := strings.Count(text, "!If [DefaultSecretPrefix,"); n != 1 {
+			return fmt.Sprintf("the SecretPrefix !If is written %d times, want once", n)
+		}
+		return ""
+	}
+	if p := check(string(raw)); p != "" {
+		t.Error(p)
+	}
+	expanded := strings.Replace(string(raw), "Prefix: *secretPrefix", `Prefix: !If [DefaultSecretPrefix, !Sub "vip-api/${Stage}/api-keys", !Ref SecretPrefix]`, 1)
+	if expanded == string(raw) || check(expanded) == "" {
+		t.Error("the check accepts a template that writes the SecretPrefix !If twice")
+	}
+}
+
 // function returns the API function's properties, with Globals.Function under them.
 func function(tpl obj) obj { return functionOf(tpl, functionID) }
 
-// functionOf returns a function's properties, with Globals.Function under them.
+// functionOf returns a function's properties merged over Globals.Function, as SAM
+// merges them: maps key by key (so Environment.Variables add up), lists appended to
+// the global ones, anything else the function's own value.
 func functionOf(tpl obj, id string) obj {
-	props := obj{}
-	for k, v := range asObj(get(tpl, "Globals", "Function")) {
-		props[k] = v
+	merged, _ := mergeGlobal(asObj(get(tpl, "Globals", "Function")), asObj(get(tpl, "Resources", id, "Properties"))).(obj)
+	return merged
+}
+
+func mergeGlobal(global, local any) any {
+	g, gok := global.(obj)
+	l, lok := local.(obj)
+	switch {
+	case gok && lok:
+		out := obj{}
+		for k, v := range g {
+			out[k] = v
+		}
+		for k, v := range l {
+			out[k] = mergeGlobal(g[k], v)
+		}
+		return out
+	case local == nil:
+		return global
 	}
-	for k, v := range asObj(get(tpl, "Resources", id, "Properties")) {
-		props[k] = v
+	gl, glok := global.([]any)
+	ll, llok := local.([]any)
+	if glok && llok {
+		return append(slices.Clone(gl), ll...)
 	}
-	return props
+	return local
 }
 
 func checkTableKeys(tpl obj) []string {
@@ -320,10 +369,17 @@ var requiredEnv = []string{
 	"FILTER_MAX_CALLS", "FILTER_MAX_ITEMS", "LABEL_QUERY",
 }
 
+// globalEnv are the variables both functions get from Globals.
+var globalEnv = []string{"TABLE_NAME", "LOG_LEVEL"}
+
 func envMutations() []mutation {
 	var ms []mutation
 	for _, name := range requiredEnv {
-		ms = append(ms, set("no "+name, deleted, at(fnEnv, name)...))
+		path := at(fnEnv, name)
+		if slices.Contains(globalEnv, name) {
+			path = at(glEnv, name)
+		}
+		ms = append(ms, set("no "+name, deleted, path...))
 	}
 	return append(ms,
 		set("table by name", "vip-messages-dev", at(fnEnv, "TABLE_NAME")...),
