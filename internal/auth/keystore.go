@@ -6,11 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
+	"github.com/aws/smithy-go"
 )
 
 // SecretsManager is the part of the Secrets Manager client the key store uses;
@@ -67,6 +69,8 @@ type KeyStore struct {
 	mu       sync.Mutex
 	entries  map[string]*entry
 	inflight map[string]*flight
+
+	denied atomic.Uint64
 }
 
 type entry struct {
@@ -105,6 +109,11 @@ func NewKeyStore(client SecretsManager, prefix string, cfg CacheConfig, log *slo
 		entries: map[string]*entry{}, inflight: map[string]*flight{},
 	}
 }
+
+// DeniedLookups counts the GetSecretValue calls Secrets Manager answered with
+// AccessDeniedException, each answered as an unknown key (see fetch). Kept apart
+// from the 401s so that a real permission mistake shows up as a spike.
+func (s *KeyStore) DeniedLookups() uint64 { return s.denied.Load() }
 
 // Config returns the cache lifetimes in force, defaults filled in.
 func (s *KeyStore) Config() CacheConfig { return s.cfg }
@@ -191,14 +200,29 @@ func (s *KeyStore) fetch(ctx context.Context, keyID string) (SecretValue, bool, 
 	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
 	var notFound *types.ResourceNotFoundException
 	var invalid *types.InvalidRequestException
+	var apiErr smithy.APIError
 	switch {
 	case errors.As(err, &notFound):
+		return SecretValue{}, false, nil
+	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException":
+		// The name is always <prefix>/<keyId>, under the prefix the function's policy
+		// grants. Depending on how IAM evaluates a name-based request against that
+		// grant, a secret that does not exist may be answered AccessDenied rather than
+		// ResourceNotFound; as a 503 it would never be cached, and a flood of random
+		// key ids would be one Secrets Manager call each. So it is an unknown key: the
+		// uniform 401, remembered for NegativeTTL. Logged at warn and counted apart
+		// (DeniedLookups), so a policy that really lost the grant is seen at once.
+		s.denied.Add(1)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "API key secret access denied, answered as an unknown key",
+			slog.String("apiKeyId", keyID), slog.String("error", apiErr.ErrorCode()))
 		return SecretValue{}, false, nil
 	case errors.As(err, &invalid):
 		// Answered for a secret scheduled for deletion: a revoked key.
 		s.log.LogAttrs(ctx, slog.LevelInfo, "API key secret not usable", slog.String("apiKeyId", keyID), slog.String("error", invalid.ErrorCode()))
 		return SecretValue{}, false, nil
 	case err != nil:
+		// Everything else, DecryptionFailure (the KMS key of the secret) included,
+		// is Secrets Manager or its setup failing, not the caller: 503, not cached.
 		s.log.LogAttrs(ctx, slog.LevelWarn, "Secrets Manager GetSecretValue failed", slog.String("apiKeyId", keyID), slog.String("error", err.Error()))
 		return SecretValue{}, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}

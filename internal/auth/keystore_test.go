@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math/rand/v2"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -222,7 +223,7 @@ func TestStaleIfError(t *testing.T) {
 }
 
 func TestOutageOnUncachedKeyIsUnavailable(t *testing.T) {
-	for _, f := range []smlocal.Failure{smlocal.Throttling, smlocal.Internal, {Status: 400, Type: "AccessDeniedException", Message: "denied"}} {
+	for _, f := range []smlocal.Failure{smlocal.Throttling, smlocal.Internal, smlocal.DecryptionFailure} {
 		t.Run(f.Type, func(t *testing.T) {
 			e := newEnv(t)
 			e.putKey(goodKey, []string{current}, []string{"ws-a"})
@@ -319,5 +320,61 @@ func TestRequestsDuringARefreshDoNotWait(t *testing.T) {
 	close(g.release)
 	if err := <-refreshed; err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestSecretsManagerErrorsOfAnUncachedKey: the three answers GetSecretValue can give
+// for a key id under the store's prefix, through the real SDK. ResourceNotFound and
+// AccessDenied (how IAM may answer for a secret that does not exist) are an unknown
+// key: the uniform 401, remembered for the negative TTL; AccessDenied is logged at
+// warn and counted apart. DecryptionFailure is an outage: 503, not remembered.
+func TestSecretsManagerErrorsOfAnUncachedKey(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		failure *smlocal.Failure // nil: the secret does not exist
+		want    error
+		cached  bool
+		denied  uint64
+		log     string
+	}{
+		{"ResourceNotFoundException", nil, auth.ErrUnauthenticated, true, 0, ""},
+		{"AccessDeniedException", &smlocal.AccessDenied, auth.ErrUnauthenticated, true, 1, `"level":"WARN","msg":"API key secret access denied, answered as an unknown key","apiKeyId":"` + unknownKey + `","error":"AccessDeniedException"`},
+		{"DecryptionFailure", &smlocal.DecryptionFailure, auth.ErrUnavailable, false, 0, `"level":"WARN","msg":"Secrets Manager GetSecretValue failed","apiKeyId":"` + unknownKey + `"`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.sm.SetFailure(smlocal.OpGetSecretValue, tc.failure)
+			for i := range 3 {
+				_, err := e.auth(e.signed(unknownKey, current, 0))
+				if !errors.Is(err, tc.want) {
+					t.Fatalf("request %d: err = %v, want %v", i, err, tc.want)
+				}
+				if tc.want == auth.ErrUnauthenticated && errors.Is(err, auth.ErrUnavailable) {
+					t.Fatalf("request %d: err = %v is also ErrUnavailable (a 503)", i, err)
+				}
+				e.clock.Advance(time.Second)
+			}
+			wantCalls := 3
+			if tc.cached {
+				wantCalls = 1
+			}
+			if n := e.getCalls(); n != wantCalls {
+				t.Errorf("3 requests within the negative TTL made %d GetSecretValue calls, want %d", n, wantCalls)
+			}
+			if got := e.store.DeniedLookups(); got != tc.denied {
+				t.Errorf("DeniedLookups() = %d, want %d", got, tc.denied)
+			}
+			if tc.log != "" && !strings.Contains(e.logs.String(), tc.log) {
+				t.Errorf("logs lack %s:\n%s", tc.log, e.logs.String())
+			}
+			if tc.cached {
+				// Remembered for the negative TTL only: then asked again.
+				e.clock.Advance(auth.DefaultNegativeKeyTTL)
+				_, _ = e.auth(e.signed(unknownKey, current, 0))
+				if n := e.getCalls(); n != 2 {
+					t.Errorf("after the negative TTL: %d calls, want 2", n)
+				}
+			}
+		})
 	}
 }

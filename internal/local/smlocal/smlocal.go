@@ -53,10 +53,17 @@ type Failure struct {
 	Count int
 }
 
-// Common failures: the SDK retries both (throttling with its throttle budget).
+// Common failures: the SDK retries the first two (throttling with its throttle
+// budget), not the last two.
 var (
 	Throttling = Failure{Status: http.StatusBadRequest, Type: "ThrottlingException", Message: "Rate exceeded"}
 	Internal   = Failure{Status: http.StatusInternalServerError, Type: "InternalServiceError", Message: "An error occurred on the server side."}
+	// AccessDenied is what IAM answers for a request the caller's policy does not allow.
+	AccessDenied = Failure{Status: http.StatusBadRequest, Type: "AccessDeniedException",
+		Message: "User is not authorized to perform: secretsmanager:GetSecretValue on resource"}
+	// DecryptionFailure is Secrets Manager failing to decrypt with the secret's KMS key.
+	DecryptionFailure = Failure{Status: http.StatusBadRequest, Type: "DecryptionFailure",
+		Message: "Secrets Manager can't decrypt the protected secret text using the provided KMS key."}
 )
 
 // Service is the Secrets Manager endpoint, an http.Handler.
