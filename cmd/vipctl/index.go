@@ -46,11 +46,11 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 			return err
 		}
 	}
-	db, err := dynamoClient(ctx, e)
+	db, err := table.open(ctx, e)
 	if err != nil {
 		return err
 	}
-	rb := labelindex.NewRebuilder(db, *table)
+	rb := labelindex.NewRebuilder(db, table.name)
 	rb.PageSize = *pageSize
 
 	line := func(p labelindex.Progress) string {

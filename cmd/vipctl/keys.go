@@ -54,28 +54,26 @@ func newSecret() string {
 
 // keyFlags are the flags every keys subcommand has.
 type keyFlags struct {
+	f      *flags
 	prefix string
+	// local is set by open: the endpoint is on this machine (the local stack).
+	local bool
 }
 
 func (k *keyFlags) register(f *flags, e *env) {
-	f.StringVar(&k.prefix, "prefix", e.envOr(envSecretPrefix, defaultSecretPrefix), "Secrets Manager name prefix of API keys ($"+envSecretPrefix+")")
+	k.f = f
+	prefixTarget.register(f, e, &k.prefix)
 }
 
-// check refuses the local prefix against an AWS account.
-func (k *keyFlags) check(f *flags, e *env) error {
-	return f.requireExplicit(e, "prefix", envSecretPrefix, "AWS_ENDPOINT_URL_SECRETS_MANAGER")
+// open returns the Secrets Manager client once the shared guard passed.
+func (k *keyFlags) open(ctx context.Context, e *env) (*secretsmanager.Client, error) {
+	sm, local, err := openSecrets(ctx, e, k.f, k.prefix)
+	k.local = local
+	return sm, err
 }
 
 func (k *keyFlags) name(keyID string) string {
 	return auth.SecretName(strings.TrimSuffix(k.prefix, "/"), keyID)
-}
-
-func secretsClient(ctx context.Context, e *env) (*secretsmanager.Client, error) {
-	cfg, err := e.aws(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return secretsmanager.NewFromConfig(cfg), nil
 }
 
 func workspaceFlag(f *flags) *stringList {
@@ -135,9 +133,6 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	if err := kf.check(f, e); err != nil {
-		return err
-	}
 	if err := checkWorkspaces(f, *ws); err != nil {
 		return err
 	}
@@ -147,7 +142,7 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 	} else if !auth.ValidKeyID(keyID) {
 		return f.usageErr("--id %q is not a key id ([A-Za-z0-9_-]{8,128})", keyID)
 	}
-	sm, err := secretsClient(ctx, e)
+	sm, err := kf.open(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -204,9 +199,6 @@ func keyCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string, 
 	if err != nil {
 		return nil, "", "", err
 	}
-	if err := kf.check(f, e); err != nil {
-		return nil, "", "", err
-	}
 	if keyID, err = keyArg(f, pos); err != nil {
 		return nil, "", "", err
 	}
@@ -215,7 +207,7 @@ func keyCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []string, 
 			return nil, "", "", err
 		}
 	}
-	if sm, err = secretsClient(ctx, e); err != nil {
+	if sm, err = kf.open(ctx, e); err != nil {
 		return nil, "", "", err
 	}
 	return sm, keyID, kf.name(keyID), nil

@@ -205,25 +205,13 @@ func (f *flags) usage(w io.Writer) {
 	}
 }
 
-// usageErr is a usage error of this command.
 // isSet reports whether the flag was given on the command line.
 func (f *flags) isSet(name string) (set bool) {
 	f.FlagSet.Visit(func(fl *flag.Flag) { set = set || fl.Name == name })
 	return set
 }
 
-// requireExplicit refuses a local-stack default against an AWS account: unless
-// an endpoint override points the service at a local endpoint, the setting must
-// come from its flag or its variable. A key made under the local prefix, or a
-// workspace written to the local table, would be invisible to the deployed stage.
-func (f *flags) requireExplicit(e *env, flagName, envName, endpointEnv string) error {
-	if f.isSet(flagName) || strings.TrimSpace(e.getenv(envName)) != "" ||
-		os.Getenv(endpointEnv) != "" || os.Getenv("AWS_ENDPOINT_URL") != "" {
-		return nil
-	}
-	return f.usageErr("--%s (or $%s) is required against an AWS account: the default is the local stack's (set %s for the local stack)", flagName, envName, endpointEnv)
-}
-
+// usageErr is a usage error of this command.
 func (f *flags) usageErr(format string, a ...any) error {
 	return &usageError{path: f.path, msg: fmt.Sprintf(format, a...), usage: f.usage}
 }

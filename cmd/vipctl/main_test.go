@@ -226,28 +226,3 @@ func TestSign(t *testing.T) {
 		t.Errorf("signed request answered %d", resp.StatusCode)
 	}
 }
-
-// Against an AWS account (no endpoint override), the local defaults are refused:
-// a key under the local prefix would be invisible to the deployed stage.
-func TestLocalDefaultsNeedAnEndpointOverride(t *testing.T) {
-	for _, v := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_DYNAMODB"} {
-		t.Setenv(v, "")
-	}
-	cases := []struct {
-		args []string
-		want string
-	}{
-		{[]string{"keys", "create", "--workspace", "ws-demo"}, "--prefix (or $VIP_SECRET_PREFIX) is required"},
-		{[]string{"keys", "rotate", "demo-key-0001"}, "--prefix (or $VIP_SECRET_PREFIX) is required"},
-		{[]string{"workspaces", "put", "--vip", "ws-a"}, "--table (or $VIP_TABLE) is required"},
-		{[]string{"channels", "connect", "ws-a", "ch-a"}, "--table (or $VIP_TABLE) is required"},
-	}
-	for _, tc := range cases {
-		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
-			r := vipctl(noEnv, tc.args...)
-			if r.code != 2 || !strings.Contains(r.stderr, tc.want) {
-				t.Fatalf("exit %d, want 2 with %q\n%s", r.code, tc.want, r)
-			}
-		})
-	}
-}

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -13,7 +14,6 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vip-messages/api/client"
-	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/seed"
 )
@@ -126,45 +126,89 @@ func TestMessagesList(t *testing.T) {
 func TestSignEvent(t *testing.T) {
 	getenv := vars(t)
 	local(t)
-	old := "2020-01-01T00:00:00Z"
-	day := time.Now().UTC().Format(time.DateOnly)
-	ev := events.APIGatewayProxyRequest{
-		Resource: "/vip-messages", Path: "/vip-messages", HTTPMethod: "GET",
-		Headers: map[string]string{"X-Api-Key": devstack.DemoKeyID, "X-Date": old, "X-Signature": auth.Sign(devstack.DemoSecret, old)},
-		QueryStringParameters: map[string]string{
-			"workspaceId": seed.DemoWorkspace, "mediumId": seed.DemoChannel, "from": day, "to": day,
-		},
-	}
-	raw, _ := json.Marshal(ev)
-	file := filepath.Join(t.TempDir(), "event.json")
-	if err := os.WriteFile(file, raw, 0o600); err != nil {
-		t.Fatal(err)
-	}
-	handle := func(r result) int {
+	// A key of its own, with the demo key's workspaces, so the samples meet
+	// the same checks after the signature.
+	k := createKey(t, getenv, "--workspace", seed.DemoWorkspace+","+seed.DemoBasicWorkspace)
+	handle := func(file string, r result) events.APIGatewayProxyResponse {
 		t.Helper()
 		var signed events.APIGatewayProxyRequest
 		if err := json.Unmarshal([]byte(r.stdout), &signed); err != nil {
-			t.Fatalf("%v\n%s", err, r)
+			t.Fatalf("%s: %v\n%s", file, err, r)
 		}
-		if signed.Headers["X-Date"] == old {
-			t.Errorf("x-date not renewed")
+		if d, _ := headerValue(signed.Headers, client.HeaderDate); d == "2026-11-27T00:00:00Z" {
+			t.Errorf("%s: x-date not renewed", file)
 		}
 		resp, _ := localHandler.Handle(context.Background(), signed)
-		return resp.StatusCode
+		return resp
+	}
+	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
+	if len(files) < 5 {
+		t.Fatalf("events: %v", files)
+	}
+	for _, sig := range []struct {
+		name   string
+		getenv func(string) string
+		args   []string
+		key    string
+	}{
+		{"defaults: the demo key", noEnv, nil, devstack.DemoKeyID},
+		{"flags", noEnv, []string{"--key", k.KeyID, "--secret", k.Secret}, k.KeyID},
+		{"variables", vars(t, envAPIKey, k.KeyID, envAPISecret, k.Secret), nil, k.KeyID},
+		{"flags win", getenv, []string{"--key=" + k.KeyID, "-secret", k.Secret}, k.KeyID},
+	} {
+		for _, file := range files {
+			// list*.json answer 200, error-NNN-*.json answer NNN.
+			want := 200
+			if n, ok := strings.CutPrefix(filepath.Base(file), "error-"); ok {
+				want, _ = strconv.Atoi(n[:3])
+			}
+			t.Run(sig.name+"/"+filepath.Base(file), func(t *testing.T) {
+				r := mustRun(t, sig.getenv, append(append([]string{"sign-event"}, sig.args...), file)...)
+				resp := handle(file, r)
+				if resp.StatusCode != want {
+					t.Fatalf("answered %d, want %d: %s\n%s", resp.StatusCode, want, resp.Body, r)
+				}
+				note := strings.Contains(r.stderr, "an error sample, kept as it is")
+				if note != (want == 401) {
+					t.Errorf("note %v for a %d sample: %s", note, want, r)
+				}
+				if want != 401 {
+					var signed events.APIGatewayProxyRequest
+					_ = json.Unmarshal([]byte(r.stdout), &signed)
+					if got, _ := headerValue(signed.Headers, client.HeaderKeyID); got != sig.key {
+						t.Errorf("x-api-key %q, want %q", got, sig.key)
+					}
+				}
+			})
+		}
 	}
 
-	// The demo secret is the default; VIP_API_SECRET and --secret replace it.
-	r := mustRun(t, noEnv, "sign-event", file)
-	if r.stderr != "" || handle(r) != 200 {
-		t.Errorf("demo secret: %s", r)
+	// Another secret with the demo key's signature stays a 401 only when it is wrong.
+	list := filepath.Join("..", "..", "events", "list.json")
+	r := mustRun(t, noEnv, "sign-event", "--key", k.KeyID, "--secret", k.Secret+"x", list)
+	if resp := handle(list, r); resp.StatusCode != 401 {
+		t.Errorf("wrong secret answered %d", resp.StatusCode)
 	}
-	r = mustRun(t, getenv, "sign-event", "--secret", devstack.DemoSecret, file)
-	if handle(r) != 200 {
-		t.Errorf("--secret: %s", r)
+	// A signed event signs again with its own secret.
+	again := filepath.Join(t.TempDir(), "again.json")
+	if err := os.WriteFile(again, []byte(mustRun(t, noEnv, "sign-event", "--key", k.KeyID, "--secret", k.Secret, list).stdout), 0o600); err != nil {
+		t.Fatal(err)
 	}
-	r = mustRun(t, vars(t, envAPISecret, "another-secret"), "sign-event", file)
-	if !strings.Contains(r.stderr, "not made with this secret") || handle(r) != 401 {
-		t.Errorf("other secret: %s", r)
+	if resp := handle(again, mustRun(t, noEnv, "sign-event", "--key", k.KeyID, "--secret", k.Secret, again)); resp.StatusCode != 200 {
+		t.Errorf("re-signed event answered %d", resp.StatusCode)
+	}
+	for _, bad := range []struct {
+		getenv func(string) string
+		args   []string
+		msg    string
+	}{
+		{noEnv, []string{"--secret", "s3cret", list}, "needs its key: --key"},
+		{vars(t, envAPIKey, "", envAPISecret, "s3cret"), []string{list}, "needs its key: --key"},
+		{noEnv, []string{"--key", "bad key", list}, `--key "bad key" is not a key id`},
+	} {
+		if r := vipctl(bad.getenv, append([]string{"sign-event"}, bad.args...)...); r.code != 2 || !strings.Contains(r.stderr, bad.msg) {
+			t.Errorf("sign-event %v: want exit 2 with %q\n%s", bad.args, bad.msg, r)
+		}
 	}
 	mustFail(t, noEnv, "no such file", "sign-event", filepath.Join(t.TempDir(), "missing.json"))
 }

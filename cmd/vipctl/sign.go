@@ -15,8 +15,8 @@ import (
 func init() {
 	register(&command{name: "sign", args: "[--key ID] [--secret S] [--date RFC3339]",
 		summary: "print the three signature headers (curl -H @<(vipctl sign) URL)", run: signCmd})
-	register(&command{name: "sign-event", args: "[--secret S] FILE",
-		summary: "print a sample API Gateway event with a fresh x-date and signature", run: signEventCmd})
+	register(&command{name: "sign-event", args: "[--key ID] [--secret S] FILE",
+		summary: "print a sample API Gateway event with a fresh x-date, signed as the key (error samples stay errors)", run: signEventCmd})
 }
 
 // credentials are the caller's flags shared by sign and messages.
@@ -79,9 +79,15 @@ func signCmd(_ context.Context, e *env, path string, args []string) error {
 	return nil
 }
 
+// signEventCmd signs a sample event as a key: the samples of events/ are
+// signed with the demo secret, and an event whose signature was right (for its
+// own x-date) with the demo secret or the given one is signed again with the
+// given key and secret. A signature right with neither is a deliberate error
+// (error-401-bad-signature.json): it is kept, and only x-date renewed.
 func signEventCmd(_ context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--secret S] FILE")
-	secret := f.String("secret", "", "the key's secret ($"+envAPISecret+", else the local demo secret)")
+	f := newFlags(path, "[--key ID] [--secret S] FILE")
+	key := f.String("key", e.getenv(envAPIKey), "API key id to sign as ($"+envAPIKey+"; default the event's own, the demo key's)")
+	secret := f.String("secret", "", "the key's secret ($"+envAPISecret+"; default the demo secret; prefer the variable: flags show in ps)")
 	pos, err := f.parse(e, args, 1, 1)
 	if err != nil {
 		return err
@@ -89,15 +95,20 @@ func signEventCmd(_ context.Context, e *env, path string, args []string) error {
 	if *secret == "" {
 		*secret = e.envOr(envAPISecret, demoSecret)
 	}
+	switch {
+	case *key != "" && !auth.ValidKeyID(*key):
+		return f.usageErr("--key %q is not a key id ([A-Za-z0-9_-]{8,128})", *key)
+	case *key == "" && *secret != demoSecret:
+		return f.usageErr("a secret other than the demo secret needs its key: --key (or $%s)", envAPIKey)
+	}
 	ev, err := sampleevent.Load(pos[0])
 	if err != nil {
 		return err
 	}
-	signed := sampleevent.Resign(ev, *secret, e.now())
-	if old, ok := headerValue(ev.Headers, client.HeaderSignature); ok {
-		if now, _ := headerValue(signed.Headers, client.HeaderSignature); now == old {
-			fmt.Fprintf(e.stderr, "vipctl: note: the x-signature of %s was not made with this secret; only x-date was renewed (error samples keep their error)\n", pos[0])
-		}
+	signed, ok := sampleevent.ResignAs(ev, []string{demoSecret, *secret}, *key, *secret, e.now())
+	if _, hasSig := headerValue(ev.Headers, client.HeaderSignature); hasSig && !ok {
+		fmt.Fprintf(e.stderr, "vipctl: note: the x-signature of %s is right neither for the demo secret nor for this one: "+
+			"an error sample, kept as it is (only x-date renewed)\n", pos[0])
 	}
 	out, err := json.MarshalIndent(signed, "", "  ")
 	if err != nil {

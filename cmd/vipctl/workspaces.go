@@ -32,18 +32,6 @@ const (
 	attrName      = "name"
 )
 
-func tableFlag(f *flags, e *env) *string {
-	return f.String("table", e.envOr(envTable, defaultTable), "DynamoDB table ($"+envTable+")")
-}
-
-func dynamoClient(ctx context.Context, e *env) (*dynamodb.Client, error) {
-	cfg, err := e.aws(ctx)
-	if err != nil {
-		return nil, err
-	}
-	return dynamodb.NewFromConfig(cfg), nil
-}
-
 func checkIDs(f *flags, what []string, ids []string) error {
 	for i, id := range ids {
 		if !workspacePattern.MatchString(id) {
@@ -97,10 +85,7 @@ func workspacesPut(ctx context.Context, e *env, path string, args []string) erro
 		// An omitted --vip must not quietly turn a VIP workspace into a 403.
 		return f.usageErr("say --vip or --vip=false")
 	}
-	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
-		return err
-	}
-	db, err := dynamoClient(ctx, e)
+	db, err := table.open(ctx, e)
 	if err != nil {
 		return err
 	}
@@ -108,8 +93,8 @@ func workspacesPut(ctx context.Context, e *env, path string, args []string) erro
 	if *name != "" {
 		set = set.Set(expression.Name(attrName), expression.Value(*name))
 	}
-	if err := update(ctx, db, *table, messages.WorkspacePK(pos[0]), messages.WorkspaceSK(), set, nil); err != nil {
-		return fmt.Errorf("table %s: %w", *table, err)
+	if err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.WorkspaceSK(), set, nil); err != nil {
+		return fmt.Errorf("table %s: %w", table.name, err)
 	}
 	fmt.Fprintf(e.stdout, "workspace %s: vip=%s\n", pos[0], strconv.FormatBool(*vip))
 	return nil
@@ -117,18 +102,15 @@ func workspacesPut(ctx context.Context, e *env, path string, args []string) erro
 
 // channelCmd parses WORKSPACE MEDIUM, checks them and the table setting, and
 // returns a DynamoDB client.
-func channelCmd(ctx context.Context, e *env, f *flags, args []string) ([]string, *dynamodb.Client, error) {
+func channelCmd(ctx context.Context, e *env, f *flags, t *table, args []string) ([]string, *dynamodb.Client, error) {
 	pos, err := f.parse(e, args, 2, 2)
 	if err != nil {
-		return nil, nil, err
-	}
-	if err := f.requireExplicit(e, "table", envTable, "AWS_ENDPOINT_URL_DYNAMODB"); err != nil {
 		return nil, nil, err
 	}
 	if err := checkIDs(f, []string{"workspace", "medium"}, pos); err != nil {
 		return nil, nil, err
 	}
-	db, err := dynamoClient(ctx, e)
+	db, err := t.open(ctx, e)
 	return pos, db, err
 }
 
@@ -136,25 +118,25 @@ func channelsConnect(ctx context.Context, e *env, path string, args []string) er
 	f := newFlags(path, "[--name N] [--table T] WORKSPACE MEDIUM")
 	name := f.String("name", "", "display name (kept when not given)")
 	table := tableFlag(f, e)
-	pos, db, err := channelCmd(ctx, e, f, args)
+	pos, db, err := channelCmd(ctx, e, f, table, args)
 	if err != nil {
 		return err
 	}
 	ws, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(*table), Key: itemKey(messages.WorkspacePK(pos[0]), messages.WorkspaceSK()), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(table.name), Key: itemKey(messages.WorkspacePK(pos[0]), messages.WorkspaceSK()), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
-		return fmt.Errorf("table %s: %w", *table, err)
+		return fmt.Errorf("table %s: %w", table.name, err)
 	}
 	if ws.Item == nil {
-		return fmt.Errorf("workspace %s not found in %s: register it first (vipctl workspaces put %s --vip)", pos[0], *table, pos[0])
+		return fmt.Errorf("workspace %s not found in %s: register it first (vipctl workspaces put %s --vip)", pos[0], table.name, pos[0])
 	}
 	set := expression.Set(expression.Name(attrConnected), expression.Value(true))
 	if *name != "" {
 		set = set.Set(expression.Name(attrName), expression.Value(*name))
 	}
-	if err := update(ctx, db, *table, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]), set, nil); err != nil {
-		return fmt.Errorf("table %s: %w", *table, err)
+	if err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]), set, nil); err != nil {
+		return fmt.Errorf("table %s: %w", table.name, err)
 	}
 	fmt.Fprintf(e.stdout, "channel %s of workspace %s: connected\n", pos[1], pos[0])
 	return nil
@@ -163,19 +145,19 @@ func channelsConnect(ctx context.Context, e *env, path string, args []string) er
 func channelsDisconnect(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "[--table T] WORKSPACE MEDIUM")
 	table := tableFlag(f, e)
-	pos, db, err := channelCmd(ctx, e, f, args)
+	pos, db, err := channelCmd(ctx, e, f, table, args)
 	if err != nil {
 		return err
 	}
 	exists := expression.AttributeExists(expression.Name(messages.PartitionKeyAttr))
-	err = update(ctx, db, *table, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]),
+	err = update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]),
 		expression.Set(expression.Name(attrConnected), expression.Value(false)), &exists)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
-		return fmt.Errorf("channel %s of workspace %s not found in %s", pos[1], pos[0], *table)
+		return fmt.Errorf("channel %s of workspace %s not found in %s", pos[1], pos[0], table.name)
 	}
 	if err != nil {
-		return fmt.Errorf("table %s: %w", *table, err)
+		return fmt.Errorf("table %s: %w", table.name, err)
 	}
 	fmt.Fprintf(e.stdout, "channel %s of workspace %s: disconnected\n", pos[1], pos[0])
 	return nil

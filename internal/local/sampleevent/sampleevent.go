@@ -38,23 +38,45 @@ func Date(ev events.APIGatewayProxyRequest) (time.Time, error) {
 }
 
 // Resign moves the event's x-date to now and, when its signature was right for
-// secret, signs it again. A deliberately wrong signature stays wrong, and an
-// event without the headers is left alone, so error samples keep their error.
+// secret, signs it again with secret. A deliberately wrong signature stays
+// wrong, and an event without the headers is left alone, so error samples keep
+// their error.
 func Resign(ev events.APIGatewayProxyRequest, secret string, now time.Time) events.APIGatewayProxyRequest {
+	out, _ := ResignAs(ev, []string{secret}, "", secret, now)
+	return out
+}
+
+// ResignAs moves the event's x-date to now and, when its signature was right
+// (for its own x-date) with one of the secrets in was, signs it with secret
+// and, unless keyID is empty, sets x-api-key to keyID. An event whose
+// signature was right with none of them is an error sample: only its x-date
+// changes, so it keeps its error. It reports whether it signed.
+func ResignAs(ev events.APIGatewayProxyRequest, was []string, keyID, secret string, now time.Time) (events.APIGatewayProxyRequest, bool) {
 	dateKey, oldDate, hasDate := header(ev.Headers, auth.HeaderDate)
 	sigKey, oldSig, hasSig := header(ev.Headers, auth.HeaderSignature)
 	if !hasDate {
-		return ev
+		return ev, false
 	}
 	headers := clone(ev.Headers)
 	multi := cloneMulti(ev.MultiValueHeaders)
 	date := now.UTC().Format(time.RFC3339)
 	set(headers, multi, dateKey, date)
-	if hasSig && hmac.Equal([]byte(oldSig), []byte(auth.Sign(secret, oldDate))) {
+	signed := false
+	for _, w := range was {
+		signed = signed || hasSig && hmac.Equal([]byte(oldSig), []byte(auth.Sign(w, oldDate)))
+	}
+	if signed {
 		set(headers, multi, sigKey, auth.Sign(secret, date))
+		if keyID != "" {
+			k, _, ok := header(headers, auth.HeaderKeyID)
+			if !ok {
+				k = auth.HeaderKeyID
+			}
+			set(headers, multi, k, keyID)
+		}
 	}
 	ev.Headers, ev.MultiValueHeaders = headers, multi
-	return ev
+	return ev, signed
 }
 
 // header finds a header by case-insensitive name and returns its spelling.

@@ -44,3 +44,35 @@ func TestResign(t *testing.T) {
 		t.Fatal("an event without x-date gained headers")
 	}
 }
+
+func TestResignAs(t *testing.T) {
+	const demo, mine, old = "demo-secret", "my-secret", "2026-01-01T00:00:00Z"
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	date := "2026-06-01T12:00:00Z"
+	ev := func(sig string) events.APIGatewayProxyRequest {
+		return events.APIGatewayProxyRequest{
+			Headers:           map[string]string{"x-date": old, "x-signature": sig, "X-Api-Key": "demo-key-0001"},
+			MultiValueHeaders: map[string][]string{"x-api-key": {"demo-key-0001"}},
+		}
+	}
+	for _, c := range []struct {
+		name          string
+		in            events.APIGatewayProxyRequest
+		signed        bool
+		wantKey, want string
+	}{
+		{"right for the demo secret", ev(auth.Sign(demo, old)), true, "my-key-0001", auth.Sign(mine, date)},
+		{"right for the new secret", ev(auth.Sign(mine, old)), true, "my-key-0001", auth.Sign(mine, date)},
+		{"right for neither: an error sample", ev(auth.Sign("other", old)), false, "demo-key-0001", auth.Sign("other", old)},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			out, signed := ResignAs(c.in, []string{demo, mine}, "my-key-0001", mine, now)
+			if signed != c.signed || out.Headers["x-signature"] != c.want || out.Headers["x-date"] != date {
+				t.Fatalf("signed %v, headers %v", signed, out.Headers)
+			}
+			if out.Headers["X-Api-Key"] != c.wantKey || out.MultiValueHeaders["x-api-key"][0] != c.wantKey {
+				t.Fatalf("key %v %v, want %s", out.Headers, out.MultiValueHeaders, c.wantKey)
+			}
+		})
+	}
+}

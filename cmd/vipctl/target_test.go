@@ -1,0 +1,128 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"net/http"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/config"
+	"github.com/aws/smithy-go/logging"
+)
+
+// offline is an AWS HTTP client that sends nothing and counts what it was asked to send.
+type offline struct{ requests atomic.Int32 }
+
+func (o *offline) Do(*http.Request) (*http.Response, error) {
+	o.requests.Add(1)
+	return nil, errors.New("offline: this test sends nothing")
+}
+
+// awsAccount makes the process look like an operator's shell against an AWS
+// account: a region and credentials, and no endpoint override.
+func awsAccount(t *testing.T) {
+	t.Helper()
+	for _, k := range []string{"AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_SECRETS_MANAGER", "AWS_ENDPOINT_URL_DYNAMODB", "AWS_PROFILE"} {
+		t.Setenv(k, "") // restored after the test
+		os.Unsetenv(k)
+	}
+	t.Setenv("AWS_REGION", "eu-west-1")
+	t.Setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+	t.Setenv("AWS_SECRET_ACCESS_KEY", "example")
+	t.Setenv("AWS_EC2_METADATA_DISABLED", "true")
+	t.Setenv("AWS_CONFIG_FILE", filepath.Join(t.TempDir(), "none"))
+	t.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(t.TempDir(), "none"))
+}
+
+// vipctlVia runs vipctl with its AWS calls going to client.
+func vipctlVia(client aws.HTTPClient, getenv func(string) string, args ...string) result {
+	var out, errOut bytes.Buffer
+	e := newEnv(&out, &errOut, getenv)
+	e.awsConfig = func(ctx context.Context) (aws.Config, error) {
+		cfg, err := config.LoadDefaultConfig(ctx, config.WithRetryMaxAttempts(1), config.WithLogger(logging.Nop{}))
+		cfg.HTTPClient = client
+		return cfg, err
+	}
+	code := e.main(context.Background(), args)
+	return result{code, out.String(), errOut.String()}
+}
+
+// awsArgs are the arguments of every leaf command that touches a table or a
+// secret; nil marks one that touches neither (it calls the API). A new command
+// must be added here, so that it cannot skip the guard unnoticed.
+var awsArgs = map[string][]string{
+	"keys create":             {"--workspace", "ws-demo"},
+	"keys rotate":             {"demo-key-0001"},
+	"keys retire-previous":    {"demo-key-0001"},
+	"keys revoke":             {"demo-key-0001"},
+	"keys show":               {"demo-key-0001"},
+	"keys set-workspaces":     {"--workspace", "ws-demo", "demo-key-0001"},
+	"workspaces put":          {"--vip", "ws-a"},
+	"channels connect":        {"ws-a", "ch-a"},
+	"channels disconnect":     {"ws-a", "ch-a"},
+	"index rebuild":           {"--all"},
+	"index rebuild --channel": {"--workspace", "ws-a", "--medium", "ch-a"},
+	"messages list":           nil,
+	"sign":                    nil,
+	"sign-event":              nil,
+}
+
+func leaves(prefix string, cs []*command) []string {
+	var out []string
+	for _, c := range cs {
+		p := strings.TrimSpace(prefix + " " + c.name)
+		if c.run != nil {
+			out = append(out, p)
+		}
+		out = append(out, leaves(p, c.subs)...)
+	}
+	return out
+}
+
+// TestLocalNamesRefusedAgainstAWS: against an AWS account (no endpoint
+// override), every command that touches a table or a secret refuses the local
+// stack's table and prefix, whether defaulted or named, before it sends
+// anything; with a stage's names the same commands do send.
+func TestLocalNamesRefusedAgainstAWS(t *testing.T) {
+	for _, leaf := range leaves("", commands) {
+		if _, ok := awsArgs[leaf]; !ok {
+			t.Errorf("command %q is not in awsArgs: say whether it touches a table or a secret", leaf)
+		}
+	}
+	awsAccount(t)
+	localByName := func(k string) string {
+		return map[string]string{envTable: defaultTable, envSecretPrefix: defaultSecretPrefix + "/"}[k]
+	}
+	stage := func(k string) string {
+		return map[string]string{envTable: "vip-messages-dev", envSecretPrefix: "vip-api/dev/api-keys"}[k]
+	}
+	for name, args := range awsArgs {
+		if args == nil {
+			continue
+		}
+		cmd := strings.Fields(strings.Split(name, " --")[0])
+		t.Run(name, func(t *testing.T) {
+			for _, env := range []struct {
+				name   string
+				getenv func(string) string
+			}{{"default", noEnv}, {"named", localByName}} {
+				var rec offline
+				r := vipctlVia(&rec, env.getenv, append(cmd, args...)...)
+				if r.code != exitUsage || !strings.Contains(r.stderr, "is the local stack's") || rec.requests.Load() != 0 {
+					t.Errorf("%s local name: want exit 2, the guard's message and no request; %d requests\n%s", env.name, rec.requests.Load(), r)
+				}
+			}
+			var rec offline
+			r := vipctlVia(&rec, stage, append(cmd, args...)...)
+			if r.code != exitError || rec.requests.Load() == 0 || strings.Contains(r.stderr, "local stack's") {
+				t.Errorf("stage names: want exit 1 after a request; %d requests\n%s", rec.requests.Load(), r)
+			}
+		})
+	}
+}
