@@ -324,7 +324,7 @@ func TestBatchingWindowAndLagLog(t *testing.T) {
 	}
 
 	var line struct {
-		Msg               string
+		Msg                string
 		LagMinMs, LagMaxMs *int64
 	}
 	first, _, _ := strings.Cut(logs.String(), "\n")
