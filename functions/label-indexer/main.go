@@ -1,6 +1,7 @@
 // Command label-indexer is the Lambda function on the messages table's stream
-// that keeps the label index (internal/labelindex). It only wires: TABLE_NAME
-// and LOG_LEVEL from the environment, the DynamoDB client, lambda.Start.
+// that keeps the label index (internal/labelindex). It only wires: TABLE_NAME,
+// LOG_LEVEL and STAGE (the metrics' Stage dimension) from the environment, the
+// DynamoDB client, lambda.Start.
 package main
 
 import (
@@ -36,7 +37,9 @@ func main() {
 	// The runtime gives Handle a context with the invocation's deadline; the
 	// indexer stops 2 s before it (Indexer.DeadlineMargin) and reports the
 	// records it did not finish, instead of timing out.
-	lambda.Start(labelindex.NewIndexer(dynamodb.NewFromConfig(awsCfg), table, log).Handle)
+	ix := labelindex.NewIndexer(dynamodb.NewFromConfig(awsCfg), table, log)
+	ix.Stage = strings.TrimSpace(os.Getenv("STAGE"))
+	lambda.Start(ix.Handle)
 }
 
 func fail(err error) {

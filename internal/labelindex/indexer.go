@@ -13,6 +13,31 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/metrics"
+)
+
+// The indexer's metrics, one EMF document per invocation (see Handle).
+var (
+	// MetricRecords counts the stream records applied (or ignored as not a
+	// message) in an invocation.
+	MetricRecords = metrics.Metric{Name: "IndexRecordsProcessed", Unit: metrics.Count}
+	// MetricItemsWritten and MetricItemsDeleted count index items put and
+	// deleted by the records applied.
+	MetricItemsWritten = metrics.Metric{Name: "IndexItemsWritten", Unit: metrics.Count}
+	MetricItemsDeleted = metrics.Metric{Name: "IndexItemsDeleted", Unit: metrics.Count}
+	// MetricFailures counts the records reported in BatchItemFailures (Lambda
+	// retries from the first; a record that keeps failing ends in the DLQ).
+	MetricFailures = metrics.Metric{Name: "IndexBatchItemFailures", Unit: metrics.Count}
+	// MetricLag is the age, when the invocation ends, of the newest record it
+	// applied (its ApproximateCreationDateTime, whole seconds): how far the
+	// label index is behind the table. Absent when no record was applied.
+	MetricLag = metrics.Metric{Name: "IndexLag", Unit: metrics.Milliseconds}
+
+	// Directive is the indexer's dimension set and metrics.
+	Directive = &metrics.Directive{
+		Dimensions: [][]string{{metrics.DimStage}},
+		Metrics:    []metrics.Metric{MetricRecords, MetricItemsWritten, MetricItemsDeleted, MetricFailures, MetricLag},
+	}
 )
 
 // Indexer keeps the label index exact from the table's stream (NEW_AND_OLD_IMAGES).
@@ -39,6 +64,11 @@ type Indexer struct {
 	// retry the whole batch and count as a function error). At most half the
 	// time left when the batch starts.
 	DeadlineMargin time.Duration
+	// Stage names the stage in the metrics (the Stage dimension). Empty: no
+	// metrics, and the invocation's summary line follows the log level.
+	Stage string
+	// Now is the clock of the lag metric; nil means time.Now.
+	Now func() time.Time
 }
 
 // NewIndexer returns an Indexer writing to table.
@@ -81,6 +111,7 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 	var mu sync.Mutex
 	var wg sync.WaitGroup
 	var late int // messages left for the retry by the deadline
+	var done batchStats
 	sem := make(chan struct{}, max(1, ix.Workers))
 	for _, k := range order {
 		wg.Add(1)
@@ -89,13 +120,17 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 			defer func() { <-sem; wg.Done() }()
 			for _, i := range idx {
 				err := work.Err()
+				var c Change
 				if err == nil {
-					err = ix.record(work, ev.Records[i])
-				}
-				if err == nil {
-					continue
+					c, err = ix.record(work, ev.Records[i])
 				}
 				r := ev.Records[i]
+				if err == nil {
+					mu.Lock()
+					done.add(r, c)
+					mu.Unlock()
+					continue
+				}
 				timedOut := outOfTime()
 				mu.Lock()
 				failed[i] = true
@@ -125,48 +160,90 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 				events.DynamoDBBatchItemFailure{ItemIdentifier: ev.Records[i].Change.SequenceNumber})
 		}
 	}
-	if n := len(resp.BatchItemFailures); n > 0 {
-		ix.log.Warn("label index: batch with failures", "records", len(ev.Records), "failed", n)
-	}
+	ix.summary(ctx, len(ev.Records), len(resp.BatchItemFailures), done)
 	return resp, nil
 }
 
-// record applies one stream record.
-func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) error {
+// batchStats is what an invocation applied.
+type batchStats struct {
+	records, written, deleted int
+	newest                    time.Time
+}
+
+func (b *batchStats) add(r events.DynamoDBEventRecord, c Change) {
+	b.records++
+	b.written += len(c.Puts)
+	b.deleted += len(c.Deletes)
+	if t := r.Change.ApproximateCreationDateTime.Time; t.After(b.newest) {
+		b.newest = t
+	}
+}
+
+// summary writes the invocation's one line: a warning when records failed,
+// and, with a Stage, the EMF document of the invocation.
+func (ix *Indexer) summary(ctx context.Context, records, failed int, b batchStats) {
+	level, msg := slog.LevelInfo, "label index: batch"
+	if failed > 0 {
+		level, msg = slog.LevelWarn, "label index: batch with failures"
+	}
+	attrs := []slog.Attr{slog.Int("records", records), slog.Int("failed", failed)}
+	if ix.Stage == "" {
+		ix.log.LogAttrs(ctx, level, msg, attrs...)
+		return
+	}
+	now := time.Now
+	if ix.Now != nil {
+		now = ix.Now
+	}
+	t := now()
+	doc := metrics.New(t)
+	doc.Dimension(metrics.DimStage, ix.Stage)
+	doc.Put(Directive, MetricRecords, float64(b.records))
+	doc.Put(Directive, MetricItemsWritten, float64(b.written))
+	doc.Put(Directive, MetricItemsDeleted, float64(b.deleted))
+	doc.Put(Directive, MetricFailures, float64(failed))
+	if !b.newest.IsZero() {
+		doc.Put(Directive, MetricLag, float64(max(0, t.Sub(b.newest).Milliseconds())))
+	}
+	metrics.Log(ctx, ix.log, level, msg, doc, attrs...)
+}
+
+// record applies one stream record and returns what it wrote.
+func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) (Change, error) {
 	// The event source mapping only sends message records (FilterCriteria on
 	// the pk prefix); anything else is ignored here too.
 	if !strings.HasPrefix(keyString(r.Change.Keys, messages.PartitionKeyAttr), messages.MessagePKPrefix) {
-		return nil
+		return Change{}, nil
 	}
 	old, err := image(r.Change.OldImage)
 	if err != nil {
-		return fmt.Errorf("old image: %w", err)
+		return Change{}, fmt.Errorf("old image: %w", err)
 	}
 	new, err := image(r.Change.NewImage)
 	if err != nil {
-		return fmt.Errorf("new image: %w", err)
+		return Change{}, fmt.Errorf("new image: %w", err)
 	}
 	switch events.DynamoDBOperationType(r.EventName) {
 	case events.DynamoDBOperationTypeInsert:
 		old = nil
 		if new == nil {
-			return errors.New("INSERT without a new image: the stream must be NEW_AND_OLD_IMAGES")
+			return Change{}, errors.New("INSERT without a new image: the stream must be NEW_AND_OLD_IMAGES")
 		}
 	case events.DynamoDBOperationTypeModify:
 		if old == nil || new == nil {
-			return errors.New("MODIFY without both images: the stream must be NEW_AND_OLD_IMAGES")
+			return Change{}, errors.New("MODIFY without both images: the stream must be NEW_AND_OLD_IMAGES")
 		}
 	case events.DynamoDBOperationTypeRemove:
 		new = nil
 		if old == nil {
-			return errors.New("REMOVE without an old image: the stream must be NEW_AND_OLD_IMAGES")
+			return Change{}, errors.New("REMOVE without an old image: the stream must be NEW_AND_OLD_IMAGES")
 		}
 	default:
-		return fmt.Errorf("unknown event %q", r.EventName)
+		return Change{}, fmt.Errorf("unknown event %q", r.EventName)
 	}
 	c, err := Diff(old, new)
 	if err != nil {
-		return err
+		return Change{}, err
 	}
 	for _, o := range c.TooLarge {
 		// Not retried: it could never succeed. The message's content stays out
@@ -175,7 +252,7 @@ func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) err
 			"sequenceNumber", r.Change.SequenceNumber, "pk", keyString(r.Change.Keys, messages.PartitionKeyAttr),
 			"sk", keyString(r.Change.Keys, messages.SortKeyAttr), "label", o.Label, "bytes", o.Bytes)
 	}
-	return apply(ctx, ix.client, ix.table, c)
+	return c, apply(ctx, ix.client, ix.table, c)
 }
 
 // image decodes a message image; nil for an absent image.
