@@ -309,8 +309,8 @@ func parseEntry(entry []any, widgetStat string) (m dashMetric, expr string, err 
 // awsMetrics are the AWS metrics the dashboard may show, with the dimension
 // values that name this stack's resources.
 var awsMetrics = map[string]map[string]string{
-	"AWS/ApiGateway Latency":                    {"ApiName": "vip-messages-dev", "Stage": "dev"},
-	"AWS/Lambda IteratorAge":                    {"FunctionName": "<" + indexerID + ">"},
+	"AWS/ApiGateway Latency":                     {"ApiName": "vip-messages-dev", "Stage": "dev"},
+	"AWS/Lambda IteratorAge":                     {"FunctionName": "<" + indexerID + ">"},
 	"AWS/SQS ApproximateNumberOfMessagesVisible": {"QueueName": "<" + dlqID + ".QueueName>"},
 }
 
