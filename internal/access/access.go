@@ -3,18 +3,14 @@
 // workspace, the workspace must exist and be VIP, and the channel must exist and
 // be connected.
 //
-// Errors map to statuses in the API layer:
-//
-//	ErrKeyNotAllowed, ErrNotVIP              403
-//	ErrWorkspaceNotFound, ErrChannelNotFound 404
-//	ErrUnavailable                           503 (DynamoDB throttling or outage)
-//
-// Anything else (a validation error, a missing table) is a bug: 500.
+// Its verdicts are *clienterr.Error values (Forbidden: ErrKeyNotAllowed,
+// ErrNotVIP; NotFound: ErrWorkspaceNotFound, ErrChannelNotFound); a DynamoDB
+// throttling or outage wraps ErrUnavailable. Anything else (a validation error,
+// a missing table) is a bug: 500.
 package access
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"sync"
 	"time"
@@ -24,16 +20,17 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/outage"
 )
 
-// Errors of Check. The messages are safe to show the client.
+// Errors of Check. Their messages are what the client reads.
 var (
-	ErrKeyNotAllowed     = errors.New("this API key is not allowed for the workspace")
-	ErrWorkspaceNotFound = errors.New("workspace not found")
-	ErrNotVIP            = errors.New("workspace is not a VIP workspace")
-	ErrChannelNotFound   = errors.New("channel not found or not connected to the workspace")
+	ErrKeyNotAllowed     = clienterr.New(clienterr.Forbidden, "this API key is not allowed for the workspace")
+	ErrWorkspaceNotFound = clienterr.New(clienterr.NotFound, "workspace not found")
+	ErrNotVIP            = clienterr.New(clienterr.Forbidden, "workspace is not a VIP workspace")
+	ErrChannelNotFound   = clienterr.New(clienterr.NotFound, "channel not found or not connected to the workspace")
 	// ErrUnavailable marks a DynamoDB throttling or outage error (see outage.Wrap).
 	// It is outage.ErrUnavailable itself, so one errors.Is check in the API covers
 	// every dependency.

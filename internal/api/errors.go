@@ -1,42 +1,45 @@
 package api
 
 import (
-	"errors"
 	"net/http"
 
-	"github.com/vip-messages/api/internal/access"
-	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/outage"
+	"github.com/vip-messages/api/internal/clienterr"
 )
 
-// badRequest is a semantically wrong request (a 400); its text is the client message.
-type badRequest string
-
-func (e badRequest) Error() string { return string(e) }
-
 var (
-	errWindowReversed = badRequest(`"from" must not be after "to"`)
-	errWindowTooLong  = badRequest(`the window from "from" to "to" must not be longer than 31 days`)
+	errWindowReversed = clienterr.New(clienterr.BadRequest, `"from" must not be after "to"`)
+	errWindowTooLong  = clienterr.New(clienterr.BadRequest, `the window from "from" to "to" must not be longer than 31 days`)
 )
 
 // Client messages of the statuses whose cause is not the client's to know.
 const (
 	msgInternal    = "internal error"
 	msgUnavailable = "service temporarily unavailable, please retry"
-	msgBadCursor   = `"before" is not a nextCursor of this API nor an epoch-ms timestamp`
 )
 
 // retryAfterSeconds is the Retry-After of a 503: DynamoDB throttling and Secrets
 // Manager hiccups pass within seconds.
 const retryAfterSeconds = "1"
 
-// failure is an error's answer: the one place that maps domain errors to HTTP.
+// statuses is the one place that maps a clienterr.Kind to HTTP. fixed, when
+// set, replaces the error's Message: the cause of a 5xx stays in the log.
+var statuses = map[clienterr.Kind]struct {
+	status int
+	fixed  string
+}{
+	clienterr.BadRequest:      {status: http.StatusBadRequest},
+	clienterr.InvalidQuery:    {status: http.StatusUnprocessableEntity},
+	clienterr.Unauthenticated: {status: http.StatusUnauthorized},
+	clienterr.Forbidden:       {status: http.StatusForbidden},
+	clienterr.NotFound:        {status: http.StatusNotFound},
+	clienterr.Unavailable:     {status: http.StatusServiceUnavailable, fixed: msgUnavailable},
+	clienterr.Internal:        {status: http.StatusInternalServerError, fixed: msgInternal},
+}
+
+// failure is an error's answer.
 type failure struct {
 	status int
 	body   any
-	// internal is logged, never sent.
-	internal bool
 }
 
 type messageBody struct {
@@ -44,37 +47,25 @@ type messageBody struct {
 }
 
 type violationsBody struct {
-	Error []Violation `json:"error"`
+	Error []clienterr.Violation `json:"error"`
 }
 
+// classify answers err by the Kind of the *clienterr.Error it wraps; an error
+// without one is a bug: a 500.
 func classify(err error) failure {
-	var verr *ValidationError
-	var bad badRequest
+	e, ok := clienterr.As(err)
+	if !ok {
+		e = &clienterr.Error{Kind: clienterr.Internal}
+	}
+	s, ok := statuses[e.Kind]
+	if !ok {
+		s = statuses[clienterr.Internal]
+	}
 	switch {
-	case errors.As(err, &verr):
-		return failure{status: http.StatusUnprocessableEntity, body: violationsBody{Error: verr.Violations}}
-	case errors.As(err, &bad):
-		return failure{status: http.StatusBadRequest, body: messageBody{string(bad)}}
-	case errors.Is(err, messages.ErrInvalidCursor):
-		return failure{status: http.StatusBadRequest, body: messageBody{msgBadCursor}}
-	case errors.Is(err, auth.ErrUnavailable), errors.Is(err, access.ErrUnavailable), errors.Is(err, outage.ErrUnavailable):
-		return failure{status: http.StatusServiceUnavailable, body: messageBody{msgUnavailable}, internal: true}
-	case errors.Is(err, auth.ErrUnauthenticated):
-		return failure{status: http.StatusUnauthorized, body: messageBody{auth.ClientMessage(err)}}
-	case errors.Is(err, access.ErrKeyNotAllowed), errors.Is(err, access.ErrNotVIP):
-		return failure{status: http.StatusForbidden, body: messageBody{sentinelText(err, access.ErrKeyNotAllowed, access.ErrNotVIP)}}
-	case errors.Is(err, access.ErrWorkspaceNotFound), errors.Is(err, access.ErrChannelNotFound):
-		return failure{status: http.StatusNotFound, body: messageBody{sentinelText(err, access.ErrWorkspaceNotFound, access.ErrChannelNotFound)}}
+	case s.fixed != "":
+		return failure{status: s.status, body: messageBody{s.fixed}}
+	case e.Kind == clienterr.InvalidQuery:
+		return failure{status: s.status, body: violationsBody{Error: e.Violations}}
 	}
-	return failure{status: http.StatusInternalServerError, body: messageBody{msgInternal}, internal: true}
-}
-
-// sentinelText is the text of the sentinel err wraps, never of what wraps it.
-func sentinelText(err error, sentinels ...error) string {
-	for _, s := range sentinels {
-		if errors.Is(err, s) {
-			return s.Error()
-		}
-	}
-	return msgInternal
+	return failure{status: s.status, body: messageBody{e.Message}}
 }

@@ -10,23 +10,12 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 )
 
-// Violation is one query-string schema violation, in the shape Joi reports it.
-type Violation struct {
-	Message string         `json:"message"`
-	Path    []string       `json:"path"`
-	Type    string         `json:"type"`
-	Context map[string]any `json:"context"`
-}
-
-// ValidationError holds every violation of one request: a 422.
-type ValidationError struct{ Violations []Violation }
-
-func (e *ValidationError) Error() string {
-	return fmt.Sprintf("%d query-string violations, first: %s", len(e.Violations), e.Violations[0].Message)
-}
+// Violation is one query-string schema violation; clienterr carries them.
+type Violation = clienterr.Violation
 
 // Query-string rules, as openapi.yaml states them.
 const (
@@ -185,7 +174,7 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 	}
 
 	if len(vs) > 0 {
-		return params{}, &ValidationError{Violations: vs}
+		return params{}, &clienterr.Error{Kind: clienterr.InvalidQuery, Violations: vs}
 	}
 	return p, nil
 }

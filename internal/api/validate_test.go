@@ -2,6 +2,7 @@ package api
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
@@ -12,7 +13,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/outage"
 )
 
 func TestQueryWindow(t *testing.T) {
@@ -110,4 +113,36 @@ func FuzzQueryString(f *testing.F) {
 			t.Fatalf("%q: status %d (%v)", raw, s, err)
 		}
 	})
+}
+
+// Every kind answers its status; the causes of a 5xx and unknown kinds never reach the body.
+func TestClassify(t *testing.T) {
+	viol := []clienterr.Violation{{Message: "m", Path: []string{"limit"}, Type: "number.max"}}
+	tests := []struct {
+		err    error
+		status int
+		body   string
+	}{
+		{clienterr.New(clienterr.BadRequest, "bad"), 400, `{"message":"bad"}`},
+		{&clienterr.Error{Kind: clienterr.InvalidQuery, Violations: viol}, 422, `{"error":[{"message":"m","path":["limit"],"type":"number.max","context":null}]}`},
+		{fmt.Errorf("auth: %w", &clienterr.Error{Kind: clienterr.Unauthenticated, Message: "missing x-date header", Reason: "header"}), 401, `{"message":"missing x-date header"}`},
+		{clienterr.New(clienterr.Forbidden, "no"), 403, `{"message":"no"}`},
+		{clienterr.New(clienterr.NotFound, "gone"), 404, `{"message":"gone"}`},
+		{fmt.Errorf("messages: query: %w", outage.ErrUnavailable), 503, `{"message":"service temporarily unavailable, please retry"}`},
+		{clienterr.New(clienterr.Internal, "table missing"), 500, `{"message":"internal error"}`},
+		{clienterr.New(clienterr.Kind(99), "secret detail"), 500, `{"message":"internal error"}`},
+		{errors.New("secret detail"), 500, `{"message":"internal error"}`},
+	}
+	for _, tt := range tests {
+		t.Run(tt.err.Error(), func(t *testing.T) {
+			f := classify(tt.err)
+			b, err := json.Marshal(f.body)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if f.status != tt.status || string(b) != tt.body {
+				t.Fatalf("got %d %s, want %d %s", f.status, b, tt.status, tt.body)
+			}
+		})
+	}
 }

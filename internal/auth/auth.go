@@ -4,8 +4,8 @@
 //
 // Every failure is a value the API layer maps to a status:
 //
-//   - errors.Is(err, ErrUnauthenticated): 401. errors.As(err, new(*Error)) always
-//     holds too, and Error.Message is the only text safe to show the client.
+//   - a *clienterr.Error of Kind Unauthenticated: 401; its Message is the only
+//     text safe to show the client and its Reason labels the cause for logs.
 //     Unknown, revoked or deleted keys, a wrong signature and a malformed secret
 //     value all answer ErrUnauthenticated itself, with one message, so that a
 //     caller cannot tell which key ids exist. Header problems (missing, empty,
@@ -26,6 +26,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/outage"
 )
 
@@ -42,36 +43,21 @@ const (
 	MaxAge        = 60 * time.Second
 )
 
-// Error is a 401 whose Message is safe to show the client. It matches
-// ErrUnauthenticated under errors.Is.
-type Error struct {
-	Message string
-}
-
-func (e *Error) Error() string { return "auth: " + e.Message }
-
-// Is makes every *Error match ErrUnauthenticated.
-func (e *Error) Is(target error) bool { return target == ErrUnauthenticated }
-
 // ErrUnauthenticated is the uniform 401 for an unknown, revoked or deleted key, a
 // wrong signature and a malformed secret value. Its Message never varies.
-var ErrUnauthenticated = &Error{Message: "invalid credentials"}
+var ErrUnauthenticated = clienterr.New(clienterr.Unauthenticated, "invalid credentials")
+
+// rejection is a 401 whose message says what is wrong with the request; reason
+// labels the check that failed, for logs and metrics.
+func rejection(reason, msg string) *clienterr.Error {
+	return &clienterr.Error{Kind: clienterr.Unauthenticated, Message: msg, Reason: reason}
+}
 
 // ErrUnavailable means the key store could not be reached (throttling, outage) for
 // a key it has no usable cached value for: a 503, never a 401. It wraps
 // outage.ErrUnavailable, so the API's one outage check covers it; the
 // underlying SDK error is wrapped too, for logs.
 var ErrUnavailable = fmt.Errorf("auth: key store unavailable: %w", outage.ErrUnavailable)
-
-// ClientMessage is the text to show the client for an error from Authenticate:
-// the *Error's Message, or the uniform 401 message for anything else.
-func ClientMessage(err error) string {
-	var e *Error
-	if errors.As(err, &e) {
-		return e.Message
-	}
-	return ErrUnauthenticated.Message
-}
 
 // Key is an authenticated API key.
 type Key struct {
@@ -133,7 +119,7 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 	for i, name := range [3]string{HeaderKeyID, HeaderDate, HeaderSignature} {
 		val, err := header(headers, multiHeaders, name)
 		if err != nil {
-			v.reject(ctx, "header", err)
+			v.reject(ctx, err)
 			return Key{}, err
 		}
 		vals[i] = val
@@ -141,22 +127,22 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 	keyID, date, sig := vals[0], vals[1], vals[2]
 
 	if !ValidKeyID(keyID) {
-		err := &Error{Message: "malformed x-api-key header: expected 8 to 128 characters of A-Z, a-z, 0-9, '_' or '-'"}
-		v.reject(ctx, "key id format", err)
+		err := rejection("key id format", "malformed x-api-key header: expected 8 to 128 characters of A-Z, a-z, 0-9, '_' or '-'")
+		v.reject(ctx, err)
 		return Key{}, err
 	}
 	log := v.log().With("apiKeyId", keyID)
 
 	now := v.now()
 	if err := checkDate(date, now); err != nil {
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "x-date"), slog.String("error", err.Message))
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", err.Reason), slog.String("error", err.Message))
 		return Key{}, err
 	}
 
 	mac, ok := decodeSignature(sig)
 	if !ok {
-		err := &Error{Message: "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)"}
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "signature format"))
+		err := rejection("signature format", "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)")
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", err.Reason))
 		return Key{}, err
 	}
 
@@ -184,8 +170,8 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 	return Key{ID: keyID, WorkspaceIDs: append([]string(nil), val.WorkspaceIDs...)}, nil
 }
 
-func (v *Verifier) reject(ctx context.Context, reason string, err *Error) {
-	v.log().LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", reason), slog.String("error", err.Message))
+func (v *Verifier) reject(ctx context.Context, err *clienterr.Error) {
+	v.log().LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", err.Reason), slog.String("error", err.Message))
 }
 
 func (v *Verifier) now() time.Time {
@@ -203,7 +189,7 @@ func (v *Verifier) log() *slog.Logger {
 }
 
 // header returns the single value of the named header, or a client-safe error.
-func header(headers map[string]string, multi map[string][]string, name string) (string, *Error) {
+func header(headers map[string]string, multi map[string][]string, name string) (string, *clienterr.Error) {
 	var values []string
 	spellings := 0
 	for k, vs := range multi {
@@ -222,15 +208,15 @@ func header(headers map[string]string, multi map[string][]string, name string) (
 	switch {
 	case spellings > 1 || singleSpellings > 1 || len(values) > 1,
 		len(values) == 1 && singleSpellings == 1 && single != values[0]:
-		return "", &Error{Message: name + " header sent more than once"}
+		return "", rejection("header", name+" header sent more than once")
 	case len(values) == 0 && singleSpellings == 1:
 		values = []string{single}
 	}
 	if len(values) == 0 {
-		return "", &Error{Message: "missing " + name + " header"}
+		return "", rejection("header", "missing "+name+" header")
 	}
 	if strings.TrimSpace(values[0]) == "" {
-		return "", &Error{Message: "empty " + name + " header"}
+		return "", rejection("header", "empty "+name+" header")
 	}
 	return values[0], nil
 }
@@ -252,18 +238,18 @@ func ValidKeyID(id string) bool {
 // checkDate parses x-date as RFC 3339 with an offset (fractions allowed) and
 // checks its freshness. Both messages carry the server time: clock skew is the
 // first thing integrators get wrong.
-func checkDate(date string, now time.Time) *Error {
+func checkDate(date string, now time.Time) *clienterr.Error {
 	serverTime := now.UTC().Format(time.RFC3339)
 	t, err := parseDate(date)
 	if err != nil {
-		return &Error{Message: fmt.Sprintf("malformed x-date header: expected an RFC 3339 date-time with offset, e.g. 2026-06-01T12:00:00Z; server time is %s", serverTime)}
+		return rejection("x-date", fmt.Sprintf("malformed x-date header: expected an RFC 3339 date-time with offset, e.g. 2026-06-01T12:00:00Z; server time is %s", serverTime))
 	}
 	age := now.Sub(t)
 	switch {
 	case age > MaxAge:
-		return &Error{Message: fmt.Sprintf("stale x-date header: it is %s older than server time %s; at most %s is allowed", age.Round(time.Millisecond), serverTime, MaxAge)}
+		return rejection("x-date", fmt.Sprintf("stale x-date header: it is %s older than server time %s; at most %s is allowed", age.Round(time.Millisecond), serverTime, MaxAge))
 	case age < -MaxClockAhead:
-		return &Error{Message: fmt.Sprintf("x-date header is in the future: it is %s ahead of server time %s; at most %s is allowed", (-age).Round(time.Millisecond), serverTime, MaxClockAhead)}
+		return rejection("x-date", fmt.Sprintf("x-date header is in the future: it is %s ahead of server time %s; at most %s is allowed", (-age).Round(time.Millisecond), serverTime, MaxClockAhead))
 	}
 	return nil
 }

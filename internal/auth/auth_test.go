@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 )
 
 const (
@@ -136,14 +137,14 @@ func TestAuthenticate(t *testing.T) {
 				}
 				return
 			}
-			if !errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrUnavailable) {
-				t.Fatalf("err = %v, want ErrUnauthenticated", err)
+			ce, isClientErr := clienterr.As(err)
+			if !isClientErr || ce.Kind != clienterr.Unauthenticated || errors.Is(err, auth.ErrUnavailable) {
+				t.Fatalf("err = %v, want a *clienterr.Error of kind Unauthenticated", err)
 			}
-			var ae *auth.Error
-			if !errors.As(err, &ae) || ae.Message != auth.ClientMessage(err) {
-				t.Fatalf("err %v is not an *auth.Error carrying the client message", err)
+			if ce.Reason == "" && ce != auth.ErrUnauthenticated {
+				t.Fatalf("err %v carries no reason", err)
 			}
-			got := auth.ClientMessage(err)
+			got := ce.Message
 			if p, isPrefix := strings.CutSuffix(tt.msg, "…"); isPrefix {
 				if !strings.HasPrefix(got, p) {
 					t.Fatalf("message %q, want prefix %q", got, p)
@@ -173,8 +174,8 @@ func TestUniformRejection(t *testing.T) {
 		errs = append(errs, err)
 	}
 	for i, err := range errs {
-		if err != auth.ErrUnauthenticated || auth.ClientMessage(err) != "invalid credentials" || err.Error() != errs[0].Error() {
-			t.Errorf("case %d: err = %v (%q), want exactly ErrUnauthenticated", i, err, auth.ClientMessage(err))
+		if err != auth.ErrUnauthenticated || auth.ErrUnauthenticated.Message != "invalid credentials" || err.Error() != errs[0].Error() {
+			t.Errorf("case %d: err = %v, want exactly ErrUnauthenticated", i, err)
 		}
 	}
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 )
 
 // mapSource is an in-memory KeySource, so fuzzing runs without a network.
@@ -72,10 +73,11 @@ func FuzzAuthenticate(f *testing.F) {
 				}
 				continue
 			}
-			if !errors.Is(err, auth.ErrUnauthenticated) || errors.Is(err, auth.ErrUnavailable) {
+			ce, isClientErr := clienterr.As(err)
+			if !isClientErr || ce.Kind != clienterr.Unauthenticated || errors.Is(err, auth.ErrUnavailable) {
 				t.Fatalf("err = %v, want a 401", err)
 			}
-			msg := auth.ClientMessage(err)
+			msg := ce.Message
 			if msg == "" || strings.Contains(msg, current) || strings.Contains(msg, previous) ||
 				len(sig) >= 16 && strings.Contains(msg, sig) {
 				t.Fatalf("client message %q", msg)

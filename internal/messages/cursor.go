@@ -2,15 +2,16 @@ package messages
 
 import (
 	"encoding/base64"
-	"errors"
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/vip-messages/api/internal/clienterr"
 )
 
 // ErrInvalidCursor means a `before` value is neither a cursor this API issued nor
-// an epoch-ms integer. The API answers 400.
-var ErrInvalidCursor = errors.New("malformed cursor")
+// an epoch-ms integer: a 400.
+var ErrInvalidCursor = clienterr.New(clienterr.BadRequest, `"before" is not a nextCursor of this API nor an epoch-ms timestamp`)
 
 // cursorPrefix versions the token and keeps it from ever being all digits, so a
 // token and a plain epoch-ms `before` cannot be confused.

@@ -12,10 +12,13 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
+
+	"github.com/vip-messages/api/internal/clienterr"
 )
 
-// ErrUnavailable marks an error as a dependency outage.
-var ErrUnavailable = errors.New("dependency unavailable")
+// ErrUnavailable marks an error as a dependency outage. Every 503 wraps it, so
+// the API has one check for all dependencies.
+var ErrUnavailable = clienterr.New(clienterr.Unavailable, "dependency unavailable")
 
 var (
 	retryables = retry.IsErrorRetryables(retry.DefaultRetryables)
