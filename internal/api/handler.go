@@ -4,6 +4,7 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -80,6 +81,10 @@ const dateLayout = "2006-01-02T15:04:05.000Z07:00"
 type requestLog struct {
 	keyID, workspaceID, mediumID string
 	page                         messages.Page
+	// bodyBytes is the response body's length; responseBytes what the Lambda
+	// runtime sends (the proxy response, body escaped once more), which
+	// MaxResponseBytes bounds.
+	bodyBytes, responseBytes int
 }
 
 // Handle answers one request. It never returns an error: every failure is a
@@ -99,69 +104,65 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	defer func() {
 		if p := recover(); p != nil {
 			err = fmt.Errorf("panic: %v", p)
-			resp = h.respond(requestID, err)
+			resp = h.respond(requestID, err, &rl)
 		}
 		h.logRequest(ctx, requestID, rl, resp.StatusCode, err, time.Since(start))
 	}()
 
-	var body ListResponse
-	body, err = h.serve(ctx, req, &rl)
+	hdr := headers(requestID)
+	var body []byte
+	body, err = h.serve(ctx, req, hdr, &rl)
 	if err != nil {
-		return h.respond(requestID, err), nil
+		return h.respond(requestID, err, &rl), nil
 	}
-	return encode(requestID, http.StatusOK, body), nil
+	rl.bodyBytes = len(body)
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Headers: hdr, Body: string(body)}, nil
 }
 
-func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, rl *requestLog) (ListResponse, error) {
+// serve answers a request with the 200 body, or the error to answer instead.
+func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, hdr map[string]string, rl *requestLog) ([]byte, error) {
 	key, err := h.auth.Authenticate(ctx, req.Headers, req.MultiValueHeaders)
 	if err != nil {
-		return ListResponse{}, err
+		return nil, err
 	}
 	rl.keyID = key.ID
 	p, err := validate(req.QueryStringParameters, req.MultiValueQueryStringParameters)
 	if err != nil {
-		return ListResponse{}, err
+		return nil, err
 	}
 	rl.workspaceID, rl.mediumID = p.workspaceID, p.mediumID
 	q, err := p.query()
 	if err != nil {
-		return ListResponse{}, err
+		return nil, err
 	}
 	if err := h.access.Check(ctx, key, q.WorkspaceID, q.MediumID); err != nil {
-		return ListResponse{}, err
+		return nil, err
 	}
+	pb, err := newPageBody(hdr, MaxResponseBytes)
+	if err != nil {
+		return nil, err
+	}
+	q.Bytes = pb
 	page, err := h.store.List(ctx, q)
 	if err != nil {
-		return ListResponse{}, err
+		return nil, err
 	}
 	rl.page = page
-	return listResponse(page), nil
-}
-
-func listResponse(page messages.Page) ListResponse {
-	out := ListResponse{
-		Items:    make([]Item, len(page.Messages)),
-		Returned: len(page.Messages),
-		// nextCursor is present exactly when mayHaveMore is true.
-		MayHaveMore: page.MayHaveMore && page.Next != nil,
+	if pb.err != nil {
+		return nil, fmt.Errorf("api: encode an item: %w", pb.err)
 	}
-	for i, m := range page.Messages {
-		out.Items[i] = Item{
-			Timestamp:      m.Timestamp,
-			Date:           time.UnixMilli(m.Timestamp).UTC().Format(dateLayout),
-			ConversationID: m.ConversationID,
-			UserName:       m.UserName,
-			Kind:           m.Kind,
-			Source:         m.Source,
-			Labels:         nonNil(m.Labels),
-			CustomLabelIDs: nonNil(m.CustomLabelIDs),
-			Text:           m.Text,
-		}
+	if pb.items != len(page.Messages) {
+		return nil, fmt.Errorf("api: the store returned %d messages but offered %d to the byte budget", len(page.Messages), pb.items)
 	}
-	if out.MayHaveMore {
-		out.NextCursor = page.Next.Token()
+	// nextCursor is present exactly when mayHaveMore is true.
+	more := page.MayHaveMore && page.Next != nil
+	cursor := ""
+	if more {
+		cursor = page.Next.Token()
 	}
-	return out
+	body, n := pb.finish(more, cursor)
+	rl.responseBytes = n
+	return body, nil
 }
 
 func nonNil(s []string) []string {
@@ -171,28 +172,39 @@ func nonNil(s []string) []string {
 	return s
 }
 
-func (h *Handler) respond(requestID string, err error) events.APIGatewayProxyResponse {
+func (h *Handler) respond(requestID string, err error, rl *requestLog) events.APIGatewayProxyResponse {
 	f := classify(err)
 	resp := encode(requestID, f.status, f.body)
 	if f.status == http.StatusServiceUnavailable {
 		resp.Headers["Retry-After"] = retryAfterSeconds
 	}
+	rl.bodyBytes = len(resp.Body)
+	rl.responseBytes = 0 // only pages are measured: an error body is small
 	return resp
 }
 
+func headers(requestID string) map[string]string {
+	return map[string]string{
+		"Content-Type":  "application/json",
+		"Cache-Control": "no-store",
+		"X-Request-Id":  requestID,
+	}
+}
+
+// encode writes an error body. HTML escaping is off, as in a page.
 func encode(requestID string, status int, body any) events.APIGatewayProxyResponse {
-	b, err := json.Marshal(body)
-	if err != nil {
-		status, b = http.StatusInternalServerError, []byte(`{"message":"`+msgInternal+`"}`)
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(body); err != nil {
+		status = http.StatusInternalServerError
+		b.Reset()
+		b.WriteString(`{"message":"` + msgInternal + `"}` + "\n")
 	}
 	return events.APIGatewayProxyResponse{
 		StatusCode: status,
-		Headers: map[string]string{
-			"Content-Type":  "application/json",
-			"Cache-Control": "no-store",
-			"X-Request-Id":  requestID,
-		},
-		Body: string(b),
+		Headers:    headers(requestID),
+		Body:       string(bytes.TrimSuffix(b.Bytes(), []byte("\n"))),
 	}
 }
 
@@ -216,8 +228,12 @@ func (h *Handler) logRequest(ctx context.Context, requestID string, rl requestLo
 		slog.Int("items", len(rl.page.Messages)),
 		slog.Int("itemsRead", rl.page.Stats.ItemsRead),
 		slog.Int("queryCalls", rl.page.Stats.Calls),
+		slog.Int("bodyBytes", rl.bodyBytes),
 		slog.Float64("readCapacity", rl.page.Stats.ReadCapacity),
 		slog.Float64("durationMs", float64(d.Microseconds())/1000),
+	}
+	if rl.responseBytes > 0 {
+		attrs = append(attrs, slog.Int("responseBytes", rl.responseBytes))
 	}
 	if rl.keyID != "" {
 		attrs = append(attrs, slog.String("apiKeyId", rl.keyID))

@@ -76,3 +76,7 @@ func validSortKey(sk string) bool {
 // maxMessageIDLen bounds the id part of a cursor; DynamoDB sort keys are at most
 // 1024 bytes.
 const maxMessageIDLen = 512
+
+// MaxCursorLen is the length of the longest token Token makes: the longest sort
+// key, a through mark, in unpadded base64.
+const MaxCursorLen = len(cursorPrefix) + ((tsDigits+1+maxMessageIDLen+len(throughMark))*4+2)/3

@@ -76,6 +76,18 @@ type Query struct {
 	Limit int
 	// Before, when set, keeps only messages strictly before this position.
 	Before *Position
+	// Bytes, when set, bounds the page by size as well as by Limit: every
+	// message is offered to it in page order, and the page ends before the
+	// first one it refuses (MayHaveMore, Next at that message).
+	Bytes ByteBudget
+}
+
+// ByteBudget takes the messages of a page while they fit (the API bounds a
+// page by the size of its response).
+type ByteBudget interface {
+	// Add takes m if it fits and reports whether it did. It must take the first
+	// message of a page, so that every page moves the list on.
+	Add(m Message) bool
 }
 
 // Page is one page of messages, newest first.
@@ -84,7 +96,8 @@ type Page struct {
 	// MayHaveMore is exact for unfiltered pages and for label pages read from
 	// the label index; with a FilterExpression (contentType, or a label on the
 	// filter path) it is true whenever unread items remain in the window,
-	// matching or not.
+	// matching or not. It is true, too, when Query.Bytes refused a message: the
+	// page then holds fewer than Limit messages and Next starts at that one.
 	MayHaveMore bool
 	// Next continues the list; set exactly when MayHaveMore is.
 	Next  *Position
@@ -266,17 +279,22 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		if err := attributevalue.UnmarshalListOfMaps(out.Items, &batch); err != nil {
 			return Page{}, fmt.Errorf("messages: decode: %w", err)
 		}
-		if len(batch) > need {
-			// Full, with a match left over: the next page starts at that match, and
-			// the rejected items read before it are not read again.
-			for _, it := range batch[:need] {
-				page.Messages = append(page.Messages, it.Message)
+		for i, it := range batch {
+			// Full (by count or by size) with a match left over: the next page
+			// starts at that match, and the rejected items read before it are not
+			// read again.
+			full := i == need
+			if !full && q.Bytes != nil && !q.Bytes.Add(it.Message) {
+				if len(page.Messages) == 0 {
+					return Page{}, fmt.Errorf("messages: the byte budget refused the first message of a page (%d bytes of text)", len(it.Text))
+				}
+				full = true
 			}
-			next := through(batch[need].SK)
-			page.MayHaveMore, page.Next = true, &next
-			return page, nil
-		}
-		for _, it := range batch {
+			if full {
+				next := through(it.SK)
+				page.MayHaveMore, page.Next = true, &next
+				return page, nil
+			}
 			page.Messages = append(page.Messages, it.Message)
 		}
 		if out.LastEvaluatedKey == nil {

@@ -435,3 +435,93 @@ func firstDiff(a, b []string) int {
 	}
 	return min(len(a), len(b))
 }
+
+// textBudget takes messages while their texts add up to at most max bytes; a
+// page always takes its first (the contract of ByteBudget).
+type textBudget struct{ max, used, n int }
+
+func (b *textBudget) Add(m messages.Message) bool {
+	if b.n > 0 && b.used+len(m.Text) > b.max {
+		return false
+	}
+	b.used += len(m.Text)
+	b.n++
+	return true
+}
+
+// A page ends where the byte budget refuses a message, on every path; the
+// next page starts at that message, so the walk is still exact.
+func TestByteBudgetEndsAPage(t *testing.T) {
+	f := newFixture(t, messages.Budget{}, manyMessages(400, 13))
+	base := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 50}
+	cases := []struct {
+		name        string
+		store       *messages.Store
+		label, kind string
+	}{
+		{"unfiltered", f.store, "", ""},
+		{"content type", f.store, "", "text"},
+		{"label index", f.store, "frustrated", ""},
+		{"label index and content type", f.store, "frustrated", "text"},
+		{"label filter", f.filter, "frustrated", ""},
+	}
+	for _, c := range cases {
+		t.Run(c.name, func(t *testing.T) {
+			q := base
+			q.Label, q.ContentType = c.label, c.kind
+			want := f.want(q)
+			var got []string
+			var pages [][]messages.Message
+			for n := 0; ; n++ {
+				if n > 1000 {
+					t.Fatal("walk does not end")
+				}
+				b := &textBudget{max: 100}
+				q.Bytes = b
+				p, err := c.store.List(context.Background(), q)
+				if err != nil {
+					t.Fatal(err)
+				}
+				if b.n != len(p.Messages) || len(p.Messages) == 0 && p.MayHaveMore {
+					t.Fatalf("page %d: %d messages, %d taken by the budget", n, len(p.Messages), b.n)
+				}
+				got = append(got, ids(p.Messages)...)
+				pages = append(pages, p.Messages)
+				if !p.MayHaveMore {
+					break
+				}
+				q.Before = p.Next
+			}
+			if !slices.Equal(got, want) {
+				t.Fatalf("got %d, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
+			}
+			// Every page but the last is as full as the budget allows.
+			for i := 0; i+1 < len(pages); i++ {
+				used := 0
+				for _, m := range pages[i] {
+					used += len(m.Text)
+				}
+				if next := pages[i+1][0]; used+len(next.Text) <= 100 {
+					t.Fatalf("page %d ends at %d bytes, but %s (%d bytes) would have fitted", i, used, next.MessageID, len(next.Text))
+				}
+			}
+			if len(pages) < len(want)/10 {
+				t.Fatalf("%d messages in %d pages: the budget did not cut them", len(want), len(pages))
+			}
+		})
+	}
+}
+
+type refuseAll struct{}
+
+func (refuseAll) Add(messages.Message) bool { return false }
+
+// A budget that refuses the first message breaks its contract: an error, not
+// an empty page that would send the client round forever.
+func TestByteBudgetRefusingTheFirstMessage(t *testing.T) {
+	f := newFixture(t, messages.Budget{}, manyMessages(5, 1))
+	_, err := f.store.List(context.Background(), messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 5, Bytes: refuseAll{}})
+	if err == nil {
+		t.Fatal("no error")
+	}
+}
