@@ -114,7 +114,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 	}
 }
 
-func get(t *testing.T, u string) (int, http.Header, []byte) {
+func get(t testing.TB, u string) (int, http.Header, []byte) {
 	t.Helper()
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	date := time.Now().UTC().Format(time.RFC3339)

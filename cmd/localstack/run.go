@@ -41,6 +41,27 @@ func runCmd(args []string) error {
 	if err != nil {
 		return err
 	}
+	// The label indexer on the stream, as in a deployed stage: a message any
+	// writer puts reaches label queries within a second or two.
+	cfg, err := app.FromEnv(os.Getenv)
+	if err != nil {
+		return err
+	}
+	indexer, err := stack.LabelIndexer(ctx, cfg.Logger(os.Stdout))
+	if err != nil {
+		return err
+	}
+	indexerCtx, stopIndexer := context.WithCancel(ctx)
+	indexerDone := make(chan error, 1)
+	go func() { indexerDone <- indexer.Run(indexerCtx) }()
+	defer func() { stopIndexer(); <-indexerDone }()
+	go func() {
+		select {
+		case <-indexer.CaughtUp():
+			fmt.Println("label indexer: caught up with the table's stream (LOG_LEVEL=debug logs each batch's lag)")
+		case <-indexerCtx.Done():
+		}
+	}()
 	// Bind before saying "ready", so a busy port is an error, not a banner.
 	ln, err := net.Listen("tcp", *addr)
 	if err != nil {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -18,9 +19,12 @@ import (
 
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/local/streampoller"
+	"github.com/vip-messages/api/internal/local/tabledef"
 )
 
 // The fixed local defaults (docs/local-stack.md, README.md).
@@ -157,6 +161,26 @@ func (s *Stack) Config() app.Config {
 		panic(err) // Env always holds a valid configuration
 	}
 	return c
+}
+
+// LabelIndexer is the label indexer on the table's stream, as the deployed
+// event source mapping runs it (template.yaml's mapping: filter, batch size,
+// batching window, timeout, partial-batch retries, bisection): the same
+// labelindex handler, invoked in process. The caller runs it (Run) until its
+// context ends; log gets the indexer's lines and, at debug level, the lag of
+// each batch.
+func (s *Stack) LabelIndexer(ctx context.Context, log *slog.Logger) (*streampoller.Poller, error) {
+	m, err := streampoller.FromTemplate(tabledef.TemplatePath())
+	if err != nil {
+		return nil, err
+	}
+	ddb := s.DynamoDB()
+	arn, err := streampoller.StreamARN(ctx, ddb, s.Table)
+	if err != nil {
+		return nil, err
+	}
+	ix := labelindex.NewIndexer(ddb, s.Table, log)
+	return streampoller.New(ddblocal.NewStreamsClient(s.DynamoEndpoint), arn, m, ix.Handle, log), nil
 }
 
 // Close stops what Start started.

@@ -49,11 +49,6 @@ func TestRunOnDynamoDBLocal(t *testing.T) {
 			}
 			return events.DynamoDBEventResponse{}, nil
 		}, nil)
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- p.Run(runCtx) }()
-	t.Cleanup(func() { stop(); <-done })
-
 	key := func(pk, sk string) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}
 	}
@@ -62,6 +57,24 @@ func TestRunOnDynamoDBLocal(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
+	put("MSG#w#c", "0") // before the poller starts: TRIM_HORIZON
+
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- p.Run(runCtx) }()
+	t.Cleanup(func() { stop(); <-done })
+	select {
+	case <-p.CaughtUp():
+	case <-time.After(10 * time.Second):
+		t.Fatal("the poller did not catch up with a one-record stream")
+	}
+	mu.Lock()
+	first := slices.Clone(got)
+	mu.Unlock()
+	if !slices.Equal(first, []string{"INSERT MSG#w#c 0"}) {
+		t.Fatalf("caught up having delivered %q", first)
+	}
+
 	put("MSG#w#c", "1")
 	put("WS#w", "WS")
 	put("LBL#w#c#x", "1")
@@ -73,7 +86,7 @@ func TestRunOnDynamoDBLocal(t *testing.T) {
 	if _, err := ddb.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: key("MSG#w#c", "1")}); err != nil {
 		t.Fatal(err)
 	}
-	want := []string{"INSERT MSG#w#c 1", "MODIFY MSG#w#c 1", "INSERT MSG#w#c 2", "REMOVE MSG#w#c 1"}
+	want := []string{"INSERT MSG#w#c 0", "INSERT MSG#w#c 1", "MODIFY MSG#w#c 1", "INSERT MSG#w#c 2", "REMOVE MSG#w#c 1"}
 	deadline := time.Now().Add(10 * time.Second)
 	for {
 		mu.Lock()

@@ -15,6 +15,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -46,6 +47,9 @@ type Poller struct {
 	RetryDelay time.Duration
 	// OnDiscard, when set, is told about every discarded batch.
 	OnDiscard func(Discarded)
+
+	caughtUp     chan struct{}
+	caughtUpOnce sync.Once
 }
 
 // New returns a poller of the stream arn for the mapping m.
@@ -54,8 +58,13 @@ func New(api StreamsAPI, arn string, m Mapping, h Handler, log *slog.Logger) *Po
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Poller{stream: NewStream(api, arn, m.StartingPosition, m.Filter), mapping: m, handler: h, log: log,
-		PollInterval: 250 * time.Millisecond, RetryDelay: 200 * time.Millisecond}
+		PollInterval: 250 * time.Millisecond, RetryDelay: 200 * time.Millisecond, caughtUp: make(chan struct{})}
 }
+
+// CaughtUp is closed once the poller has delivered everything the stream
+// held when it started (the demo data of `make run`, say) and found every
+// readable shard at its end.
+func (p *Poller) CaughtUp() <-chan struct{} { return p.caughtUp }
 
 // Run polls until ctx ends, then returns nil. Stream errors are logged and
 // retried: a local stack keeps going, as the service does.
@@ -71,6 +80,8 @@ func (p *Poller) Run(ctx context.Context) error {
 			pause = time.Second
 		} else if worked {
 			continue
+		} else if p.idle() {
+			p.caughtUpOnce.Do(func() { close(p.caughtUp) })
 		}
 		select {
 		case <-ctx.Done():
@@ -78,6 +89,19 @@ func (p *Poller) Run(ctx context.Context) error {
 		case <-time.After(pause):
 		}
 	}
+}
+
+// idle: the shards were listed and none holds records waiting.
+func (p *Poller) idle() bool {
+	if !p.stream.initial {
+		return false
+	}
+	for _, sh := range p.stream.shards {
+		if len(sh.pending) > 0 {
+			return false
+		}
+	}
+	return true
 }
 
 // pass reads each readable shard once and invokes the function with what is
@@ -93,11 +117,12 @@ func (p *Poller) pass(ctx context.Context) (worked bool, err error) {
 			continue
 		}
 		if !sh.ended && len(sh.pending) < size {
-			n, _, err := s.fetch(ctx, sh)
+			n, tip, err := s.fetch(ctx, sh)
 			if err != nil {
 				return worked, err
 			}
-			worked = worked || n > 0 || sh.ended
+			// Not at the tip: more to read at once, even if all was filtered out.
+			worked = worked || n > 0 || sh.ended || !tip
 		}
 		for len(sh.pending) > 0 && (len(sh.pending) >= size || sh.ended ||
 			s.now().Sub(sh.pending[0].fetched) >= p.mapping.BatchingWindow) {
