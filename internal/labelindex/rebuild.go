@@ -36,7 +36,10 @@ type RebuildAPI interface {
 // It runs beside the live indexer without undoing its work: after writing a
 // page's index items it reads the page's messages again (strongly consistent)
 // and repairs any message that changed in between, so a label removed while
-// the page was being written does not come back.
+// the page was being written does not come back. Each repair write is a
+// transaction whose ConditionCheck requires the message to be still as re-read
+// (repair.go), the way the sweep's deletes are conditional: a newer change the
+// indexer applied meanwhile is never undone.
 type Rebuilder struct {
 	client RebuildAPI
 	table  string
@@ -255,27 +258,16 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 	}
 	for _, s := range read {
 		cur, exists := now[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]
-		var next *Stored
-		if exists {
-			next = &cur
-		}
-		if next != nil && SameIndex(s, cur) {
+		if exists && SameIndex(s, cur.Stored) {
 			continue
 		}
 		// The message changed (or went) after it was read: move its index from
 		// what this page wrote to its present state (all of it).
-		c, err := Diff(&s, next)
-		if err != nil {
-			return err
+		var next *current
+		if exists {
+			next = &cur
 		}
-		var fix []types.WriteRequest
-		for _, it := range c.Puts {
-			fix = append(fix, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
-		}
-		for _, k := range c.Deletes {
-			fix = append(fix, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
-		}
-		if err := batchWrite(ctx, r.client, r.table, fix); err != nil {
+		if err := r.repair(ctx, s, next); err != nil {
 			return err
 		}
 		p.Repaired++
@@ -283,9 +275,16 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 	return nil
 }
 
+// current is a message item as re-read: decoded, and as stored, for the
+// condition that it is still so.
+type current struct {
+	Stored
+	item map[string]types.AttributeValue
+}
+
 // reread reads the messages again, strongly consistent, keyed by pk "\n" sk.
-func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]Stored, error) {
-	out := map[string]Stored{}
+func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]current, error) {
+	out := map[string]current{}
 	for start := 0; start < len(read); start += 100 {
 		var keys []map[string]types.AttributeValue
 		for _, s := range read[start:min(start+100, len(read))] {
@@ -310,7 +309,7 @@ func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]Store
 			for _, it := range res.Responses[r.table] {
 				s, ok, err := Decode(it)
 				if ok && err == nil {
-					out[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK] = s
+					out[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK] = current{Stored: s, item: it}
 				}
 			}
 			pending = res.UnprocessedKeys

@@ -8,6 +8,7 @@ import (
 	"slices"
 	"testing"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/vip-messages/api/internal/labelindex"
@@ -295,6 +296,72 @@ func TestSweepKeepsAnItemTheIndexerRecreated(t *testing.T) {
 	}
 	if p.Orphans != orphans-1 {
 		t.Fatalf("deleted %d orphans, want %d (the relabelled message's item kept)", p.Orphans, orphans-1)
+	}
+	w.check(t)
+}
+
+// repairRacer runs beforeWrite before the first BatchWriteItem (the page's
+// write) and afterReread after the first BatchGetItem (the page's re-read).
+type repairRacer struct {
+	labelindex.RebuildAPI
+	beforeWrite, afterReread func()
+}
+
+func (c *repairRacer) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	if f := c.beforeWrite; f != nil {
+		c.beforeWrite = nil
+		f()
+	}
+	return c.RebuildAPI.BatchWriteItem(ctx, in, opts...)
+}
+
+func (c *repairRacer) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	out, err := c.RebuildAPI.BatchGetItem(ctx, in, opts...)
+	if f := c.afterReread; f != nil && err == nil {
+		c.afterReread = nil
+		f()
+	}
+	return out, err
+}
+
+// The rebuild re-reads a message whose label went while its page was written;
+// then, before the rebuild repairs it, the label comes back and the live
+// indexer writes the item with the new text. The repair must not delete that
+// item (an unconditional one did): it loses its condition, reads the message
+// again, and ends with the item present and current.
+func TestRebuildRepairLosesTheRaceToTheIndexer(t *testing.T) {
+	w := preIndex(t, 30)
+	var victim, label string
+	for _, id := range slices.Sorted(maps.Keys(w.msgs)) {
+		if m := w.msgs[id]; len(m.Labels) > 0 && !slices.Contains(m.CustomLabelIDs, m.Labels[0]) {
+			victim, label = id, m.Labels[0]
+			break
+		}
+	}
+	if victim == "" {
+		t.Fatal("no labelled message")
+	}
+	client := &repairRacer{RebuildAPI: w.ddb}
+	client.beforeWrite = func() {
+		w.update(t, victim, func(m *messages.Message) { m.Labels, m.Text = slices.DeleteFunc(slices.Clone(m.Labels), func(l string) bool { return l == label }), "without the label" })
+	}
+	client.afterReread = func() {
+		old := w.msgs[victim]
+		w.update(t, victim, func(m *messages.Message) { m.Labels, m.Text = append([]string{label}, m.Labels...), "current" })
+		now := w.msgs[victim]
+		w.deliver(t, []events.DynamoDBEventRecord{recordOf(t, 1, &old, &now)})
+	}
+	p, err := labelindex.NewRebuilder(client, w.table).Channel(context.Background(), ws, ch, "", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if client.beforeWrite != nil || client.afterReread != nil || p.Repaired != 1 {
+		t.Fatalf("the race did not happen as staged: %+v", p)
+	}
+	got := walk(t, w.index, messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Label: label, Limit: 50})
+	i := slices.IndexFunc(got, func(m messages.Message) bool { return m.MessageID == victim })
+	if i < 0 || got[i].Text != "current" {
+		t.Fatalf("the index item of %s under %q is missing or stale: %v", victim, label, idsOf(got))
 	}
 	w.check(t)
 }

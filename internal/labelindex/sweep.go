@@ -197,21 +197,31 @@ func (r *Rebuilder) deleteOrphan(ctx context.Context, x indexRef) (deleted bool,
 			Key:       indexKey(x.workspaceID, x.mediumID, x.label, x.sk),
 		}},
 	}}
+	failed, err := r.transact(ctx, in)
+	if err != nil {
+		return false, fmt.Errorf("labelindex: delete orphan index item: %w", err)
+	}
+	return !failed, nil // failed: the message carries the label (again), keep the item
+}
+
+// transact runs a transaction whose first action is a ConditionCheck, and
+// reports whether that condition failed. A cancellation for another reason
+// (a conflict with a concurrent write of the same items) is tried again.
+func (r *Rebuilder) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (conditionFailed bool, err error) {
 	for round := 0; ; round++ {
 		_, err := r.client.TransactWriteItems(ctx, in)
 		if err == nil {
-			return true, nil
+			return false, nil
 		}
 		var tc *types.TransactionCanceledException
 		if !errors.As(err, &tc) {
-			return false, fmt.Errorf("labelindex: delete orphan index item: %w", err)
+			return false, err
 		}
 		if len(tc.CancellationReasons) > 0 && aws.ToString(tc.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-			return false, nil // the message carries the label (again): keep the item
+			return true, nil
 		}
-		// A conflict with a concurrent write of the message or the item: try again.
 		if round >= maxUnprocessedRounds {
-			return false, fmt.Errorf("labelindex: delete orphan index item: %w", err)
+			return false, err
 		}
 		select {
 		case <-ctx.Done():
