@@ -343,7 +343,9 @@ func TestRebuildRepairLosesTheRaceToTheIndexer(t *testing.T) {
 	}
 	client := &repairRacer{RebuildAPI: w.ddb}
 	client.beforeWrite = func() {
-		w.update(t, victim, func(m *messages.Message) { m.Labels, m.Text = slices.DeleteFunc(slices.Clone(m.Labels), func(l string) bool { return l == label }), "without the label" })
+		w.update(t, victim, func(m *messages.Message) {
+			m.Labels, m.Text = slices.DeleteFunc(slices.Clone(m.Labels), func(l string) bool { return l == label }), "without the label"
+		})
 	}
 	client.afterReread = func() {
 		old := w.msgs[victim]

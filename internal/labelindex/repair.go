@@ -124,4 +124,3 @@ func asReRead(table string, key map[string]types.AttributeValue, cur *current) *
 	}
 	return cc
 }
-
