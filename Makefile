@@ -42,14 +42,17 @@ STAGE ?= dev
 # FUNCTION_PKG_<LogicalId> names the package each function of template.yaml is built from.
 FUNCTION_PKG_VipMessagesFunction := $(LAMBDA_PKG)
 FUNCTION_PKG_LabelIndexerFunction := ./functions/label-indexer
+FUNCTION_PKG_PreTrafficHookFunction := ./functions/pre-traffic
 
 .PHONY: build deploy
 
 ## build: the deployable Lambda binaries, linux/arm64 and static: the API at
-## $(BIN_DIR)/bootstrap, the label indexer at $(BIN_DIR)/label-indexer/bootstrap.
+## $(BIN_DIR)/bootstrap, the label indexer at $(BIN_DIR)/label-indexer/bootstrap,
+## the deploy's pre-traffic hook at $(BIN_DIR)/pre-traffic/bootstrap.
 build:
 	@$(MAKE) --no-print-directory build-VipMessagesFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))"
 	@$(MAKE) --no-print-directory build-LabelIndexerFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))/label-indexer"
+	@$(MAKE) --no-print-directory build-PreTrafficHookFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))/pre-traffic"
 
 ## build-<LogicalId>: one function of template.yaml into ARTIFACTS_DIR, as sam build runs it
 ## (e.g. make build-VipMessagesFunction ARTIFACTS_DIR=/tmp/out).

@@ -94,6 +94,9 @@ func TestMakeBuild(t *testing.T) {
 	for _, p := range checkBootstrapOf(filepath.Join(out, "label-indexer", "bootstrap"), "label-indexer") {
 		t.Errorf("label-indexer/bootstrap: %s", p)
 	}
+	for _, p := range checkBootstrapOf(filepath.Join(out, "pre-traffic", "bootstrap"), "pre-traffic") {
+		t.Errorf("pre-traffic/bootstrap: %s", p)
+	}
 }
 
 // TestCheckBootstrapRejects proves the checks can fail: this test binary was built

@@ -353,9 +353,9 @@ func danglingRefs(tpl obj) []string {
 	params, resources := asObj(tpl["Parameters"]), asObj(tpl["Resources"])
 	conditions, mappings := asObj(tpl["Conditions"]), asObj(tpl["Mappings"])
 	known := func(name string) bool {
-		return params[name] != nil || resources[name] != nil || slices.Contains(pseudoParams, name)
+		return params[name] != nil || resources[name] != nil || slices.Contains(pseudoParams, name) || samGenerated(tpl, name)
 	}
-	for _, section := range []string{"Conditions", "Resources", "Outputs"} {
+	for _, section := range []string{"Conditions", "Rules", "Resources", "Outputs"} {
 		walk(tpl[section], func(m obj) {
 			if name, ok := m["Ref"].(string); ok && !known(name) {
 				problems = append(problems, fmt.Sprintf("%s: Ref to unknown %q", section, name))
@@ -391,6 +391,22 @@ func danglingRefs(tpl obj) []string {
 		})
 	}
 	return problems
+}
+
+// samGenerated reports whether name is a resource SAM's transform adds and lets a
+// template refer to: <fn>.Version and <fn>.Alias of a function with AutoPublishAlias,
+// and ServerlessDeploymentApplication once a function has a DeploymentPreference.
+func samGenerated(tpl obj, name string) bool {
+	fns := resourcesOfType(tpl, "AWS::Serverless::Function")
+	if fn, suffix, ok := strings.Cut(name, "."); ok && (suffix == "Version" || suffix == "Alias") {
+		return slices.Contains(fns, fn) && get(tpl, "Resources", fn, "Properties", "AutoPublishAlias") != nil
+	}
+	if name == "ServerlessDeploymentApplication" {
+		return slices.ContainsFunc(fns, func(fn string) bool {
+			return get(tpl, "Resources", fn, "Properties", "DeploymentPreference") != nil
+		})
+	}
+	return false
 }
 
 // checkFindInMap makes sure that a lookup keyed by Stage has an entry for every stage.

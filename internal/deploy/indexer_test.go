@@ -51,8 +51,13 @@ func init() {
 			set("stream read on every stream", "*", at(ixStmts, 1, "Resource")...),
 			set("stream read granted on the table", obj{"Fn::GetAtt": []any{tableID, "Arn"}}, at(ixStmts, 1, "Resource")...),
 			set("no stream read", deleted, at(ixStmts, 1)...),
-			set("cannot report to its DLQ", deleted, at(ixStmts, 2)...),
-			set("sends to any queue", "*", at(ixStmts, 2, "Resource")...),
+			set("cannot report to its DLQ", deleted, at(ixStmts, 3)...),
+			set("sends to any queue", "*", at(ixStmts, 3, "Resource")...),
+			set("ListStreams scoped to the stream (grants nothing)", []any{"dynamodb:DescribeStream", "dynamodb:GetRecords", "dynamodb:GetShardIterator", "dynamodb:ListStreams"}, at(ixStmts, 1, "Action")...),
+			set("no ListStreams", deleted, at(ixStmts, 2)...),
+			set("stream reads on every stream with ListStreams", []any{"dynamodb:ListStreams", "dynamodb:GetRecords"}, at(ixStmts, 2, "Action")...),
+			set("ListStreams on the table", obj{"Fn::GetAtt": []any{tableID, "Arn"}}, at(ixStmts, 2, "Resource")...),
+			set("customer key used on another key", "arn:aws:kms:us-east-1:123456789012:key/other", at(ixStmts, 4, "Fn::If", 1, "Resource")...),
 			set("SAM DynamoDB event (AWSLambdaDynamoDBExecutionRole on every stream)", obj{"Stream": obj{
 				"Type": "DynamoDB", "Properties": obj{"Stream": obj{"Fn::GetAtt": []any{tableID, "StreamArn"}}, "StartingPosition": "TRIM_HORIZON"},
 			}}, at(ixProps, "Events")...),
@@ -111,7 +116,9 @@ var indexerActions = map[string]string{
 	"dynamodb:DescribeStream":   "stream",
 	"dynamodb:GetRecords":       "stream",
 	"dynamodb:GetShardIterator": "stream",
-	"dynamodb:ListStreams":      "stream",
+	"dynamodb:ListStreams":      anyResource,
+	"kms:Decrypt":               "tablekey",
+	"kms:GenerateDataKey":       "tablekey",
 	"sqs:SendMessage":           "dlq",
 }
 
@@ -129,6 +136,10 @@ func checkIndexerIAM(tpl obj) []string {
 		case "stream":
 			if !isGetAtt(r, tableID, "StreamArn") {
 				return fmt.Sprintf("Resource %v is not exactly !GetAtt %s.StreamArn", r, tableID)
+			}
+		case "tablekey":
+			if !isRef(r, "TableKmsKeyArn") {
+				return fmt.Sprintf("Resource %v is not exactly Ref TableKmsKeyArn", r)
 			}
 		case "dlq":
 			if !isGetAtt(r, dlqID, "Arn") {

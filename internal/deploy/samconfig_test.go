@@ -107,6 +107,13 @@ func checkDeployEnv(tpl obj, env string, p map[string]any) []string {
 	if err != nil {
 		return append(problems, err.Error())
 	}
+	// The place to say where prod's alarms go is there to be filled in (the template's
+	// rule refuses a prod deploy while both are empty).
+	if _, email := overrides["AlarmEmail"]; env == "prod" && !email {
+		if _, topic := overrides["AlarmTopicArn"]; !topic {
+			problems = append(problems, "prod overrides name neither AlarmEmail nor AlarmTopicArn")
+		}
+	}
 	if overrides["Stage"] != env {
 		problems = append(problems, fmt.Sprintf("overrides deploy Stage %q from environment [%s]", overrides["Stage"], env))
 	}
@@ -233,6 +240,8 @@ func TestSamconfig(t *testing.T) {
 		{"throttling not a number", `ThrottlingRateLimit=\"10\"`, `ThrottlingRateLimit=\"ten\"`},
 		{"two stages, one stack", `stack_name = "vip-messages-staging"`, `stack_name = "vip-messages-dev"`},
 		{"wrong version", "version = 0.1", "version = 0.2"},
+		{"prod alarms go nowhere", ` AlarmEmail=\"\" AlarmTopicArn=\"\"`, ""},
+		{"bad alarm email", `AlarmEmail=\"\"`, `AlarmEmail=\"not-an-address\"`},
 		{"dev build copies the repository", "[dev.build.parameters]\nbuild_in_source = true", "[dev.build.parameters]\nbuild_in_source = false"},
 		{"prod build hashes the repository", "[prod.build.parameters]\nbuild_in_source = true\ncached = false", "[prod.build.parameters]\nbuild_in_source = true\ncached = true"},
 	}

@@ -73,7 +73,7 @@ var templateChecks = []struct {
 	{"TableDurability", checkTableDurability, []mutation{
 		set("provisioned", "PROVISIONED", at(tblProps, "BillingMode")...),
 		set("no PITR", false, at(tblProps, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled")...),
-		set("no SSE", deleted, at(tblProps, "SSESpecification")...),
+		set("RetainExceptOnCreate under LanguageExtensions (cfn-language-discussion#139)", obj{"Fn::If": []any{"IsProd", "RetainExceptOnCreate", "Delete"}}, "Resources", tableID, "DeletionPolicy"),
 		set("keys-only stream", "KEYS_ONLY", at(tblProps, "StreamSpecification", "StreamViewType")...),
 		set("no deletion protection on prod", false, at(tblProps, "DeletionProtectionEnabled")...),
 		set("prod deletes the table", obj{"Fn::If": []any{"IsProd", "Delete", "Retain"}}, "Resources", tableID, "DeletionPolicy"),
@@ -275,7 +275,6 @@ func checkTableDurability(tpl obj) []string {
 	}
 	expect("BillingMode", get(props, "BillingMode"), "PAY_PER_REQUEST")
 	expect("point-in-time recovery", get(props, "PointInTimeRecoverySpecification", "PointInTimeRecoveryEnabled"), true)
-	expect("encryption", get(props, "SSESpecification", "SSEEnabled"), true)
 	expect("stream", get(props, "StreamSpecification", "StreamViewType"), "NEW_AND_OLD_IMAGES")
 
 	if !slices.Contains(stages(tpl), "prod") {
@@ -288,6 +287,18 @@ func checkTableDurability(tpl obj) []string {
 		v, ok := forStage(tpl, raw, "prod")
 		if !ok || v != "Retain" {
 			problems = append(problems, fmt.Sprintf("table %s on prod is %v, want Retain", attr, v))
+		}
+	}
+	// The LanguageExtensions transform rejects RetainExceptOnCreate
+	// (aws-cloudformation/cfn-language-discussion#139): a first deploy would fail.
+	// scripts/preflight and the README runbook cover a failed first create instead.
+	if tr, _ := stringsOf(tpl["Transform"]); slices.Contains(tr, "AWS::LanguageExtensions") {
+		for _, attr := range []string{"DeletionPolicy", "UpdateReplacePolicy"} {
+			for _, v := range possibleValues(tpl, get(tpl, "Resources", tableID, attr)) {
+				if v == "RetainExceptOnCreate" {
+					problems = append(problems, fmt.Sprintf("table %s can be RetainExceptOnCreate, which AWS::LanguageExtensions rejects", attr))
+				}
+			}
 		}
 	}
 	if v, ok := forStage(tpl, get(props, "DeletionProtectionEnabled"), "prod"); !ok || v != true {
@@ -304,8 +315,9 @@ func checkTableDurability(tpl obj) []string {
 	return problems
 }
 
-// functionIDs are the template's functions: the API and the label indexer.
-var functionIDs = []string{indexerID, functionID}
+// functionIDs are the template's functions: the label indexer, the deploy's
+// pre-traffic hook and the API (sorted).
+var functionIDs = []string{indexerID, hookID, functionID}
 
 func checkFunctionPlatform(tpl obj) []string {
 	if ids := resourcesOfType(tpl, "AWS::Serverless::Function"); !reflect.DeepEqual(ids, functionIDs) {
@@ -476,6 +488,7 @@ var allowedActions = map[string]string{
 	"dynamodb:GetItem":              "table",
 	"dynamodb:BatchGetItem":         "table",
 	"secretsmanager:GetSecretValue": "secrets",
+	"kms:Decrypt":                   "tablekey",
 }
 
 const secretARN = "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:"
@@ -515,7 +528,7 @@ func checkPolicies(tpl obj, id string, allowed map[string]string, resource func(
 			problems = append(problems, fmt.Sprintf("%s Policies[%d] %v is not an inline policy document with Statement", id, i, p))
 			continue
 		}
-		for j, s := range stmts {
+		for j, s := range flattenIfs(stmts) {
 			where := fmt.Sprintf("%s Policies[%d].Statement[%d]", id, i, j)
 			for _, k := range []string{"NotAction", "NotResource", "NotPrincipal"} {
 				if get(s, k) != nil {
@@ -543,6 +556,22 @@ func checkPolicies(tpl obj, id string, allowed map[string]string, resource func(
 					continue
 				}
 				okAll := true
+				if kind == anyResource {
+					// An action without resource-level permissions: "*" is the only
+					// true Resource, so it gets a statement of its own.
+					if !reflect.DeepEqual(resources, []any{"*"}) {
+						problems = append(problems, fmt.Sprintf(`%s %s: Resource %v, want exactly "*" (the action has no resource-level permissions)`, where, a, resources))
+						okAll = false
+					}
+					for _, other := range actions {
+						if allowed[other] != anyResource {
+							problems = append(problems, fmt.Sprintf(`%s: %s shares the "*" statement of %s`, where, other, a))
+							okAll = false
+						}
+					}
+					granted[a] = granted[a] || okAll
+					continue
+				}
 				for _, r := range resources {
 					if r == "*" {
 						problems = append(problems, fmt.Sprintf(`%s %s: Resource "*"`, where, a))
@@ -565,6 +594,28 @@ func checkPolicies(tpl obj, id string, allowed map[string]string, resource func(
 	return problems
 }
 
+// anyResource is the resource kind of an action that takes only Resource "*".
+const anyResource = "*"
+
+// flattenIfs replaces each {"Fn::If": [cond, a, b]} statement by its branches,
+// leaving out AWS::NoValue, so both outcomes are checked.
+func flattenIfs(stmts []any) []any {
+	var out []any
+	for _, s := range stmts {
+		args := asList(get(s, "Fn::If"))
+		if len(args) != 3 {
+			out = append(out, s)
+			continue
+		}
+		for _, b := range args[1:] {
+			if !isRef(b, "AWS::NoValue") {
+				out = append(out, flattenIfs([]any{b})...)
+			}
+		}
+	}
+	return out
+}
+
 func keys(m map[string]string) []string {
 	out := make([]string, 0, len(m))
 	for k := range m {
@@ -584,6 +635,10 @@ func checkResource(kind string, r, prefixExpr any) string {
 	case "table":
 		if !isGetAtt(r, tableID, "Arn") {
 			return fmt.Sprintf("Resource %v is not exactly !GetAtt %s.Arn", r, tableID)
+		}
+	case "tablekey":
+		if !isRef(r, "TableKmsKeyArn") {
+			return fmt.Sprintf("Resource %v is not exactly Ref TableKmsKeyArn", r)
 		}
 	case "secrets":
 		sub := get(r, "Fn::Sub")
@@ -723,7 +778,8 @@ func checkParameters(tpl obj) []string {
 		problems = append(problems, fmt.Sprintf("Stage allows %v, want [dev staging prod]", got))
 	}
 	for _, name := range []string{"Stage", "SecretPrefix", "LogLevel", "KeyCacheTTL", "KeyNegativeTTL",
-		"KeyStaleTTL", "WorkspaceCacheTTL", "ThrottlingRateLimit", "ThrottlingBurstLimit"} {
+		"KeyStaleTTL", "WorkspaceCacheTTL", "ThrottlingRateLimit", "ThrottlingBurstLimit",
+		"AlarmTopicArn", "AlarmEmail", "TableKmsKeyArn", "ProvisionedConcurrency"} {
 		p := asObj(get(tpl, "Parameters", name))
 		if p == nil {
 			problems = append(problems, "no parameter "+name)

@@ -1,0 +1,47 @@
+"""Runs SAM's own transform (the samtranslator package, as bundled with cfn-lint)
+on template.yaml for one stage and prints the CloudFormation result as JSON.
+
+Usage: python3 sam_transform.py TEMPLATE Stage=prod [Name=value ...]
+
+The AWS::LanguageExtensions transform runs only in CloudFormation, so its one job
+here, the table's conditional DeletionPolicy, is resolved to Retain beforehand. The
+code location is a placeholder: sam build and sam package fill it in.
+"""
+import json
+import os
+import sys
+
+os.environ.setdefault("AWS_DEFAULT_REGION", "us-east-1")
+
+from samtranslator.translator.transform import transform  # noqa: E402
+from samtranslator.yaml_helper import yaml_parse  # noqa: E402
+
+
+class ManagedPolicies:
+    """The managed policies SAM attaches by name, without asking IAM."""
+
+    def load(self):
+        base = "arn:aws:iam::aws:policy/"
+        return {
+            "AWSLambdaBasicExecutionRole": base + "service-role/AWSLambdaBasicExecutionRole",
+            "AWSXrayWriteOnlyAccess": base + "AWSXrayWriteOnlyAccess",
+            "AWSCodeDeployRoleForLambda": base + "service-role/AWSCodeDeployRoleForLambda",
+        }
+
+
+def main():
+    with open(sys.argv[1]) as f:
+        tpl = yaml_parse(f.read())
+    tpl["Transform"] = "AWS::Serverless-2016-10-31"
+    for res in tpl["Resources"].values():
+        for attr in ("DeletionPolicy", "UpdateReplacePolicy"):
+            if isinstance(res.get(attr), dict):
+                res[attr] = "Retain"
+        if res.get("Type") == "AWS::Serverless::Function":
+            res.setdefault("Properties", {})["CodeUri"] = "s3://bucket/key"
+    tpl.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
+    params = dict(arg.split("=", 1) for arg in sys.argv[2:])
+    json.dump(transform(tpl, params, ManagedPolicies()), sys.stdout, default=str)
+
+
+main()
