@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"reflect"
 	"slices"
+	"strings"
 
 	"github.com/vip-messages/api/internal/messages"
 )
@@ -63,6 +64,21 @@ func init() {
 			}}, at(ixProps, "Events")...),
 			set("SAM policy template", []any{obj{"DynamoDBCrudPolicy": obj{"TableName": obj{"Ref": tableID}}}}, at(ixProps, "Policies")...),
 			set("own role", "arn:aws:iam::123456789012:role/admin", at(ixProps, "Role")...),
+			set("writes any item (no condition)", deleted, at(ixStmts, 0, "Condition")...),
+			set("writes message partitions too", []any{"LBL#*", "MSG#*"}, at(ixStmts, 0, "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys")...),
+			set("writes any partition", []any{"*"}, at(ixStmts, 0, "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys")...),
+			set("prefix without the separator", []any{"LBL*"}, at(ixStmts, 0, "Condition", "ForAllValues:StringLike", "dynamodb:LeadingKeys")...),
+			set("ForAnyValue (one LBL# key lets a batch write others)", obj{
+				"ForAnyValue:StringLike": obj{"dynamodb:LeadingKeys": []any{"LBL#*"}},
+				"Null":                   obj{"dynamodb:LeadingKeys": "false"},
+			}, at(ixStmts, 0, "Condition")...),
+			set("StringEquals (the * is literal: nothing matches)", obj{
+				"ForAllValues:StringEquals": obj{"dynamodb:LeadingKeys": []any{"LBL#*"}},
+				"Null":                      obj{"dynamodb:LeadingKeys": "false"},
+			}, at(ixStmts, 0, "Condition")...),
+			set("no Null check (ForAllValues holds on a request without keys)", deleted, at(ixStmts, 0, "Condition", "Null")...),
+			set("Null true", "true", at(ixStmts, 0, "Condition", "Null", "dynamodb:LeadingKeys")...),
+			set("condition on the stream read only", obj{"Null": obj{"dynamodb:LeadingKeys": "false"}}, at(ixStmts, 1, "Condition")...),
 		}},
 		{"IndexerStreamMapping", checkIndexerMapping, []mutation{
 			set("no mapping", deleted, "Resources", esmID),
@@ -127,6 +143,21 @@ func checkIndexerIAM(tpl obj) []string {
 	if ev := get(tpl, at(ixProps, "Events")...); ev != nil {
 		problems = append(problems, fmt.Sprintf("indexer has SAM Events %v: a DynamoDB event attaches AWSLambdaDynamoDBExecutionRole (every stream); use the %s mapping", ev, esmID))
 	}
+	// Every statement granting a table action may touch label index items only.
+	// A DynamoDB action not in indexerActions counts as a table action.
+	isTable := func(a string) bool {
+		kind, known := indexerActions[a]
+		return kind == "table" || !known && strings.HasPrefix(a, "dynamodb:")
+	}
+	for i, st := range asList(get(tpl, ixStmts...)) {
+		actions, _ := stringsOf(get(st, "Action"))
+		table := slices.ContainsFunc(actions, isTable)
+		if table && !isIndexWriteCondition(get(st, "Condition")) {
+			problems = append(problems, fmt.Sprintf("%s statement %d (%v) has Condition %v, want %v", indexerID, i, actions, get(st, "Condition"), indexWriteCondition))
+		} else if !table && get(st, "Condition") != nil {
+			problems = append(problems, fmt.Sprintf("%s statement %d (%v) has an unexpected Condition %v", indexerID, i, actions, get(st, "Condition")))
+		}
+	}
 	return append(problems, checkPolicies(tpl, indexerID, indexerActions, func(kind string, r any) string {
 		switch kind {
 		case "table":
@@ -148,6 +179,44 @@ func checkIndexerIAM(tpl obj) []string {
 		}
 		return ""
 	})...)
+}
+
+// indexWriteCondition confines the indexer's writes to label index
+// partitions: every key of a request (ForAllValues) begins with LBL#, and the
+// request has keys (ForAllValues alone holds when it has none).
+var indexWriteCondition = obj{
+	"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{messages.LabelPKPrefix + "*"}},
+	"Null":                    obj{"dynamodb:LeadingKeys": "false"},
+}
+
+// isIndexWriteCondition reports whether c is indexWriteCondition, a single
+// value written as a string or a list of one.
+func isIndexWriteCondition(c any) bool {
+	norm := func(v any) any {
+		if l := asList(v); len(l) == 1 {
+			return l[0]
+		}
+		if b, ok := v.(bool); ok {
+			return fmt.Sprint(b)
+		}
+		return v
+	}
+	m := asObj(c)
+	if len(m) != len(indexWriteCondition) {
+		return false
+	}
+	for op, want := range indexWriteCondition {
+		got := asObj(m[op])
+		if len(got) != len(asObj(want)) {
+			return false
+		}
+		for k, v := range asObj(want) {
+			if !reflect.DeepEqual(norm(got[k]), norm(v)) {
+				return false
+			}
+		}
+	}
+	return true
 }
 
 // wantFilter is the only stream records the indexer gets: message items.
