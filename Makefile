@@ -89,8 +89,9 @@ EVENT ?= events/list.json
 
 ## run: DynamoDB Local, the local Secrets Manager endpoint and the demo data, and the API
 ## at http://localhost:3000/vip-messages, as API Gateway would serve it. Ctrl-C stops all.
+## RUN_FLAGS='-secrets-addr 0.0.0.0:8010' lets a sam local container reach it on Linux.
 run: tools
-	$(GO) run ./cmd/localstack run
+	$(GO) run ./cmd/localstack run $(RUN_FLAGS)
 
 ## local-bootstrap: the function for this machine, with the deploy build's flags.
 local-bootstrap:

@@ -21,13 +21,15 @@ import (
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	addr := fs.String("addr", devstack.APIAddr, "address of the API")
+	secretsAddr := fs.String("secrets-addr", devstack.SecretsAddr,
+		"address of the local Secrets Manager endpoint; 0.0.0.0:8010 lets a sam local container reach it on Linux (README)")
 	_ = fs.Parse(args)
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
 
 	fmt.Println("starting DynamoDB Local, the local Secrets Manager endpoint and the demo data ...")
-	stack, err := devstack.Start(ctx, devstack.Options{})
+	stack, err := devstack.Start(ctx, devstack.Options{SecretsAddr: *secretsAddr})
 	if err != nil {
 		return err
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
 )
 
@@ -141,7 +142,7 @@ func TestSignEvent(t *testing.T) {
 		resp, _ := localHandler.Handle(context.Background(), signed)
 		return resp
 	}
-	files, _ := filepath.Glob(filepath.Join("..", "..", "events", "*.json"))
+	files, _ := sampleevent.Files(filepath.Join("..", "..", "events"))
 	if len(files) < 5 {
 		t.Fatalf("events: %v", files)
 	}

@@ -115,7 +115,7 @@ func decodePage(t *testing.T, resp events.APIGatewayProxyResponse) api.ListRespo
 func TestSampleEvents(t *testing.T) {
 	var logs bytes.Buffer
 	h := newHandler(t, &logs)
-	files, err := filepath.Glob(filepath.Join(mustRoot(t), "events", "*.json"))
+	files, err := sampleevent.Files(filepath.Join(mustRoot(t), "events"))
 	if err != nil || len(files) < 9 {
 		t.Fatalf("events/: %v, %d files", err, len(files))
 	}

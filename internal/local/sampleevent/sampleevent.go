@@ -7,6 +7,9 @@ import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
+	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -14,6 +17,36 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 )
+
+// Files lists the sample API Gateway events in dir (the repository's events/):
+// list*.json answer 200, error-NNN-*.json answer NNN. The folder also holds
+// what is not an API event (env.json, the stream sample stream-*.json).
+func Files(dir string) ([]string, error) {
+	var out []string
+	for _, pattern := range []string{"list*.json", "error-*.json"} {
+		m, err := filepath.Glob(filepath.Join(dir, pattern))
+		if err != nil {
+			return nil, err
+		}
+		out = append(out, m...)
+	}
+	sort.Strings(out)
+	return out, nil
+}
+
+// Status is the status a sample event answers, from its file name.
+func Status(path string) (int, error) {
+	name := filepath.Base(path)
+	if strings.HasPrefix(name, "list") {
+		return 200, nil
+	}
+	if n, ok := strings.CutPrefix(name, "error-"); ok && len(n) > 3 {
+		if code, err := strconv.Atoi(n[:3]); err == nil {
+			return code, nil
+		}
+	}
+	return 0, fmt.Errorf("%s: not a sample event name (list*.json, error-NNN-*.json)", name)
+}
 
 // Load reads a REST proxy event from a JSON file.
 func Load(path string) (events.APIGatewayProxyRequest, error) {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
@@ -477,14 +478,23 @@ type Server struct {
 	srv *http.Server
 }
 
-// Listen serves a new Service on addr ("127.0.0.1:8010"; port 0 picks a free one).
+// Listen serves a new Service on addr ("127.0.0.1:8010"; port 0 picks a free
+// one). An address on every interface ("0.0.0.0:8010", ":8010") or on the
+// Docker bridge is what a `sam local` container reaches through
+// host.docker.internal on Linux; URL then names the loopback address, which
+// reaches it from this machine.
 func Listen(addr string) (*Server, error) {
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, err
 	}
+	bound := ln.Addr().(*net.TCPAddr)
+	host := bound.IP.String()
+	if bound.IP.IsUnspecified() {
+		host = "127.0.0.1"
+	}
 	svc := New()
-	s := &Server{Service: svc, URL: "http://" + ln.Addr().String(),
+	s := &Server{Service: svc, URL: "http://" + net.JoinHostPort(host, strconv.Itoa(bound.Port)),
 		srv: &http.Server{Handler: svc, ReadHeaderTimeout: 10 * time.Second}}
 	// Serve returns ErrServerClosed after Close; nothing else is expected of a live listener.
 	go func() { _ = s.srv.Serve(ln) }()

@@ -3,7 +3,10 @@ package smlocal_test
 import (
 	"context"
 	"errors"
+	"net"
 	"net/http/httptest"
+	"net/url"
+	"strings"
 	"testing"
 	"time"
 
@@ -181,5 +184,43 @@ func TestPutKeyAndListen(t *testing.T) {
 	}
 	if err := smlocal.PutKey(ctx, c, "pre", "key-0002", auth.SecretValue{}); err == nil {
 		t.Fatal("PutKey stored an invalid value")
+	}
+}
+
+// Asked to listen on every interface (make run -secrets-addr 0.0.0.0:8010,
+// for a sam local container on Linux), the endpoint answers on a
+// non-loopback address of this machine, and its URL still works locally.
+func TestListenOnEveryInterface(t *testing.T) {
+	srv, err := smlocal.Listen("0.0.0.0:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Close()
+	u, err := url.Parse(srv.URL)
+	if err != nil || u.Hostname() != "127.0.0.1" {
+		t.Fatalf("URL %s, want the loopback address", srv.URL)
+	}
+	var external string
+	addrs, _ := net.InterfaceAddrs()
+	for _, a := range addrs {
+		if ip, ok := a.(*net.IPNet); ok && ip.IP.To4() != nil && !ip.IP.IsLoopback() {
+			external = ip.IP.String()
+			break
+		}
+	}
+	if external == "" {
+		t.Skip("this machine has no non-loopback IPv4 address")
+	}
+	ctx := context.Background()
+	v := auth.SecretValue{Secrets: []string{"s1"}, WorkspaceIDs: []string{"ws"}}
+	if err := smlocal.PutKey(ctx, smlocal.NewClient(srv.URL), "pre", "key-0001", v); err != nil {
+		t.Fatal(err)
+	}
+	got, err := get(ctx, smlocal.NewClient("http://"+net.JoinHostPort(external, u.Port())), "pre/key-0001")
+	if err != nil {
+		t.Fatalf("through %s: %v", external, err)
+	}
+	if !strings.Contains(aws.ToString(got.SecretString), "s1") {
+		t.Fatalf("secret %q", aws.ToString(got.SecretString))
 	}
 }
