@@ -62,12 +62,30 @@ build-%:
 	mkdir -p "$(ARTIFACTS_DIR)"
 	CGO_ENABLED=0 GOOS=linux GOARCH=arm64 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o "$(ARTIFACTS_DIR)/bootstrap" $(FUNCTION_PKG_$*)
 
-## deploy: sam build and sam deploy of one stage (make deploy STAGE=dev|staging|prod).
-## Needs the AWS SAM CLI and AWS credentials for the target account; prod asks to confirm the change set.
+## deploy: scripts/preflight, then sam build and sam deploy of one stage (make deploy STAGE=dev|staging|prod).
+## Needs the AWS SAM CLI 1.104.0+, the AWS CLI and credentials for the target account; prod asks to
+## confirm the change set. SAM_DEPLOY_FLAGS adds sam deploy flags (the pipeline's --role-arn).
 deploy:
-	@command -v sam >/dev/null || { echo "sam is missing: install the AWS SAM CLI"; exit 1; }
 	@case "$(STAGE)" in dev|staging|prod) ;; *) echo "STAGE must be dev, staging or prod, not '$(STAGE)'"; exit 1;; esac
-	sam build --config-env $(STAGE) && sam deploy --config-env $(STAGE)
+	scripts/preflight $(STAGE)
+	sam build --config-env $(STAGE)
+	sam deploy --config-env $(STAGE) $(SAM_DEPLOY_FLAGS)
+
+# The account stack (account.yaml): once per account and region, before the first deploy.
+ACCOUNT_STACK ?= vip-messages-account
+# REGION of the account stack: the stages' region in samconfig.toml.
+REGION ?= us-east-1
+
+.PHONY: bootstrap
+## bootstrap: deploy account.yaml (make bootstrap GITHUB_REPOSITORY=owner/name [OIDC_PROVIDER_ARN=...]):
+## API Gateway's CloudWatch role for the region, the GitHub OIDC provider and the per-stage deploy roles.
+bootstrap:
+	@command -v aws >/dev/null || { echo "aws is missing: install the AWS CLI v2"; exit 1; }
+	@test -n "$(GITHUB_REPOSITORY)" || { echo "set GITHUB_REPOSITORY=owner/name: the repository whose workflows may deploy"; exit 1; }
+	aws cloudformation deploy --region $(REGION) --stack-name $(ACCOUNT_STACK) --template-file account.yaml \
+		--capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
+		--parameter-overrides GitHubRepository=$(GITHUB_REPOSITORY) $(if $(OIDC_PROVIDER_ARN),ExistingOidcProviderArn=$(OIDC_PROVIDER_ARN))
+	aws cloudformation describe-stacks --region $(REGION) --stack-name $(ACCOUNT_STACK) --query 'Stacks[0].Outputs' --output table
 
 .PHONY: bench
 ## bench: the label drill-down on DynamoDB Local, index path against FilterExpression

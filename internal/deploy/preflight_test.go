@@ -1,0 +1,111 @@
+package deploy_test
+
+import (
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// TestPreflight runs scripts/preflight against a fake sam and a fake aws on PATH
+// (testdata/fakebin): each failing condition stops the deploy with its message,
+// and a clean account proceeds.
+func TestPreflight(t *testing.T) {
+	bash, err := exec.LookPath("bash")
+	if err != nil {
+		t.Skip("bash is not installed")
+	}
+	root := repoRoot(t)
+	fakebin, err := filepath.Abs(filepath.Join("testdata", "fakebin"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	samconfig, err := os.ReadFile(filepath.Join(root, "samconfig.toml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// prod with an alarm address, as a team sets it before its first prod deploy.
+	prodReady := filepath.Join(t.TempDir(), "samconfig.toml")
+	if err := os.WriteFile(prodReady, []byte(strings.Replace(string(samconfig), `AlarmEmail=\"\"`, `AlarmEmail=\"oncall@example.com\"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	clean := map[string]string{
+		"FAKE_SAM_VERSION": "1.164.0", "FAKE_ACCOUNT": "123456789012",
+		"FAKE_APIGW_ROLE":   "arn:aws:iam::123456789012:role/vip-messages-account-ApiGatewayCloudWatchRole-X",
+		"FAKE_STACK_STATUS": "UPDATE_COMPLETE", "FAKE_TABLE": "yes",
+	}
+	with := func(kv ...string) map[string]string {
+		env := map[string]string{}
+		for k, v := range clean {
+			env[k] = v
+		}
+		for i := 0; i+1 < len(kv); i += 2 {
+			env[kv[i]] = kv[i+1]
+		}
+		return env
+	}
+	for _, tc := range []struct {
+		name      string
+		stage     string
+		samconfig string
+		env       map[string]string
+		ok        bool
+		want      string
+	}{
+		{"clean account, existing stack", "dev", "", clean, true, "to account 123456789012, region us-east-1"},
+		{"first deploy: no stack, no table", "staging", "", with("FAKE_STACK_STATUS", "", "FAKE_TABLE", "no"), true, "preflight: ok"},
+		{"minimum SAM CLI", "dev", "", with("FAKE_SAM_VERSION", "1.104.0"), true, "preflight: ok"},
+		{"prod with an alarm address", "prod", prodReady, clean, true, "stage prod (stack vip-messages-prod)"},
+		{"old SAM CLI", "dev", "", with("FAKE_SAM_VERSION", "1.99.0"), false, "SAM CLI 1.99.0 is older than 1.104.0"},
+		{"SAM CLI that crashes on Fn::If in DeletionPolicy", "dev", "", with("FAKE_SAM_VERSION", "1.55.0"), false, "older than 1.104.0"},
+		{"no credentials", "dev", "", with("FAKE_ACCOUNT", ""), false, "no AWS credentials"},
+		{"no API Gateway CloudWatch role", "dev", "", with("FAKE_APIGW_ROLE", "None"), false, "run 'make bootstrap'"},
+		{"orphaned table", "prod", prodReady, with("FAKE_STACK_STATUS", ""), false, "orphaned table"},
+		{"failed first create", "prod", prodReady, with("FAKE_STACK_STATUS", "ROLLBACK_COMPLETE"), false, "aws cloudformation delete-stack --region us-east-1 --stack-name vip-messages-prod"},
+		{"deploy in progress", "dev", "", with("FAKE_STACK_STATUS", "UPDATE_IN_PROGRESS"), false, "wait for it to finish"},
+		{"prod alarms to nobody", "prod", "", clean, false, "prod alarms would notify nobody"},
+		{"unknown stage", "qa", "", clean, false, "usage: scripts/preflight dev|staging|prod"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			log := filepath.Join(t.TempDir(), "aws.log")
+			cmd := exec.Command(bash, filepath.Join(root, "scripts", "preflight"), tc.stage)
+			cmd.Dir = root
+			cmd.Env = []string{"PATH=" + fakebin + ":/usr/bin:/bin", "HOME=" + t.TempDir(), "FAKE_LOG=" + log}
+			if tc.samconfig != "" {
+				cmd.Env = append(cmd.Env, "SAMCONFIG="+tc.samconfig)
+			}
+			for k, v := range tc.env {
+				cmd.Env = append(cmd.Env, k+"="+v)
+			}
+			out, err := cmd.CombinedOutput()
+			if ok := err == nil; ok != tc.ok {
+				t.Fatalf("preflight %s: err %v, want ok=%v\n%s", tc.stage, err, tc.ok, out)
+			}
+			if !strings.Contains(string(out), tc.want) {
+				t.Errorf("output lacks %q:\n%s", tc.want, out)
+			}
+			// Every AWS call names the stage's region.
+			calls, _ := os.ReadFile(log)
+			for _, c := range strings.Split(strings.TrimSpace(string(calls)), "\n") {
+				if c != "" && !strings.HasPrefix(c, "sts ") && !strings.Contains(c, "--region us-east-1") {
+					t.Errorf("aws %s: no --region", c)
+				}
+			}
+		})
+	}
+}
+
+// TestPreflightTableName: the preflight looks for the table by the name the
+// template gives it.
+func TestPreflightTableName(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "preflight"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	tpl := loadTemplate(t)
+	if got := get(tpl, at(tblProps, "TableName")...); !strings.Contains(string(raw), `table="vip-messages-$stage"`) ||
+		str(get(got, "Fn::Sub")) != "vip-messages-${Stage}" {
+		t.Errorf("template TableName %v and scripts/preflight's table name differ", got)
+	}
+}
