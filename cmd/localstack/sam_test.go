@@ -88,7 +88,7 @@ func TestSAMLocalPath(t *testing.T) {
 	// What Docker's host.docker.internal reaches: make run's fixed ports,
 	// here the test stack's free ones.
 	hostDocker := map[string]string{
-		"http://host.docker.internal:" + strconv.Itoa(devstack.DynamoPort): stack.DynamoEndpoint,
+		"http://host.docker.internal:" + strconv.Itoa(devstack.DynamoPort):                      stack.DynamoEndpoint,
 		"http://host.docker.internal:" + strings.TrimPrefix(devstack.SecretsAddr, "127.0.0.1:"): stack.SecretsEndpoint,
 	}
 
