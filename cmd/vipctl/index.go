@@ -50,13 +50,23 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 	if err != nil {
 		return err
 	}
+	where := "every channel"
+	if !*all {
+		// A rebuild of a channel that is not there would sweep the table for
+		// nothing and report success with 0 messages.
+		if err := channelExists(ctx, db, table.name, *workspace, *medium); err != nil {
+			return err
+		}
+		where = "channel " + *workspace + "/" + *medium
+	}
 	rb := labelindex.NewRebuilder(db, table.name)
 	rb.PageSize = *pageSize
 
 	line := func(p labelindex.Progress) string {
-		return fmt.Sprintf("%d pages, %d messages, %d index items written, %d repaired, %d skipped, %d over the item size limit; "+
-			"orphan sweep: %d pages, %d index items checked, %d orphans deleted",
-			p.Pages, p.Messages, p.Written, p.Repaired, p.Skipped, p.TooLarge, p.SweepPages, p.Checked, p.Orphans)
+		return fmt.Sprintf("%s, %s, %s written, %d repaired, %d skipped, %d over the item size limit; "+
+			"orphan sweep: %s, %s checked, %s deleted",
+			count(p.Pages, "page"), count(p.Messages, "message"), count(p.Written, "index item"), p.Repaired, p.Skipped, p.TooLarge,
+			count(p.SweepPages, "page"), count(p.Checked, "index item"), count(p.Orphans, "orphan"))
 	}
 	// The progress line: rewritten in place on a terminal, every 50 pages otherwise.
 	token := *resume
@@ -78,17 +88,28 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 	if e.stderrTTY {
 		fmt.Fprint(e.stderr, "\r\033[K")
 	}
+	// The command that continues where this one stopped.
+	again := path
+	if *all {
+		again += " --all"
+	} else {
+		again += " --workspace " + *workspace + " --medium " + *medium
+	}
+	if f.isSet("table") {
+		again += " --table " + table.name
+	}
+	again += " --resume " + token
 	switch {
 	case errors.Is(err, labelindex.ErrBadToken):
 		return fmt.Errorf("--resume %q is not a token of this kind of rebuild (--all and a channel have their own)", *resume)
+	case errors.Is(err, context.Canceled) && token != "":
+		return fmt.Errorf("interrupted after %s; resume with: %s", line(p), again)
+	case errors.Is(err, context.Canceled):
+		return errors.New("interrupted before the first page was done: nothing to resume, run it again")
 	case err != nil && token != "":
-		return fmt.Errorf("%s: %w; resume with --resume %s", line(p), err, token)
+		return fmt.Errorf("%s: %w; resume with: %s", line(p), err, again)
 	case err != nil:
 		return err
-	}
-	where := "channel " + *workspace + "/" + *medium
-	if *all {
-		where = "every channel"
 	}
 	fmt.Fprintf(e.stdout, "label index rebuilt for %s: %s\n", where, line(p))
 	return nil

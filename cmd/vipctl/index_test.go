@@ -1,9 +1,10 @@
 package main
 
 import (
+	"bytes"
 	"context"
-	"fmt"
 	"math/rand/v2"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -63,7 +64,31 @@ func TestIndexRebuild(t *testing.T) {
 	}
 
 	args := []string{"index", "rebuild", "--workspace", seed.DemoWorkspace, "--medium", medium, "--page-size", "20"}
-	r := mustRun(t, getenv, args...)
+	// Not registered yet: the rebuild says so instead of reporting 0 messages.
+	mustFail(t, getenv, "channel "+medium+" of workspace "+seed.DemoWorkspace+" not found in "+stack.Table, args...)
+	mustFail(t, getenv, "workspace ws-nowhere not found in "+stack.Table, "index", "rebuild", "--workspace", "ws-nowhere", "--medium", medium)
+	mustRun(t, getenv, "channels", "connect", seed.DemoWorkspace, medium)
+
+	// Interrupted (Ctrl-C) after its 50th page, it says how to go on.
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	var out bytes.Buffer
+	errOut := cancelOnWrite{cancel: cancel}
+	e := newEnv(&out, &errOut, getenv)
+	if code := e.main(ctx, []string{"index", "rebuild", "--workspace", seed.DemoWorkspace, "--medium", medium, "--page-size", "1"}); code != exitError {
+		t.Fatalf("interrupted: exit %d\n%s", code, errOut.String())
+	}
+	_, last, _ := strings.Cut(errOut.String(), "\n")
+	resume := regexp.MustCompile(`^vipctl: interrupted after 50 pages, 50 messages, .*; resume with: (vipctl index rebuild --workspace ws-demo --medium ch-preindex --resume c1\.\S+)\n$`).FindStringSubmatch(last)
+	if resume == nil {
+		t.Fatalf("interrupted: stderr %q", errOut.String())
+	}
+	r := mustRun(t, getenv, append(strings.Fields(resume[1])[1:], "--page-size", "1000")...)
+	if !strings.Contains(r.stdout, "1 page, 40 messages") {
+		t.Fatalf("resumed after the interruption: %s", r)
+	}
+
+	r = mustRun(t, getenv, args...)
 	if !strings.Contains(r.stdout, "5 pages, 90 messages") {
 		t.Fatalf("summary: %s", r)
 	}
@@ -92,7 +117,7 @@ func TestIndexRebuild(t *testing.T) {
 		t.Fatalf("label %s: the deleted message should still be in the index before the rebuild", gone.Labels[0])
 	}
 	r = mustRun(t, getenv, args...)
-	if want := fmt.Sprintf("%d orphans deleted", len(labelindex.Labels(seed.DemoWorkspace, medium, gone))); !strings.Contains(r.stdout, want) {
+	if want := count(len(labelindex.Labels(seed.DemoWorkspace, medium, gone)), "orphan") + " deleted"; !strings.Contains(r.stdout, want) {
 		t.Fatalf("sweep: %s, want %q", r, want)
 	}
 	for _, label := range append(slices.Clone(seed.BuiltinLabels), seed.CustomLabelIDs...) {
@@ -139,4 +164,16 @@ func resumeTokenAfter(msgs []messages.Message, n int) string {
 	}
 	slices.Sort(sks)
 	return labelindex.ChannelToken(sks[n-1])
+}
+
+// cancelOnWrite is a stderr that cancels the run after its first line, the
+// first progress line, as a Ctrl-C would.
+type cancelOnWrite struct {
+	bytes.Buffer
+	cancel context.CancelFunc
+}
+
+func (c *cancelOnWrite) Write(p []byte) (int, error) {
+	c.cancel()
+	return c.Buffer.Write(p)
 }

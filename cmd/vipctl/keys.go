@@ -15,6 +15,7 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
+	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
 	"github.com/vip-messages/api/internal/auth"
@@ -26,7 +27,9 @@ func init() {
 		{name: "rotate", args: "[--force] [--prefix P] [--json] KEYID", summary: "add a new current secret, keep the old one as previous", run: keysRotate},
 		{name: "retire-previous", args: "[--prefix P] KEYID", summary: "drop the previous secret once callers use the new one", run: keysRetirePrevious},
 		{name: "revoke", args: "[--force] [--recovery-days N] [--prefix P] KEYID", summary: "delete the key's secret (recoverable unless --force)", run: keysRevoke},
+		{name: "restore", args: "[--prefix P] KEYID", summary: "undo a revoke within its recovery window", run: keysRestore},
 		{name: "show", args: "[--prefix P] KEYID", summary: "show a key's workspaces and number of secrets (never the secrets)", run: keysShow},
+		{name: "list", args: "[--limit N] [--next TOKEN] [--all] [--json] [--prefix P]", summary: "list the keys under the prefix, revoked ones included", run: keysList},
 		{name: "set-workspaces", args: "--workspace ID [--workspace ID ...] [--prefix P] KEYID", summary: "replace the workspaces a key may read", run: keysSetWorkspaces},
 	}})
 }
@@ -170,6 +173,13 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 // readKey reads and parses a key's secret value.
 func readKey(ctx context.Context, sm *secretsmanager.Client, keyID, name string) (auth.SecretValue, error) {
 	out, err := sm.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
+	var invalid *smtypes.InvalidRequestException
+	if errors.As(err, &invalid) {
+		// Most likely revoked (scheduled for deletion): say so, not the raw text.
+		if d, derr := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)}); derr == nil && d.DeletedDate != nil {
+			return auth.SecretValue{}, revokedError(keyID, name, *d.DeletedDate)
+		}
+	}
 	if err != nil {
 		return auth.SecretValue{}, smError(err, keyID, name)
 	}
@@ -224,6 +234,17 @@ func keyValueCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []str
 
 const cacheNote = "Running handlers pick the change up within KEY_CACHE_TTL (default 5m)."
 
+// localCacheHint is added to cacheNote against the local stack.
+const localCacheHint = "Local stack: start it with KEY_CACHE_TTL=2s make run to see key changes at once."
+
+// cacheNote says when a key change shows, with the hint for the local stack.
+func (e *env) cacheNote(kf *keyFlags) {
+	fmt.Fprintln(e.stderr, cacheNote)
+	if kf.local {
+		fmt.Fprintln(e.stderr, localCacheHint)
+	}
+}
+
 func keysRotate(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "[--force] [--prefix P] [--json] KEYID")
 	var kf keyFlags
@@ -244,7 +265,8 @@ func keysRotate(ctx context.Context, e *env, path string, args []string) error {
 	if err := e.printKey(keyOut{KeyID: keyID, Secret: v.Secrets[0], SecretName: name, WorkspaceIDs: v.WorkspaceIDs}, *asJSON); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stderr, "New secret is current; the old one keeps working until: vipctl keys retire-previous %s\n%s\n", keyID, cacheNote)
+	fmt.Fprintf(e.stderr, "New secret is current; the old one keeps working until: vipctl keys retire-previous %s\n", keyID)
+	e.cacheNote(&kf)
 	return nil
 }
 
@@ -265,7 +287,7 @@ func keysRetirePrevious(ctx context.Context, e *env, path string, args []string)
 		return err
 	}
 	fmt.Fprintf(e.stdout, "key %s: previous secret retired; only the current one works\n", keyID)
-	fmt.Fprintln(e.stderr, cacheNote)
+	e.cacheNote(&kf)
 	return nil
 }
 
@@ -301,9 +323,9 @@ func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
 		if out.DeletionDate != nil {
 			when = " on " + out.DeletionDate.UTC().Format(time.DateOnly)
 		}
-		fmt.Fprintf(e.stdout, "key %s revoked: secret %s is deleted%s; until then: aws secretsmanager restore-secret --secret-id %s\n", keyID, name, when, name)
+		fmt.Fprintf(e.stdout, "key %s revoked: secret %s is deleted%s; until then: vipctl keys restore %s\n", keyID, name, when, keyID)
 	}
-	fmt.Fprintln(e.stderr, cacheNote)
+	e.cacheNote(&kf)
 	return nil
 }
 
@@ -341,7 +363,42 @@ func keysSetWorkspaces(ctx context.Context, e *env, path string, args []string) 
 		return err
 	}
 	fmt.Fprintf(e.stdout, "key %s: workspaces %s\n", keyID, strings.Join(v.WorkspaceIDs, ","))
-	fmt.Fprintln(e.stderr, cacheNote)
+	e.cacheNote(&kf)
+	return nil
+}
+
+// revokedError is what a command on a revoked key says.
+func revokedError(keyID, name string, deletion time.Time) error {
+	return fmt.Errorf("key %s is revoked: its secret %s is deleted on %s; until then, vipctl keys restore %s brings it back",
+		keyID, name, deletion.UTC().Format(time.DateOnly), keyID)
+}
+
+// keysRestore cancels a revoke (RestoreSecret) while the recovery window lasts.
+func keysRestore(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "[--prefix P] KEYID")
+	var kf keyFlags
+	kf.register(f, e)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
+	if err != nil {
+		return err
+	}
+	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
+	var missing *smtypes.ResourceNotFoundException
+	if errors.As(err, &missing) {
+		return fmt.Errorf("key %s not found (no secret %s): a key revoked with --force, or whose recovery window has passed, cannot be restored", keyID, name)
+	}
+	if err != nil {
+		return smError(err, keyID, name)
+	}
+	if d.DeletedDate == nil {
+		fmt.Fprintf(e.stderr, "key %s is not revoked: nothing to do\n", keyID)
+		return nil
+	}
+	if _, err := sm.RestoreSecret(ctx, &secretsmanager.RestoreSecretInput{SecretId: aws.String(name)}); err != nil {
+		return smError(err, keyID, name)
+	}
+	fmt.Fprintf(e.stdout, "key %s restored: secret %s is no longer scheduled for deletion\n", keyID, name)
+	e.cacheNote(&kf)
 	return nil
 }
 

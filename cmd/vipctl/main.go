@@ -33,7 +33,9 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"regexp"
 	"slices"
+	"strconv"
 	"strings"
 	"syscall"
 	"text/tabwriter"
@@ -86,8 +88,9 @@ type env struct {
 	stdout, stderr io.Writer
 	getenv         func(string) string
 	now            func() time.Time
-	// stderrTTY says whether stderr is a terminal (progress lines).
-	stderrTTY bool
+	// stderrTTY says whether stderr is a terminal (progress lines), stdoutTTY
+	// whether stdout is (a word when there is nothing to print).
+	stderrTTY, stdoutTTY bool
 	// awsConfig loads the AWS configuration (config.LoadDefaultConfig).
 	awsConfig func(ctx context.Context) (aws.Config, error)
 }
@@ -95,7 +98,7 @@ type env struct {
 func newEnv(stdout, stderr io.Writer, getenv func(string) string) *env {
 	return &env{
 		stdout: stdout, stderr: stderr, getenv: getenv, now: time.Now,
-		stderrTTY: isTerminal(stderr),
+		stderrTTY: isTerminal(stderr), stdoutTTY: isTerminal(stdout),
 		// The SDK's own log lines (e.g. DynamoDB Local's error answers fail its
 		// CRC check) would break the one-line error contract; errors still
 		// come back as errors.
@@ -133,8 +136,8 @@ func (e *env) main(ctx context.Context, args []string) int {
 	case errors.Is(err, flag.ErrHelp):
 		return exitOK
 	case errors.As(err, &uerr):
-		fmt.Fprintf(e.stderr, "%s: %s\n", uerr.path, uerr.msg)
-		uerr.usage(e.stderr)
+		// The message and where to look, not the whole flag list.
+		fmt.Fprintf(e.stderr, "%s: %s\nRun '%s -h' for usage.\n", uerr.path, dashes(uerr.msg), uerr.path)
 		return exitUsage
 	}
 	fmt.Fprintf(e.stderr, "vipctl: %s\n", oneLine(err.Error()))
@@ -157,8 +160,12 @@ func dispatch(ctx context.Context, e *env, path string, c *command, args []strin
 		_ = tw.Flush()
 		fmt.Fprintf(w, "\nRun '%s <command> -h' for a command's flags.\n", path)
 	}
+	names := make([]string, len(subs))
+	for i, s := range subs {
+		names[i] = s.name
+	}
 	if len(args) == 0 {
-		return &usageError{path: path, msg: "missing command", usage: usage}
+		return &usageError{path: path, msg: "missing command: " + strings.Join(names, ", ")}
 	}
 	name := args[0]
 	if name == "-h" || name == "-help" || name == "--help" || name == "help" {
@@ -170,13 +177,12 @@ func dispatch(ctx context.Context, e *env, path string, c *command, args []strin
 			return dispatch(ctx, e, path+" "+name, s, args[1:])
 		}
 	}
-	return &usageError{path: path, msg: fmt.Sprintf("unknown command %q", name), usage: usage}
+	return &usageError{path: path, msg: fmt.Sprintf("unknown command %q (want %s)", name, strings.Join(names, ", "))}
 }
 
-// usageError is a bad command line: exit 2 with usage on stderr.
+// usageError is a bad command line: exit 2 with its message on stderr.
 type usageError struct {
 	path, msg string
-	usage     func(io.Writer)
 }
 
 func (u *usageError) Error() string { return u.path + ": " + u.msg }
@@ -195,15 +201,37 @@ func newFlags(path, args string) *flags {
 
 func (f *flags) usage(w io.Writer) {
 	fmt.Fprintf(w, "usage: %s %s\n", f.path, f.args)
-	n := 0
-	f.VisitAll(func(*flag.Flag) { n++ })
-	if n > 0 {
-		fmt.Fprintln(w, "\nflags:")
-		f.SetOutput(w)
-		f.PrintDefaults()
-		f.SetOutput(io.Discard)
-	}
+	first := true
+	f.VisitAll(func(fl *flag.Flag) {
+		if first {
+			fmt.Fprintln(w, "\nflags (--flag and -flag both work):")
+			first = false
+		}
+		// flag.PrintDefaults, with the double dash the README uses.
+		typ, usage := flag.UnquoteUsage(fl)
+		fmt.Fprintf(w, "  --%s", fl.Name)
+		if typ != "" {
+			fmt.Fprintf(w, " %s", typ)
+		}
+		fmt.Fprintf(w, "\n    \t%s", strings.ReplaceAll(usage, "\n", "\n    \t"))
+		switch fl.DefValue {
+		case "", "0", "false", "[]":
+		default:
+			if typ == "string" {
+				fmt.Fprintf(w, " (default %q)", fl.DefValue)
+			} else {
+				fmt.Fprintf(w, " (default %s)", fl.DefValue)
+			}
+		}
+		fmt.Fprintln(w)
+	})
 }
+
+// flagName matches a flag as the flag package writes it in errors (-name).
+var flagName = regexp.MustCompile(`(^|[ (])-([a-z][a-z0-9-]*)`)
+
+// dashes writes the flag package's -name as --name, the README's style.
+func dashes(msg string) string { return flagName.ReplaceAllString(msg, "$1--$2") }
 
 // isSet reports whether the flag was given on the command line.
 func (f *flags) isSet(name string) (set bool) {
@@ -213,7 +241,7 @@ func (f *flags) isSet(name string) (set bool) {
 
 // usageErr is a usage error of this command.
 func (f *flags) usageErr(format string, a ...any) error {
-	return &usageError{path: f.path, msg: fmt.Sprintf(format, a...), usage: f.usage}
+	return &usageError{path: f.path, msg: fmt.Sprintf(format, a...)}
 }
 
 // parse parses args, flags and positional arguments in any order ("--" ends
@@ -227,7 +255,7 @@ func (f *flags) parse(e *env, args []string, minArgs, maxArgs int) ([]string, er
 			return nil, err
 		}
 		if err != nil {
-			return nil, f.usageErr("%s", err)
+			return nil, f.usageErr("%s", dashes(err.Error()))
 		}
 		rest := f.Args()
 		if len(rest) == 0 {
@@ -269,6 +297,14 @@ func (e *env) aws(ctx context.Context) (aws.Config, error) {
 	return cfg, nil
 }
 
+// nothing says, on stderr, that there is nothing to print, when a person
+// reads stdout; a script reading it gets no output at all.
+func (e *env) nothing(msg string) {
+	if e.stdoutTTY {
+		fmt.Fprintln(e.stderr, msg)
+	}
+}
+
 // isTerminal reports whether w is a character device (a terminal).
 func isTerminal(w io.Writer) bool {
 	f, ok := w.(*os.File)
@@ -277,6 +313,14 @@ func isTerminal(w io.Writer) bool {
 	}
 	st, err := f.Stat()
 	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}
+
+// count is n and the noun, plural unless n is 1: "1 page", "2 pages".
+func count(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }
 
 func oneLine(s string) string {

@@ -136,15 +136,17 @@ func TestUsage(t *testing.T) {
 		stderr []string // substrings
 		stdout []string
 	}{
-		{args: nil, code: 2, stderr: []string{"missing command", "usage: vipctl <command>", "messages", "keys", "sign-event"}},
-		{args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`, "usage:"}},
+		{args: nil, code: 2, stderr: []string{"vipctl: missing command: channels, index, keys, messages, sign, sign-event, workspaces\nRun 'vipctl -h' for usage.\n"}},
+		{args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`, "Run 'vipctl -h' for usage."}},
 		{args: []string{"-h"}, code: 0, stdout: []string{"usage: vipctl <command>", "workspaces"}},
-		{args: []string{"keys"}, code: 2, stderr: []string{"vipctl keys: missing command", "retire-previous"}},
-		{args: []string{"messages", "list", "--bogus"}, code: 2, stderr: []string{"vipctl messages list: flag provided but not defined: -bogus", "usage: vipctl messages list", "-content-type"}},
-		{args: []string{"messages", "list", "--limit", "many"}, code: 2, stderr: []string{"invalid value", "usage:"}},
+		{args: []string{"keys"}, code: 2, stderr: []string{"vipctl keys: missing command: create, list, restore, retire-previous"}},
+		{args: []string{"messages", "list", "--bogus"}, code: 2, stderr: []string{"vipctl messages list: flag provided but not defined: --bogus\nRun 'vipctl messages list -h' for usage.\n"}},
+		{args: []string{"messages", "list", "-limit", "many"}, code: 2, stderr: []string{`invalid value "many" for flag --limit`}},
 		{args: []string{"messages", "list", "--workspace", "ws-demo"}, code: 2, stderr: []string{"missing --medium, --from, --to"}},
-		{args: []string{"messages", "list", "-h"}, code: 0, stdout: []string{"usage: vipctl messages list", "-all"}},
+		{args: []string{"messages", "list", "-h"}, code: 0, stdout: []string{"usage: vipctl messages list", "\n  --all\n", "\n  --limit int\n"}},
 		{args: []string{"messages", "list", "--workspace", "w", "--medium", "m", "--from", "2026-01-01", "--to", "2026-01-02", "extra"}, code: 2, stderr: []string{"unexpected arguments: extra"}},
+		{args: []string{"messages", "list", "--key", "demo-key-0001", "--secret", "s", "--workspace", "w", "--medium", "m", "--from", "2026-01-01", "--to", "2026-01-02", "--limit", "0"}, code: 2, stderr: []string{"--limit 0: want 1 to 200"}},
+		{args: []string{"messages", "list", "--key", "demo-key-0001", "--secret", "s", "--workspace", "w", "--medium", "m", "--from", "2026-01-01", "--to", "2026-01-02", "--limit=201"}, code: 2, stderr: []string{"--limit 201: want 1 to 200"}},
 		{args: []string{"sign"}, code: 2, stderr: []string{"missing --key (or $VIP_API_KEY), --secret (or $VIP_API_SECRET)"}},
 		{args: []string{"sign", "--key", "short", "--secret", "s"}, code: 2, stderr: []string{`--key "short" is not a key id`}},
 		{args: []string{"sign", "--key", "demo-key-0001", "--secret", "s", "--date", "yesterday"}, code: 2, stderr: []string{"not an RFC 3339"}},
@@ -152,12 +154,17 @@ func TestUsage(t *testing.T) {
 		{args: []string{"keys", "create"}, code: 2, stderr: []string{"missing --workspace"}},
 		{args: []string{"keys", "create", "--workspace", "ws#1"}, code: 2, stderr: []string{`--workspace "ws#1"`}},
 		{args: []string{"keys", "create", "--workspace", "ws-demo", "--id", "bad id"}, code: 2, stderr: []string{`--id "bad id"`}},
-		{args: []string{"keys", "rotate"}, code: 2, stderr: []string{"missing arguments", "usage: vipctl keys rotate"}},
+		{args: []string{"keys", "rotate"}, code: 2, stderr: []string{"vipctl keys rotate: missing arguments\nRun 'vipctl keys rotate -h' for usage.\n"}},
 		{args: []string{"keys", "revoke", "no"}, code: 2, stderr: []string{`"no" is not a key id`}},
 		{args: []string{"keys", "revoke", "--recovery-days", "3", "demo-key-0001"}, code: 2, stderr: []string{"--recovery-days 3"}},
+		{args: []string{"keys", "list", "--limit", "101"}, code: 2, stderr: []string{"--limit 101: want 1 to 100"}},
+		{args: []string{"keys", "list", "--all", "--next", "x"}, code: 2, stderr: []string{"--all or --next, not both"}},
 		{args: []string{"workspaces", "put", "a", "b"}, code: 2, stderr: []string{"unexpected arguments: b"}},
-		{args: []string{"workspaces", "put", "ws-a", "--name", "A"}, code: 2, stderr: []string{"say --vip or --vip=false"}},
+		{args: []string{"workspaces", "put", "ws-a"}, code: 2, stderr: []string{"nothing to put: give --vip, --vip=false or --name"}},
+		{args: []string{"workspaces", "list", "--limit", "0"}, code: 2, stderr: []string{"--limit 0: want 1 to 1000"}},
 		{args: []string{"channels", "connect", "ws-demo"}, code: 2, stderr: []string{"missing arguments"}},
+		{args: []string{"channels", "list"}, code: 2, stderr: []string{"missing arguments"}},
+		{args: []string{"channels", "list", "ws-demo", "--next", "a#b"}, code: 2, stderr: []string{`--next "a#b" is not a token`}},
 	} {
 		t.Run(strings.Join(tc.args, " "), func(t *testing.T) {
 			r := vipctl(noEnv, tc.args...)
@@ -174,8 +181,8 @@ func TestUsage(t *testing.T) {
 					t.Errorf("stdout lacks %q\n%s", s, r)
 				}
 			}
-			if tc.code == 2 && r.stdout != "" {
-				t.Errorf("usage error wrote to stdout\n%s", r)
+			if tc.code == 2 && (r.stdout != "" || strings.Count(r.stderr, "\n") != 2) {
+				t.Errorf("usage error: want two lines on stderr, none on stdout\n%s", r)
 			}
 		})
 	}

@@ -32,7 +32,7 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 	f.StringVar(&q.To, "to", "", "last day YYYY-MM-DD (inclusive) or RFC 3339 date-time (required)")
 	f.StringVar(&q.Label, "label", "", "only messages with this built-in label or custom label id")
 	f.StringVar(&q.ContentType, "content-type", "", "only text, postback, attachment or other")
-	f.IntVar(&q.Limit, "limit", 0, "page size 1-200 (default the API's, 50)")
+	f.IntVar(&q.Limit, "limit", 0, "page size 1-200 (when left out, the API's default, 50)")
 	f.StringVar(&q.Before, "before", "", "a nextCursor, or an epoch-ms instant: start below it")
 	all := f.Bool("all", false, "walk every page (progress on stderr when it is a terminal)")
 	table := f.Bool("table", false, "print a table instead of JSON lines")
@@ -48,6 +48,10 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 	}
 	if err := cred.check(f, e, missing...); err != nil {
 		return err
+	}
+	// The API answers 422 for a limit out of range; 0 must not quietly mean the default.
+	if f.isSet("limit") && (q.Limit < 1 || q.Limit > 200) {
+		return f.usageErr("--limit %d: want 1 to 200 (leave it out for the API's default, 50)", q.Limit)
 	}
 	c := client.New(cred.url, cred.key, cred.secret)
 	c.HTTPClient = httpClient(*timeout)
@@ -67,8 +71,13 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 		if err := out.flush(); err != nil {
 			return err
 		}
-		if page.MayHaveMore {
+		switch {
+		case page.MayHaveMore && len(page.Items) == 0:
+			fmt.Fprintf(e.stderr, "no matches in this page (a filtered page can end before it finds one); more: --before %s (or --all)\n", page.NextCursor)
+		case page.MayHaveMore:
 			fmt.Fprintf(e.stderr, "more: --before %s (or --all)\n", page.NextCursor)
+		case len(page.Items) == 0:
+			e.nothing("no messages in this window")
 		}
 		return nil
 	}
@@ -82,7 +91,7 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 		if err != nil {
 			progress("")
 			_ = out.flush()
-			return fmt.Errorf("after %d pages (%d items): %w", pages, items, err)
+			return fmt.Errorf("after %s (%s): %w", count(pages, "page"), count(items, "item"), err)
 		}
 		pages++
 		items += len(page.Items)
@@ -92,10 +101,16 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 				return err
 			}
 		}
-		progress(fmt.Sprintf("%d pages, %d items ...", pages, items))
+		progress(fmt.Sprintf("%s, %s ...", count(pages, "page"), count(items, "item")))
 	}
 	progress("")
-	return out.flush()
+	if err := out.flush(); err != nil {
+		return err
+	}
+	if items == 0 {
+		e.nothing("no messages in this window")
+	}
+	return nil
 }
 
 // itemWriter prints items as JSON lines or a table.

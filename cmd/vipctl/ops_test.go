@@ -129,12 +129,29 @@ func TestKeysLifecycle(t *testing.T) {
 
 	// revoke (with a recovery window): the key stops working.
 	r = mustRun(t, getenv, "keys", "revoke", k.KeyID)
-	if !strings.Contains(r.stdout, "restore-secret") {
+	if !strings.Contains(r.stdout, "until then: vipctl keys restore "+k.KeyID) {
 		t.Errorf("revoke:\n%s", r)
 	}
 	wantAnswer(t, "revoked", listAs(t, k.KeyID, third.Secret, ws, ch), client.ErrUnauthorized)
-	mustFail(t, getenv, "marked for deletion", "keys", "show", k.KeyID)
+	// Commands on a revoked key say so, not Secrets Manager's text.
+	for _, args := range [][]string{{"show"}, {"rotate"}, {"set-workspaces", "--workspace", ws}} {
+		mustFail(t, getenv, "key "+k.KeyID+" is revoked: its secret "+k.SecretName+" is deleted on ", append(append([]string{"keys"}, args...), k.KeyID)...)
+		if r := vipctl(getenv, append(append([]string{"keys"}, args...), k.KeyID)...); strings.Contains(r.stderr, "marked for deletion") {
+			t.Errorf("raw AWS text: %s", r)
+		}
+	}
 	mustFail(t, getenv, "already", "keys", "create", "--workspace", ws, "--id", k.KeyID)
+
+	// restore: the key works again, with its secrets and workspaces.
+	r = mustRun(t, getenv, "keys", "restore", k.KeyID)
+	if !strings.Contains(r.stdout, "key "+k.KeyID+" restored") || !strings.Contains(r.stderr, localCacheHint) {
+		t.Errorf("restore:\n%s", r)
+	}
+	wantAnswer(t, "restored", listAs(t, k.KeyID, third.Secret, ws, ch), nil)
+	if r := mustRun(t, getenv, "keys", "restore", k.KeyID); !strings.Contains(r.stderr, "is not revoked: nothing to do") {
+		t.Errorf("second restore:\n%s", r)
+	}
+	mustRun(t, getenv, "keys", "revoke", "--recovery-days", "7", k.KeyID)
 
 	// A chosen id; revoke --force frees it at once.
 	id := fmt.Sprintf("ops-key-%d", os.Getpid())
@@ -142,11 +159,13 @@ func TestKeysLifecycle(t *testing.T) {
 	wantAnswer(t, "chosen id", listAs(t, id, k2.Secret, ws, ch), nil)
 	mustFail(t, getenv, "already exists", "keys", "create", "--workspace", ws, "--id", id)
 	mustRun(t, getenv, "keys", "revoke", "--force", id)
+	mustFail(t, getenv, "cannot be restored", "keys", "restore", id)
 	wantAnswer(t, "force-revoked", listAs(t, id, k2.Secret, ws, ch), client.ErrUnauthorized)
 	k3 := createKey(t, getenv, "--workspace", ws, "--id", id)
 	wantAnswer(t, "re-created", listAs(t, id, k3.Secret, ws, ch), nil)
 	wantAnswer(t, "re-created, old secret", listAs(t, id, k2.Secret, ws, ch), client.ErrUnauthorized)
 
+	mustFail(t, getenv, "cannot be restored", "keys", "restore", "no-such-key-0001")
 	mustFail(t, getenv, "not found", "keys", "rotate", "no-such-key-0001")
 	mustFail(t, getenv, "not found", "keys", "revoke", "--force", "no-such-key-0001")
 }

@@ -50,7 +50,7 @@ func (t target) register(f *flags, e *env, p *string) {
 }
 
 func (t target) usage() string {
-	return t.what + " ($" + t.env + "; default the local stack's, refused against AWS)"
+	return t.what + " ($" + t.env + "); the local stack's, the default, is refused against AWS"
 }
 
 // table is a command's --table.

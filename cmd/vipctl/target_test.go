@@ -58,12 +58,16 @@ func vipctlVia(client aws.HTTPClient, getenv func(string) string, args ...string
 // must be added here, so that it cannot skip the guard unnoticed.
 var awsArgs = map[string][]string{
 	"keys create":             {"--workspace", "ws-demo"},
+	"keys list":               {},
+	"keys restore":            {"demo-key-0001"},
 	"keys rotate":             {"demo-key-0001"},
 	"keys retire-previous":    {"demo-key-0001"},
 	"keys revoke":             {"demo-key-0001"},
 	"keys show":               {"demo-key-0001"},
 	"keys set-workspaces":     {"--workspace", "ws-demo", "demo-key-0001"},
 	"workspaces put":          {"--vip", "ws-a"},
+	"workspaces list":         {},
+	"channels list":           {"ws-a"},
 	"channels connect":        {"ws-a", "ch-a"},
 	"channels disconnect":     {"ws-a", "ch-a"},
 	"index rebuild":           {"--all"},

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"strconv"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
@@ -16,11 +15,13 @@ import (
 
 func init() {
 	register(&command{name: "workspaces", summary: "register workspaces (DynamoDB)", subs: []*command{
-		{name: "put", args: "--vip|--vip=false [--name N] [--table T] ID", summary: "create or update a workspace (--vip=false makes it non-VIP)", run: workspacesPut},
+		{name: "put", args: "[--vip|--vip=false] [--name N] [--table T] ID", summary: "create (--vip or --vip=false required) or update a workspace", run: workspacesPut},
+		{name: "list", args: "[--limit N] [--next TOKEN] [--all] [--json] [--table T]", summary: "list the workspaces (a Scan of the whole table)", run: workspacesList},
 	}})
 	register(&command{name: "channels", summary: "connect channels to workspaces (DynamoDB)", subs: []*command{
 		{name: "connect", args: "[--name N] [--table T] WORKSPACE MEDIUM", summary: "create or reconnect a channel of an existing workspace", run: channelsConnect},
 		{name: "disconnect", args: "[--table T] WORKSPACE MEDIUM", summary: "mark a channel not connected (the API answers 404 for it)", run: channelsDisconnect},
+		{name: "list", args: "[--limit N] [--next TOKEN] [--all] [--json] [--table T] WORKSPACE", summary: "list a workspace's channels", run: channelsList},
 	}})
 }
 
@@ -48,30 +49,35 @@ func itemKey(pk, sk string) map[string]types.AttributeValue {
 	}
 }
 
-// update sets attributes of one item, creating it unless cond says otherwise.
-func update(ctx context.Context, db *dynamodb.Client, table, pk, sk string, set expression.UpdateBuilder, cond *expression.ConditionBuilder) error {
+// update sets attributes of one item, creating it unless cond says
+// otherwise, and returns the item as it is now.
+func update(ctx context.Context, db *dynamodb.Client, table, pk, sk string, set expression.UpdateBuilder, cond *expression.ConditionBuilder) (map[string]types.AttributeValue, error) {
 	b := expression.NewBuilder().WithUpdate(set)
 	if cond != nil {
 		b = b.WithCondition(*cond)
 	}
 	expr, err := b.Build()
 	if err != nil {
-		return err
+		return nil, err
 	}
-	_, err = db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
+	out, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(table),
 		Key:                       itemKey(pk, sk),
 		UpdateExpression:          expr.Update(),
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
 		ExpressionAttributeValues: expr.Values(),
+		ReturnValues:              types.ReturnValueAllNew,
 	})
-	return err
+	if err != nil {
+		return nil, err
+	}
+	return out.Attributes, nil
 }
 
 func workspacesPut(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "--vip|--vip=false [--name N] [--table T] ID")
-	vip := f.Bool("vip", false, "the workspace is VIP (its messages may be listed); required, as --vip or --vip=false")
+	f := newFlags(path, "[--vip|--vip=false] [--name N] [--table T] ID")
+	vip := f.Bool("vip", false, "the workspace is VIP (its messages may be listed); required to create one, kept when not given")
 	name := f.String("name", "", "display name (kept when not given)")
 	table := tableFlag(f, e)
 	pos, err := f.parse(e, args, 1, 1)
@@ -81,22 +87,36 @@ func workspacesPut(ctx context.Context, e *env, path string, args []string) erro
 	if err := checkIDs(f, []string{"workspace"}, pos); err != nil {
 		return err
 	}
-	if !f.isSet("vip") {
-		// An omitted --vip must not quietly turn a VIP workspace into a 403.
-		return f.usageErr("say --vip or --vip=false")
+	if !f.isSet("vip") && *name == "" {
+		return f.usageErr("nothing to put: give --vip, --vip=false or --name")
 	}
 	db, err := table.open(ctx, e)
 	if err != nil {
 		return err
 	}
-	set := expression.Set(expression.Name(attrVIP), expression.Value(*vip))
+	var set expression.UpdateBuilder
+	var cond *expression.ConditionBuilder
+	if f.isSet("vip") {
+		set = set.Set(expression.Name(attrVIP), expression.Value(*vip))
+	} else {
+		// Without --vip only an update: an omitted --vip must neither create a
+		// workspace of unknown status nor change a VIP one into a 403.
+		exists := expression.AttributeExists(expression.Name(messages.PartitionKeyAttr))
+		cond = &exists
+	}
 	if *name != "" {
 		set = set.Set(expression.Name(attrName), expression.Value(*name))
 	}
-	if err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.WorkspaceSK(), set, nil); err != nil {
+	item, err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.WorkspaceSK(), set, cond)
+	var failed *types.ConditionalCheckFailedException
+	if errors.As(err, &failed) {
+		return f.usageErr("workspace %s is not in %s: creating it needs --vip or --vip=false", pos[0], table.name)
+	}
+	if err != nil {
 		return fmt.Errorf("table %s: %w", table.name, err)
 	}
-	fmt.Fprintf(e.stdout, "workspace %s: vip=%s\n", pos[0], strconv.FormatBool(*vip))
+	w := workspaceOf(pos[0], item)
+	fmt.Fprintf(e.stdout, "workspace %s: vip=%t name=%q\n", w.ID, w.VIP, w.Name)
 	return nil
 }
 
@@ -135,7 +155,7 @@ func channelsConnect(ctx context.Context, e *env, path string, args []string) er
 	if *name != "" {
 		set = set.Set(expression.Name(attrName), expression.Value(*name))
 	}
-	if err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]), set, nil); err != nil {
+	if _, err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]), set, nil); err != nil {
 		return fmt.Errorf("table %s: %w", table.name, err)
 	}
 	fmt.Fprintf(e.stdout, "channel %s of workspace %s: connected\n", pos[1], pos[0])
@@ -150,7 +170,7 @@ func channelsDisconnect(ctx context.Context, e *env, path string, args []string)
 		return err
 	}
 	exists := expression.AttributeExists(expression.Name(messages.PartitionKeyAttr))
-	err = update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]),
+	_, err = update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]),
 		expression.Set(expression.Name(attrConnected), expression.Value(false)), &exists)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
@@ -160,5 +180,34 @@ func channelsDisconnect(ctx context.Context, e *env, path string, args []string)
 		return fmt.Errorf("table %s: %w", table.name, err)
 	}
 	fmt.Fprintf(e.stdout, "channel %s of workspace %s: disconnected\n", pos[1], pos[0])
+	return nil
+}
+
+// channelExists says which of the workspace and the channel is missing.
+func channelExists(ctx context.Context, db *dynamodb.Client, table, workspace, medium string) error {
+	out, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
+		table: {Keys: []map[string]types.AttributeValue{
+			itemKey(messages.WorkspacePK(workspace), messages.WorkspaceSK()),
+			itemKey(messages.WorkspacePK(workspace), messages.ChannelSK(medium)),
+		}, ConsistentRead: aws.Bool(true),
+			ProjectionExpression: aws.String("#sk"), ExpressionAttributeNames: map[string]string{"#sk": messages.SortKeyAttr}},
+	}})
+	if err != nil {
+		return fmt.Errorf("table %s: %w", table, err)
+	}
+	found := map[string]bool{}
+	for _, it := range out.Responses[table] {
+		if sk, ok := it[messages.SortKeyAttr].(*types.AttributeValueMemberS); ok {
+			found[sk.Value] = true
+		}
+	}
+	switch {
+	case len(out.UnprocessedKeys) > 0:
+		return fmt.Errorf("table %s: throttled, try again", table)
+	case !found[messages.WorkspaceSK()]:
+		return fmt.Errorf("workspace %s not found in %s (vipctl workspaces list shows the ones there)", workspace, table)
+	case !found[messages.ChannelSK(medium)]:
+		return fmt.Errorf("channel %s of workspace %s not found in %s (vipctl channels list %s shows its channels)", medium, workspace, table, workspace)
+	}
 	return nil
 }

@@ -1,7 +1,7 @@
 // Package smlocal is a small in-memory Secrets Manager for tests and the local
 // stack. It speaks the service's JSON 1.1 protocol for the calls this project
 // makes (GetSecretValue, CreateSecret, PutSecretValue, DeleteSecret,
-// RestoreSecret, DescribeSecret), so the real SDK client talks to it through
+// RestoreSecret, DescribeSecret, ListSecrets with name filters), so the real SDK client talks to it through
 // its standard endpoint override (BaseEndpoint, or AWS_ENDPOINT_URL_SECRETS_MANAGER).
 // It counts calls per operation and can be told to fail, for cache and outage
 // tests. Request signatures are not checked.
@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -28,6 +29,7 @@ const (
 	OpDeleteSecret   = "DeleteSecret"
 	OpRestoreSecret  = "RestoreSecret"
 	OpDescribeSecret = "DescribeSecret"
+	OpListSecrets    = "ListSecrets"
 )
 
 // AllOperations, given to SetFailure, makes every operation fail.
@@ -186,6 +188,8 @@ func (s *Service) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		out, err = s.restoreSecret(in)
 	case OpDescribeSecret:
 		out, err = s.describeSecret(in)
+	case OpListSecrets:
+		out, err = s.listSecrets(in)
 	default:
 		err = &apiError{http.StatusBadRequest, "UnknownOperationException", "operation " + op + " is not supported by smlocal"}
 	}
@@ -449,6 +453,90 @@ func (s *Service) describeSecret(in map[string]any) (any, *apiError) {
 	if !sec.deletedAt.IsZero() {
 		out["DeletedDate"] = epoch(sec.deletedAt)
 	}
+	return out, nil
+}
+
+// listSecrets lists secrets in CreatedDate order (then name), the "name"
+// filter as a case-sensitive prefix match as in the service, the ones scheduled
+// for deletion only with IncludePlannedDeletion. NextToken is the name of the
+// last secret returned. Other filter keys are refused rather than ignored.
+func (s *Service) listSecrets(in map[string]any) (any, *apiError) {
+	var prefixes []string
+	filters, _ := in["Filters"].([]any)
+	for _, f := range filters {
+		m, _ := f.(map[string]any)
+		if key, _ := str(m, "Key"); key != "name" {
+			return nil, errParam("smlocal supports only the name filter")
+		}
+		vals, _ := m["Values"].([]any)
+		for _, v := range vals {
+			p, _ := v.(string)
+			if strings.HasPrefix(p, "!") {
+				return nil, errParam("smlocal does not support negated filters")
+			}
+			prefixes = append(prefixes, p)
+		}
+	}
+	max := 100
+	if n, ok := in["MaxResults"].(json.Number); ok {
+		v, err := n.Int64()
+		if err != nil || v < 1 || v > 100 {
+			return nil, errParam("MaxResults must be between 1 and 100")
+		}
+		max = int(v)
+	}
+	planned, _ := in["IncludePlannedDeletion"].(bool)
+	desc := false
+	if o, _ := str(in, "SortOrder"); o == "desc" {
+		desc = true
+	}
+	var all []*secret
+	for _, sec := range s.secrets {
+		if !sec.deletedAt.IsZero() && !planned {
+			continue
+		}
+		match := len(prefixes) == 0
+		for _, p := range prefixes {
+			match = match || strings.HasPrefix(sec.name, p)
+		}
+		if match {
+			all = append(all, sec)
+		}
+	}
+	slices.SortFunc(all, func(a, b *secret) int {
+		c := a.created.Compare(b.created)
+		if c == 0 {
+			c = strings.Compare(a.name, b.name)
+		}
+		if desc {
+			c = -c
+		}
+		return c
+	})
+	if token, ok := str(in, "NextToken"); ok && token != "" {
+		i := slices.IndexFunc(all, func(sec *secret) bool { return sec.name == token })
+		if i < 0 {
+			return nil, &apiError{http.StatusBadRequest, "InvalidNextTokenException", "The NextToken value is invalid."}
+		}
+		all = all[i+1:]
+	}
+	out := map[string]any{}
+	if len(all) > max {
+		all = all[:max]
+		out["NextToken"] = all[max-1].name
+	}
+	list := make([]map[string]any, 0, len(all))
+	for _, sec := range all {
+		e := map[string]any{"ARN": sec.arn, "Name": sec.name, "CreatedDate": epoch(sec.created), "LastChangedDate": epoch(sec.changed)}
+		if sec.description != "" {
+			e["Description"] = sec.description
+		}
+		if !sec.deletedAt.IsZero() {
+			e["DeletedDate"] = epoch(sec.deletedAt)
+		}
+		list = append(list, e)
+	}
+	out["SecretList"] = list
 	return out, nil
 }
 

@@ -224,3 +224,59 @@ func TestListenOnEveryInterface(t *testing.T) {
 		t.Fatalf("secret %q", aws.ToString(got.SecretString))
 	}
 }
+
+func TestListSecretsThroughSDK(t *testing.T) {
+	ctx := context.Background()
+	svc, c := newClient(t)
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	svc.Now = func() time.Time { now = now.Add(time.Second); return now }
+	for _, name := range []string{"p/a", "q/x", "p/b", "p/c", "pp/d", "p/e"} {
+		if _, err := c.CreateSecret(ctx, &secretsmanager.CreateSecretInput{Name: aws.String(name), SecretString: aws.String("v")}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := c.DeleteSecret(ctx, &secretsmanager.DeleteSecretInput{SecretId: aws.String("p/c")}); err != nil {
+		t.Fatal(err)
+	}
+	list := func(planned bool, pageSize int32) (names []string, deleted []string) {
+		p := secretsmanager.NewListSecretsPaginator(c, &secretsmanager.ListSecretsInput{
+			Filters:                []types.Filter{{Key: types.FilterNameStringTypeName, Values: []string{"p/"}}},
+			IncludePlannedDeletion: aws.Bool(planned), MaxResults: aws.Int32(pageSize),
+		})
+		for p.HasMorePages() {
+			out, err := p.NextPage(ctx)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(out.SecretList) > int(pageSize) {
+				t.Fatalf("page of %d, MaxResults %d", len(out.SecretList), pageSize)
+			}
+			for _, s := range out.SecretList {
+				names = append(names, aws.ToString(s.Name))
+				if s.DeletedDate != nil {
+					deleted = append(deleted, aws.ToString(s.Name))
+				}
+			}
+		}
+		return names, deleted
+	}
+	for _, tc := range []struct {
+		planned  bool
+		size     int32
+		want     string
+		wantGone string
+	}{
+		{false, 100, "p/a p/b p/e", ""},
+		{true, 2, "p/a p/b p/c p/e", "p/c"},
+		{true, 1, "p/a p/b p/c p/e", "p/c"},
+	} {
+		names, gone := list(tc.planned, tc.size)
+		if strings.Join(names, " ") != tc.want || strings.Join(gone, " ") != tc.wantGone {
+			t.Errorf("planned %v, pages of %d: %v (deleted %v), want %s (deleted %s)", tc.planned, tc.size, names, gone, tc.want, tc.wantGone)
+		}
+	}
+	_, err := c.ListSecrets(ctx, &secretsmanager.ListSecretsInput{Filters: []types.Filter{{Key: types.FilterNameStringTypeDescription, Values: []string{"x"}}}})
+	if !errors.As(err, new(*types.InvalidParameterException)) {
+		t.Errorf("unsupported filter: %v", err)
+	}
+}
