@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"fmt"
 	"strings"
-	"time"
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/sampleevent"
+	"github.com/vip-messages/api/internal/rfc3339"
 )
 
 func init() {
@@ -66,7 +66,7 @@ func signCmd(_ context.Context, e *env, path string, args []string) error {
 	}
 	now := e.now()
 	if *date != "" {
-		t, err := time.Parse(time.RFC3339Nano, *date)
+		t, err := rfc3339.Parse(*date)
 		if err != nil {
 			return f.usageErr("--date %q is not an RFC 3339 date-time", *date)
 		}

@@ -12,6 +12,7 @@ import (
 
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/rfc3339"
 )
 
 // Violation is one query-string schema violation; clienterr carries them.
@@ -224,17 +225,13 @@ func checkLabel(raw string) *Violation {
 	return nil
 }
 
-// dateTimePattern is RFC 3339's date-time, which time.Parse reads more loosely
-// (a comma before the fraction, a 24:00 offset).
-var dateTimePattern = regexp.MustCompile(`^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?(Z|[+-]\d{2}:\d{2})$`)
-
 // parseBound reads a date (YYYY-MM-DD, a UTC day) or an RFC 3339 date-time with
-// an offset and optional fraction.
+// an offset and optional fraction, both strictly (internal/rfc3339).
 func parseBound(key, raw string) (bound, *Violation) {
 	var b bound
-	if t, err := time.Parse(time.DateOnly, raw); err == nil {
+	if t, err := rfc3339.ParseDate(raw); err == nil {
 		b = bound{t: t, dateOnly: true}
-	} else if t, err := time.Parse(time.RFC3339Nano, raw); err == nil && dateTimePattern.MatchString(raw) {
+	} else if t, err := rfc3339.Parse(raw); err == nil {
 		b = bound{t: t}
 	} else {
 		c := ctx(key, raw)

@@ -16,6 +16,7 @@ import (
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/outage"
+	"github.com/vip-messages/api/internal/rfc3339/rfc3339test"
 )
 
 func TestQueryWindow(t *testing.T) {
@@ -142,6 +143,40 @@ func TestClassify(t *testing.T) {
 			}
 			if f.status != tt.status || string(b) != tt.body {
 				t.Fatalf("got %d %s, want %d %s", f.status, b, tt.status, tt.body)
+			}
+		})
+	}
+}
+
+// The strictness cases of internal/rfc3339 through the query-string path:
+// as from and as to, a valid date or date-time passes the schema, anything
+// else is a date.format violation. internal/auth runs the same cases as x-date.
+func TestBoundStrictness(t *testing.T) {
+	for _, c := range rfc3339test.Cases(t) {
+		t.Run(c.Why, func(t *testing.T) {
+			_, err := validate(map[string]string{"workspaceId": "w", "mediumId": "m", "from": c.Value, "to": c.Value}, nil)
+			var formats []string
+			if ce, ok := clienterr.As(err); ok {
+				for _, v := range ce.Violations {
+					if v.Type == "date.format" {
+						formats = append(formats, v.Path[0])
+					}
+				}
+			} else if err != nil {
+				t.Fatalf("%q: %v", c.Value, err)
+			}
+			valid := c.Instant != "" || c.Date
+			switch {
+			case valid && err != nil:
+				t.Fatalf("%q refused: %v", c.Value, err)
+			case !valid && (len(formats) != 2 || formats[0] != "from" || formats[1] != "to"):
+				t.Fatalf("%q: violations %v, want date.format on from and to", c.Value, err)
+			}
+			if c.Instant != "" {
+				p, _ := validate(map[string]string{"workspaceId": "w", "mediumId": "m", "from": c.Value, "to": c.Value}, nil)
+				if !p.from.t.Equal(c.Time(t)) || p.from.dateOnly {
+					t.Fatalf("%q read as %v", c.Value, p.from)
+				}
 			}
 		})
 	}

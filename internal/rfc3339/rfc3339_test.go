@@ -1,30 +1,56 @@
-package rfc3339
+package rfc3339_test
 
 import (
 	"testing"
 	"time"
+
+	"github.com/vip-messages/api/internal/rfc3339"
+	"github.com/vip-messages/api/internal/rfc3339/rfc3339test"
 )
 
-func TestParse(t *testing.T) {
-	ok := map[string]time.Time{
-		"2026-06-01T12:00:00Z":           time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC),
-		"2026-06-01T12:00:00.123Z":       time.Date(2026, 6, 1, 12, 0, 0, 123e6, time.UTC),
-		"2026-06-01T14:00:00+02:00":      time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC),
-		"2026-06-01T12:00:00.123456789Z": time.Date(2026, 6, 1, 12, 0, 0, 123456789, time.UTC),
-		"2026-06-01T06:30:00.5-05:30":    time.Date(2026, 6, 1, 12, 0, 0, 5e8, time.UTC),
+func TestCases(t *testing.T) {
+	for _, c := range rfc3339test.Cases(t) {
+		t.Run(c.Why, func(t *testing.T) {
+			got, err := rfc3339.Parse(c.Value)
+			switch {
+			case c.Instant == "" && err == nil:
+				t.Fatalf("Parse(%q) = %v, want an error", c.Value, got)
+			case c.Instant != "" && (err != nil || !got.Equal(c.Time(t))):
+				t.Fatalf("Parse(%q) = %v, %v; want %s", c.Value, got, err, c.Instant)
+			}
+			d, err := rfc3339.ParseDate(c.Value)
+			switch {
+			case !c.Date && err == nil:
+				t.Fatalf("ParseDate(%q) = %v, want an error", c.Value, d)
+			case c.Date && (err != nil || d.Format(time.DateOnly) != c.Value || d.Location() != time.UTC || d.Hour() != 0):
+				t.Fatalf("ParseDate(%q) = %v, %v", c.Value, d, err)
+			}
+		})
 	}
-	for in, want := range ok {
-		if got, err := Parse(in); err != nil || !got.Equal(want) {
-			t.Errorf("Parse(%q) = %v, %v; want %v", in, got, err, want)
+}
+
+// Every instant Parse reads, time.Parse reads the same (it is only stricter),
+// and the value round-trips through Format.
+func FuzzParse(f *testing.F) {
+	for _, c := range rfc3339test.Cases(f) {
+		f.Add(c.Value)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		got, err := rfc3339.Parse(s)
+		if err != nil {
+			return
 		}
-	}
-	for _, in := range []string{
-		"", "2026-06-01", "2026-06-01T12:00:00", "2026-06-01 12:00:00Z", "2026-06-01t12:00:00Z",
-		"2026-06-01T12:00:00z", "2026-06-01T12:00:00,5Z", "2026-06-01T12:00:00+24:00", "2026-13-01T12:00:00Z",
-		"2026-06-01T12:00:00.1234567890Z", "2026-06-01T12:00Z", "20260601T120000Z", "2026-06-01T12:00:00+0200",
-	} {
-		if _, err := Parse(in); err == nil {
-			t.Errorf("Parse(%q) accepted", in)
+		loose, lerr := time.Parse(time.RFC3339Nano, s)
+		if lerr != nil || !loose.Equal(got) {
+			t.Fatalf("Parse(%q) = %v, time.Parse = %v, %v", s, got, loose, lerr)
+		}
+	})
+}
+
+func BenchmarkParse(b *testing.B) {
+	for b.Loop() {
+		if _, err := rfc3339.Parse("2026-06-01T14:00:00.123+02:00"); err != nil {
+			b.Fatal(err)
 		}
 	}
 }

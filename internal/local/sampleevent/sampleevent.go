@@ -16,6 +16,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/rfc3339"
 )
 
 // Files lists the sample API Gateway events in dir (the repository's events/):
@@ -67,7 +68,7 @@ func Date(ev events.APIGatewayProxyRequest) (time.Time, error) {
 	if !ok {
 		return time.Time{}, fmt.Errorf("event has no %s header", auth.HeaderDate)
 	}
-	return time.Parse(time.RFC3339Nano, v)
+	return rfc3339.Parse(v)
 }
 
 // Resign moves the event's x-date to now and, when its signature was right for
