@@ -22,6 +22,7 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/outage"
 )
 
@@ -103,8 +104,10 @@ func (c *Checker) Check(ctx context.Context, key auth.Key, workspaceID, mediumID
 	now := c.now()
 	c.mu.Unlock()
 	if ok && now.Before(e.expires) {
+		metrics.FromContext(ctx).WorkspaceCache(true)
 		return e.err
 	}
+	metrics.FromContext(ctx).WorkspaceCache(false)
 
 	verdict, err := c.read(ctx, workspaceID, mediumID)
 	if err != nil {

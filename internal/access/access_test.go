@@ -19,6 +19,7 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/metrics"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -153,12 +154,24 @@ func TestCacheWithinTTL(t *testing.T) {
 	}
 	for i, s := range steps {
 		f.clock.Advance(s.advance)
-		if err := f.c.Check(ctx, allKey, s.ws, s.medium); err != s.want {
+		before := f.db.calls.Load()
+		// The request's metrics count a hit exactly when nothing was read.
+		rec := &metrics.Recorder{}
+		if err := f.c.Check(metrics.NewContext(ctx, rec), allKey, s.ws, s.medium); err != s.want {
 			t.Fatalf("step %d: err = %v, want %v", i, err, s.want)
 		}
 		if n := f.db.calls.Load(); n != s.reads {
 			t.Fatalf("step %d: %d reads, want %d", i, n, s.reads)
 		}
+		hit := f.db.calls.Load() == before
+		if hit && (rec.WorkspaceCacheHits != 1 || rec.WorkspaceCacheMisses != 0) || !hit && (rec.WorkspaceCacheHits != 0 || rec.WorkspaceCacheMisses != 1) {
+			t.Fatalf("step %d: read %v, recorded %+v", i, !hit, *rec)
+		}
+	}
+	// A key not allowed for the workspace looks nothing up: no cache outcome.
+	rec := &metrics.Recorder{}
+	if err := f.c.Check(metrics.NewContext(ctx, rec), auth.Key{ID: "key-none-0001"}, "ws-vip", "ch-on"); err != access.ErrKeyNotAllowed || *rec != (metrics.Recorder{}) {
+		t.Fatalf("not allowed: %v, recorded %+v", err, *rec)
 	}
 	if got := access.NewChecker(nil, "t", access.Config{TTL: 5 * time.Second}).TTL(); got != 5*time.Second {
 		t.Fatalf("configured TTL = %v", got)

@@ -13,6 +13,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/vip-messages/api/internal/metrics"
 )
 
 // SecretsManager is the part of the Secrets Manager client the key store uses;
@@ -123,11 +125,13 @@ func (s *KeyStore) Config() CacheConfig { return s.cfg }
 // and an error matching ErrUnavailable when Secrets Manager fails and no usable
 // cached value is left.
 func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, error) {
+	rec := metrics.FromContext(ctx)
 	s.mu.Lock()
 	now := s.now()
 	if e := s.entries[keyID]; e != nil {
 		if now.Before(e.expires) || e.found && now.Before(e.retryAt) && now.Before(e.staleUntil) {
 			s.mu.Unlock()
+			rec.KeyCache(true)
 			return e.result()
 		}
 	}
@@ -136,6 +140,7 @@ func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, er
 		// A refresh is under way: the requests that arrive meanwhile keep using the
 		// value they had a moment ago instead of all waiting on Secrets Manager.
 		s.mu.Unlock()
+		rec.KeyCache(true)
 		return e.value, nil
 	}
 	if f == nil {
@@ -145,6 +150,11 @@ func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, er
 	}
 	s.mu.Unlock()
 
+	// A miss: this request waits for Secrets Manager (its own call or another
+	// request's), and the metrics say for how long.
+	rec.KeyCache(false)
+	start := time.Now()
+	defer func() { rec.WaitedSecretsManager(time.Since(start)) }()
 	select {
 	case <-f.done:
 		return f.value, f.err

@@ -15,6 +15,7 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/outage"
 )
 
@@ -377,4 +378,68 @@ func TestSecretsManagerErrorsOfAnUncachedKey(t *testing.T) {
 			}
 		})
 	}
+}
+
+// The request's metrics see the key store's cache: a miss waits on Secrets
+// Manager (and says how long), a hit, also of a remembered unknown key or of
+// the value kept during a refresh, does not.
+func TestLookupMetrics(t *testing.T) {
+	e := newEnv(t)
+	e.putKey(goodKey, []string{current}, []string{"ws-a"})
+	g := &heldCalls{SecretsManager: e.client, release: make(chan struct{})}
+	store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+	store.Now = e.clock.Now
+	lookup := func(keyID string) metrics.Recorder {
+		t.Helper()
+		rec := &metrics.Recorder{}
+		_, _ = store.LookupKey(metrics.NewContext(context.Background(), rec), keyID)
+		return *rec
+	}
+	miss := func(r metrics.Recorder) bool {
+		return r.KeyCacheMisses == 1 && r.KeyCacheHits == 0 && r.SecretsManagerWaits == 1 && r.SecretsManager > 0
+	}
+	hit := metrics.Recorder{KeyCacheHits: 1}
+	if r := lookup(goodKey); !miss(r) {
+		t.Fatalf("first lookup recorded %+v, want a miss with a wait", r)
+	}
+	if r := lookup(goodKey); r != hit {
+		t.Fatalf("second lookup recorded %+v, want a hit", r)
+	}
+	if r := lookup("unknown-key-0001"); !miss(r) {
+		t.Fatalf("unknown key recorded %+v, want a miss with a wait", r)
+	}
+	if r := lookup("unknown-key-0001"); r != hit {
+		t.Fatalf("remembered unknown key recorded %+v, want a hit", r)
+	}
+	// Expired: the refreshing request waits; one arriving meanwhile does not.
+	e.clock.Advance(auth.DefaultKeyTTL + time.Second)
+	g.hold.Store(true)
+	refreshed := make(chan metrics.Recorder, 1)
+	go func() { refreshed <- lookup(goodKey) }()
+	for g.held.Load() < 1 {
+		time.Sleep(time.Millisecond)
+	}
+	if r := lookup(goodKey); r != hit {
+		t.Fatalf("lookup during a refresh recorded %+v, want a hit", r)
+	}
+	close(g.release)
+	if r := <-refreshed; !miss(r) {
+		t.Fatalf("refreshing lookup recorded %+v, want a miss with a wait", r)
+	}
+}
+
+// heldCalls holds GetSecretValue calls until release is closed, once hold is set.
+type heldCalls struct {
+	auth.SecretsManager
+	hold    atomic.Bool
+	held    atomic.Int32
+	release chan struct{}
+}
+
+func (g *heldCalls) GetSecretValue(ctx context.Context, in *secretsmanager.GetSecretValueInput, optFns ...func(*secretsmanager.Options)) (*secretsmanager.GetSecretValueOutput, error) {
+	if g.hold.Load() {
+		g.held.Add(1)
+		<-g.release
+	}
+	return g.SecretsManager.GetSecretValue(ctx, in, optFns...)
 }

@@ -109,7 +109,25 @@ type Stats struct {
 	Calls        int
 	ItemsRead    int
 	ReadCapacity float64
+	// Path is how the page was read; ReadNone when no Query was needed.
+	Path ReadPath
 }
+
+// ReadPath is the way a page was read, for metrics.
+type ReadPath int
+
+const (
+	// ReadNone: the window held nothing below the cursor; no Query was made.
+	ReadNone ReadPath = iota
+	// ReadUnfiltered: the channel's partition, every item read is returned.
+	ReadUnfiltered
+	// ReadFilter: the channel's partition with a FilterExpression (a
+	// contentType, or a label on LabelViaFilter): items read may be rejected.
+	ReadFilter
+	// ReadLabelIndex: the label's index partition (a contentType filter may
+	// apply on top).
+	ReadLabelIndex
+)
 
 // Budget bounds the DynamoDB work of one request.
 type Budget struct {
@@ -218,7 +236,9 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	// label with the message's own sort key: the same key range, the same
 	// cursor, and only the content type left to filter.
 	pk := MessagePK(q.WorkspaceID, q.MediumID)
+	path := ReadUnfiltered
 	if q.Label != "" && s.labelPath == LabelViaIndex {
+		path = ReadLabelIndex
 		if !ValidLabel(q.Label) {
 			return Page{}, fmt.Errorf("messages: label %q cannot be indexed", q.Label)
 		}
@@ -232,6 +252,9 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	filter, filtered := filterFor(q)
 	if filtered {
 		b = b.WithFilter(filter)
+		if path == ReadUnfiltered {
+			path = ReadFilter
+		}
 	}
 	expr, err := b.Build()
 	if err != nil {
@@ -254,7 +277,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		in.ExclusiveStartKey = key(pk, upper)
 	}
 
-	page := Page{Messages: make([]Message, 0, min(q.Limit, 64))}
+	page := Page{Messages: make([]Message, 0, min(q.Limit, 64)), Stats: Stats{Path: path}}
 	read := 0
 	for {
 		need := q.Limit - len(page.Messages)

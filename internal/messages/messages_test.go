@@ -525,3 +525,37 @@ func TestByteBudgetRefusingTheFirstMessage(t *testing.T) {
 		t.Fatal("no error")
 	}
 }
+
+// Stats.Path says which read path served a page, for the metrics.
+func TestReadPath(t *testing.T) {
+	f := newFixture(t, messages.Budget{}, []messages.Message{msg("a", t0.UnixMilli()+1000, "text", "x")})
+	q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 5}
+	with := func(change func(*messages.Query)) messages.Query {
+		c := q
+		change(&c)
+		return c
+	}
+	for _, tc := range []struct {
+		name  string
+		store *messages.Store
+		q     messages.Query
+		want  messages.ReadPath
+	}{
+		{"no filter", f.store, q, messages.ReadUnfiltered},
+		{"contentType", f.store, with(func(q *messages.Query) { q.ContentType = "text" }), messages.ReadFilter},
+		{"label on the filter path", f.filter, with(func(q *messages.Query) { q.Label = "x" }), messages.ReadFilter},
+		{"label on the index", f.store, with(func(q *messages.Query) { q.Label = "x" }), messages.ReadLabelIndex},
+		{"label and contentType on the index", f.store, with(func(q *messages.Query) { q.Label, q.ContentType = "x", "text" }), messages.ReadLabelIndex},
+		{"nothing to read below the cursor", f.store, with(func(q *messages.Query) { q.Before = ptr(messages.PositionAt(t0.UnixMilli() - 1)) }), messages.ReadNone},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			page, err := tc.store.List(context.Background(), tc.q)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if page.Stats.Path != tc.want {
+				t.Fatalf("Path %v, want %v", page.Stats.Path, tc.want)
+			}
+		})
+	}
+}
