@@ -94,9 +94,11 @@ bootstrap:
 bench: tools
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)
 
-## lint: gofmt, go vet and staticcheck (pinned in go.mod as a go tool).
+## lint: gofmt, go vet, staticcheck (pinned in go.mod as a go tool) and actionlint on
+## .github/workflows (pinned in tools/actionlint/go.mod, a module of its own).
 lint: fmt-check vet
 	$(GO) tool staticcheck ./...
+	$(GO) tool -modfile=tools/actionlint/go.mod actionlint
 
 # ---- The local stack (docs/local-stack.md): no AWS account, no Docker.
 LOCAL_BIN := bin/local
