@@ -89,6 +89,9 @@ type flight struct {
 	done  chan struct{}
 	value SecretValue
 	err   error
+	// denied: Secrets Manager answered AccessDenied (an unknown key, see fetch).
+	// Written before done is closed, read by the waiters after.
+	denied bool
 }
 
 // NewKeyStore returns a key store reading secrets named prefix/<keyId> through
@@ -157,6 +160,9 @@ func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, er
 	defer func() { rec.WaitedSecretsManager(time.Since(start)) }()
 	select {
 	case <-f.done:
+		if f.denied {
+			rec.KeyLookupDenied()
+		}
 		return f.value, f.err
 	case <-ctx.Done():
 		return SecretValue{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
@@ -174,7 +180,7 @@ func (e *entry) result() (SecretValue, error) {
 func (s *KeyStore) run(ctx context.Context, keyID string, f *flight) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
-	value, found, err := s.fetch(ctx, keyID)
+	value, found, err := s.fetch(ctx, keyID, f)
 
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -205,7 +211,7 @@ func (s *KeyStore) run(ctx context.Context, keyID string, f *flight) {
 }
 
 // fetch reads one key: found, not found (or unusable), or an ErrUnavailable error.
-func (s *KeyStore) fetch(ctx context.Context, keyID string) (SecretValue, bool, error) {
+func (s *KeyStore) fetch(ctx context.Context, keyID string, f *flight) (SecretValue, bool, error) {
 	name := SecretName(s.prefix, keyID)
 	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
 	var notFound *types.ResourceNotFoundException
@@ -223,6 +229,7 @@ func (s *KeyStore) fetch(ctx context.Context, keyID string) (SecretValue, bool, 
 		// uniform 401, remembered for NegativeTTL. Logged at warn and counted apart
 		// (DeniedLookups), so a policy that really lost the grant is seen at once.
 		s.denied.Add(1)
+		f.denied = true
 		s.log.LogAttrs(ctx, slog.LevelWarn, "API key secret access denied, answered as an unknown key",
 			slog.String("apiKeyId", keyID), slog.String("error", apiErr.ErrorCode()))
 		return SecretValue{}, false, nil

@@ -380,6 +380,34 @@ func TestSecretsManagerErrorsOfAnUncachedKey(t *testing.T) {
 	}
 }
 
+// TestAccessDeniedInRequestMetrics: the request whose lookup Secrets Manager
+// answered AccessDenied counts it in its metrics; a not-found key and a cached
+// answer do not.
+func TestAccessDeniedInRequestMetrics(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		failure *smlocal.Failure
+		want    []int // KeyLookupsDenied of two lookups in a row
+	}{
+		{"AccessDeniedException", &smlocal.AccessDenied, []int{1, 0}},
+		{"ResourceNotFoundException", nil, []int{0, 0}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(t)
+			e.sm.SetFailure(smlocal.OpGetSecretValue, tc.failure)
+			for i, want := range tc.want {
+				rec := &metrics.Recorder{}
+				if _, err := e.store.LookupKey(metrics.NewContext(t.Context(), rec), unknownKey); !errors.Is(err, auth.ErrUnauthenticated) {
+					t.Fatalf("lookup %d: err = %v, want ErrUnauthenticated", i, err)
+				}
+				if rec.KeyLookupsDenied != want {
+					t.Errorf("lookup %d: KeyLookupsDenied = %d, want %d", i, rec.KeyLookupsDenied, want)
+				}
+			}
+		})
+	}
+}
+
 // The request's metrics see the key store's cache: a miss waits on Secrets
 // Manager (and says how long), a hit, also of a remembered unknown key or of
 // the value kept during a refresh, does not.

@@ -20,6 +20,10 @@ type Recorder struct {
 	SecretsManagerWaits, DynamoDBCalls       int
 	KeyCacheHits, KeyCacheMisses             int
 	WorkspaceCacheHits, WorkspaceCacheMisses int
+	// KeyLookupsDenied counts key lookups Secrets Manager answered with
+	// AccessDeniedException, which the key store treats as an unknown key (a 401):
+	// apart from the other 401s, so that a policy that lost its grant shows.
+	KeyLookupsDenied int
 }
 
 type recorderKey struct{}
@@ -45,6 +49,14 @@ func (r *Recorder) KeyCache(hit bool) {
 	} else {
 		r.KeyCacheMisses++
 	}
+}
+
+// KeyLookupDenied records a key lookup answered AccessDenied (see KeyLookupsDenied).
+func (r *Recorder) KeyLookupDenied() {
+	if r == nil {
+		return
+	}
+	r.KeyLookupsDenied++
 }
 
 // WorkspaceCache records a workspace/channel check answered from its cache or not.
