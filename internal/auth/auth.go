@@ -18,7 +18,9 @@ package auth
 import (
 	"context"
 	"crypto/hmac"
+	"crypto/rand"
 	"crypto/sha256"
+	"encoding/base64"
 	"encoding/hex"
 	"errors"
 	"fmt"
@@ -153,18 +155,14 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 			log.LogAttrs(ctx, slog.LevelError, "key store unavailable", slog.String("error", err.Error()))
 			return Key{}, err
 		}
+		// The same HMACs as for a wrong signature, so that timing does not tell
+		// an unknown key from a known one.
+		verify(nil, date, mac)
 		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "unknown key"))
 		return Key{}, ErrUnauthenticated
 	}
 
-	// Every secret is compared, whichever matches, so timing does not tell which did.
-	match := false
-	for _, secret := range val.Secrets {
-		if hmac.Equal(sum(secret, date), mac) {
-			match = true
-		}
-	}
-	if !match {
+	if !verify(val.Secrets, date, mac) {
 		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "signature mismatch"))
 		return Key{}, ErrUnauthenticated
 	}
@@ -289,7 +287,43 @@ func decodeSignature(sig string) ([]byte, bool) {
 // HMAC-SHA256(secret, date). Clients, tests and the dev stack use it.
 func Sign(secret, date string) string { return hex.EncodeToString(sum(secret, date)) }
 
+// minMACs is the number of HMACs every signature check computes: a key has
+// one secret, or two while it is rotated (README: at most two).
+const minMACs = 2
+
+// dummySecret pads the secrets of a check to minMACs, and stands for all of
+// them when the key is unknown. Random, so no signature can match it.
+var dummySecret = func() string {
+	b := make([]byte, 32)
+	_, _ = rand.Read(b)
+	return base64.RawURLEncoding.EncodeToString(b)
+}()
+
+// verify reports whether mac is the HMAC of date under one of the secrets. It
+// computes every HMAC, whichever matches, and at least minMACs of them (with
+// dummySecret), so that its time tells neither which secret matched nor
+// whether the key has one secret, two, or none (unknown).
+func verify(secrets []string, date string, mac []byte) bool {
+	match := false
+	for i := range max(len(secrets), minMACs) {
+		secret, isReal := dummySecret, i < len(secrets)
+		if isReal {
+			secret = secrets[i]
+		}
+		if hmac.Equal(sum(secret, date), mac) && isReal {
+			match = true
+		}
+	}
+	return match
+}
+
+// onSum, when set (tests), is called for every HMAC computed.
+var onSum func()
+
 func sum(secret, date string) []byte {
+	if onSum != nil {
+		onSum()
+	}
 	h := hmac.New(sha256.New, []byte(secret))
 	h.Write([]byte(date))
 	return h.Sum(nil)
