@@ -1,9 +1,11 @@
 package deploy_test
 
 import (
+	"fmt"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -107,5 +109,44 @@ func TestPreflightTableName(t *testing.T) {
 	if got := get(tpl, at(tblProps, "TableName")...); !strings.Contains(string(raw), `table="vip-messages-$stage"`) ||
 		str(get(got, "Fn::Sub")) != "vip-messages-${Stage}" {
 		t.Errorf("template TableName %v and scripts/preflight's table name differ", got)
+	}
+}
+
+// deployOrder checks the commands `make -n deploy` prints: the preflight, then
+// sam build, then sam deploy, each once and for the stage asked.
+func deployOrder(out, stage string) []string {
+	want := []string{"scripts/preflight " + stage, "sam build --config-env " + stage, "sam deploy --config-env " + stage}
+	var got []string
+	for _, line := range strings.Split(out, "\n") {
+		for _, w := range want {
+			if strings.HasPrefix(strings.TrimSpace(line), w) {
+				got = append(got, w)
+			}
+		}
+	}
+	if !slices.Equal(got, want) {
+		return []string{fmt.Sprintf("make deploy STAGE=%s runs %v, want %v in this order", stage, got, want)}
+	}
+	return nil
+}
+
+// TestMakeDeployRunsPreflightFirst: nothing is built or uploaded before the preflight passed.
+func TestMakeDeployRunsPreflightFirst(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	out, err := exec.Command("make", "--no-print-directory", "-n", "-C", repoRoot(t), "deploy", "STAGE=prod").CombinedOutput()
+	if err != nil {
+		t.Fatalf("make -n deploy: %v\n%s", err, out)
+	}
+	for _, p := range deployOrder(string(out), "prod") {
+		t.Error(p)
+	}
+	swapped := strings.Replace(string(out), "scripts/preflight prod\n", "", 1) + "scripts/preflight prod\n"
+	if len(deployOrder(swapped, "prod")) == 0 {
+		t.Error("deployOrder accepts a preflight after the build")
+	}
+	if len(deployOrder(string(out), "dev")) == 0 {
+		t.Error("deployOrder accepts another stage's commands")
 	}
 }
