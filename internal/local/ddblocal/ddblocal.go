@@ -33,13 +33,20 @@ const Region = "us-east-1"
 // Server is a running DynamoDB Local.
 type Server struct {
 	Endpoint string
-	cmd      *exec.Cmd
-	done     chan error
+	// Port is the port it listens on; Start another with it (and the same
+	// DBPath) to restart the server where it was.
+	Port int
+	cmd  *exec.Cmd
+	done chan error
 }
 
 // Options for Start. A zero Port picks a free one.
 type Options struct {
 	Port int
+	// DBPath, when set, keeps the tables in a file under that directory, so
+	// that they survive the process (a restart, in fault tests); by default
+	// they live in memory.
+	DBPath string
 	// Log receives DynamoDB Local's own output; nil discards it.
 	Log io.Writer
 }
@@ -97,12 +104,20 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		}
 	}
 	dir := filepath.Dir(jar)
-	cmd := exec.Command(java,
-		"-Xms64m", "-Xmx1g",
-		"-Djava.library.path="+filepath.Join(dir, "DynamoDBLocal_lib"),
-		"-jar", jar,
-		"-inMemory", "-sharedDb", "-disableTelemetry",
-		"-port", strconv.Itoa(port))
+	storage := []string{"-inMemory"}
+	if opt.DBPath != "" {
+		abs, err := filepath.Abs(opt.DBPath)
+		if err != nil {
+			return nil, err
+		}
+		storage = []string{"-dbPath", abs}
+	}
+	args := []string{"-Xms64m", "-Xmx1g",
+		"-Djava.library.path=" + filepath.Join(dir, "DynamoDBLocal_lib"),
+		"-jar", jar}
+	args = append(args, storage...)
+	args = append(args, "-sharedDb", "-disableTelemetry", "-port", strconv.Itoa(port))
+	cmd := exec.Command(java, args...)
 	cmd.Dir = dir
 	out := opt.Log
 	if out == nil {
@@ -113,7 +128,7 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), cmd: cmd, done: make(chan error, 1)}
+	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, cmd: cmd, done: make(chan error, 1)}
 	go func() { s.done <- cmd.Wait() }()
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		s.Stop()
@@ -145,7 +160,7 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 	}
 }
 
-// Stop ends the process and waits for it.
+// Stop ends the process (SIGKILL, as a crash would) and waits for it.
 func (s *Server) Stop() {
 	if s == nil || s.cmd.Process == nil {
 		return
