@@ -1,0 +1,257 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/seed"
+	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/messages"
+)
+
+// lambdaMaxPayload is Lambda's limit on a synchronous response (aws-lambda-rie
+// enforces it too, as Function.ResponseSizeTooLarge).
+const lambdaMaxPayload = 6 * 1024 * 1024
+
+// lockedBuffer collects a process's output while the test reads it.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
+// TestPageSizeUnderRIE: the texts a chat platform's users write decide how
+// large a page is. Two channels that broke the Lambda response before the
+// byte budget (a 6.0 MB and a 50 MB body at limit=200), walked page by page at
+// limits 1, 50 and 200 through the built function under aws-lambda-rie (make
+// invoke's path): every page is a 200 JSON response under 6 MB, the size the
+// function logs is the payload the runtime sent, and the walk returns every
+// message exactly once.
+func TestPageSizeUnderRIE(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds two binaries and walks 230 pages through the emulator (about 30 s)")
+	}
+	ctx := context.Background()
+	root, err := ddblocal.RepoRoot()
+	if err != nil {
+		t.Fatal(err)
+	}
+	dir := t.TempDir()
+	build := func(out string, args ...string) string {
+		path := filepath.Join(dir, out)
+		cmd := exec.Command("go", append([]string{"build", "-o", path}, args...)...)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		if b, err := cmd.CombinedOutput(); err != nil {
+			t.Fatalf("go build %v: %v\n%s", args, err, b)
+		}
+		return path
+	}
+	bootstrap := build("bootstrap", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "./functions/vip-messages")
+	rie := build("aws-lambda-rie", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+
+	// The two channels, written with BatchWriteItem (seed.Writer).
+	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
+	channel := func(prefix string, n int, text string) []messages.Message {
+		out := make([]messages.Message, n)
+		for i := range out {
+			out[i] = messages.Message{MessageID: fmt.Sprintf("%s-%03d", prefix, i), Timestamp: day.Add(time.Duration(i) * time.Minute).UnixMilli(),
+				ConversationID: "c-" + prefix, UserName: "u", Kind: "text", Source: "web", Text: text}
+		}
+		return out
+	}
+	channels := []struct {
+		name string
+		msgs []messages.Message
+	}{
+		{"lt-5000", channel("lt", 200, strings.Repeat("<", 5000))},
+		{"amp-350k", channel("amp", 24, strings.Repeat("<&>", 350*1024/3))},
+	}
+	ddb, table := ddbtest.NewTable(t)
+	ds := seed.Dataset{Workspaces: []seed.Workspace{{ID: "ws-big", Name: "w", VIP: true}}}
+	for _, c := range channels {
+		ds.Channels = append(ds.Channels, seed.Channel{WorkspaceID: "ws-big", MediumID: c.name, Name: c.name, Connected: true})
+		ds.Messages = append(ds.Messages, seed.ChannelMessages{WorkspaceID: "ws-big", MediumID: c.name, Messages: c.msgs})
+	}
+	if err := seed.NewWriter(ddb, table).WithWorkers(4).Write(ctx, ds); err != nil {
+		t.Fatal(err)
+	}
+	sm, err := smlocal.Listen("127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = sm.Close() })
+	if err := smlocal.PutKey(ctx, smlocal.NewClient(sm.URL), devstack.SecretPrefix, devstack.DemoKeyID, auth.SecretValue{
+		Secrets: []string{devstack.DemoSecret}, WorkspaceIDs: []string{"ws-big"},
+	}); err != nil {
+		t.Fatal(err)
+	}
+	stack := devstack.Stack{DynamoEndpoint: ddbtest.Endpoint(t), SecretsEndpoint: sm.URL, Table: table, SecretPrefix: devstack.SecretPrefix}
+
+	// The function under aws-lambda-rie, its output (the request log lines) kept.
+	port, err := ddblocal.FreePort()
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	var logs lockedBuffer
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, bootstrap)
+	cmd.Env = os.Environ()
+	for k, v := range stack.Env() {
+		cmd.Env = append(cmd.Env, k+"="+v)
+	}
+	cmd.Stdout, cmd.Stderr = &logs, &logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+		if t.Failed() {
+			out := logs.String()
+			t.Logf("aws-lambda-rie and function output (last 4 KB):\n%s", out[max(0, len(out)-4096):])
+		}
+	})
+	if err := waitListening(ctx, addr, 15*time.Second); err != nil {
+		t.Fatal(err)
+	}
+
+	// invoke sends one signed request and returns the payload the runtime sent.
+	invoke := func(q map[string]string) []byte {
+		t.Helper()
+		date := time.Now().UTC().Format(time.RFC3339)
+		ev := events.APIGatewayProxyRequest{
+			HTTPMethod: http.MethodGet, Path: "/vip-messages", Resource: "/vip-messages",
+			Headers:               map[string]string{"x-api-key": devstack.DemoKeyID, "x-date": date, "x-signature": auth.Sign(devstack.DemoSecret, date)},
+			QueryStringParameters: q,
+		}
+		payload, err := json.Marshal(ev)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(payload))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, err := io.ReadAll(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.StatusCode != http.StatusOK || resp.Header.Get("Error-Type") != "" {
+			t.Fatalf("the emulator answered %s %s: %.300s", resp.Status, resp.Header.Get("Error-Type"), out)
+		}
+		return out
+	}
+
+	type largest struct{ payload, body, items int }
+	for _, c := range channels {
+		var want []int64
+		for _, m := range slices.Backward(c.msgs) {
+			want = append(want, m.Timestamp)
+		}
+		var big largest
+		for _, limit := range []int{1, 50, 200} {
+			t.Run(fmt.Sprintf("%s/limit %d", c.name, limit), func(t *testing.T) {
+				q := map[string]string{"workspaceId": "ws-big", "mediumId": c.name, "from": "2026-06-01", "to": "2026-06-01", "limit": strconv.Itoa(limit)}
+				var got []int64
+				var sizes []int
+				pages := 0
+				for ; ; pages++ {
+					if pages > 300 {
+						t.Fatal("the walk does not end")
+					}
+					out := invoke(q)
+					if len(out) >= lambdaMaxPayload || len(out) > api.MaxResponseBytes {
+						t.Fatalf("page %d: a payload of %d bytes", pages, len(out))
+					}
+					var resp events.APIGatewayProxyResponse
+					if err := json.Unmarshal(out, &resp); err != nil {
+						t.Fatalf("page %d: not a proxy response: %v", pages, err)
+					}
+					var p api.ListResponse
+					if resp.StatusCode != http.StatusOK || resp.Headers["Content-Type"] != "application/json" || json.Unmarshal([]byte(resp.Body), &p) != nil {
+						t.Fatalf("page %d: %d %v %.300s", pages, resp.StatusCode, resp.Headers, resp.Body)
+					}
+					for _, it := range p.Items {
+						if it.Text != c.msgs[0].Text {
+							t.Fatalf("page %d: an item's text came back changed (%d bytes)", pages, len(it.Text))
+						}
+						got = append(got, it.Timestamp)
+					}
+					sizes = append(sizes, len(out))
+					if len(out) > big.payload {
+						big = largest{payload: len(out), body: len(resp.Body), items: len(p.Items)}
+					}
+					if !p.MayHaveMore {
+						break
+					}
+					q["before"] = p.NextCursor
+				}
+				if !slices.Equal(got, want) {
+					t.Fatalf("the walk returned %d items, want %d once each, newest first", len(got), len(want))
+				}
+				// The size each page's log line reports is the payload the runtime sent.
+				logged := loggedResponseBytes(t, logs.String())
+				if len(logged) < len(sizes) || !slices.Equal(logged[len(logged)-len(sizes):], sizes) {
+					t.Fatalf("logged responseBytes %v, payloads %v", logged[max(0, len(logged)-len(sizes)):], sizes)
+				}
+				t.Logf("%d pages, largest payload %d bytes", pages+1, slices.Max(sizes))
+			})
+		}
+		t.Logf("%s: largest page %d bytes of payload (body %d bytes), %d items", c.name, big.payload, big.body, big.items)
+	}
+}
+
+// loggedResponseBytes is the responseBytes of every request line of the
+// function's output, in order.
+func loggedResponseBytes(t *testing.T, out string) []int {
+	t.Helper()
+	var sizes []int
+	sc := bufio.NewScanner(strings.NewReader(out))
+	sc.Buffer(make([]byte, 1<<20), 1<<20)
+	for sc.Scan() {
+		var line struct {
+			Msg           string `json:"msg"`
+			Status        int    `json:"status"`
+			ResponseBytes int    `json:"responseBytes"`
+		}
+		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "request" && line.Status == http.StatusOK {
+			sizes = append(sizes, line.ResponseBytes)
+		}
+	}
+	return sizes
+}
