@@ -16,6 +16,7 @@ import (
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
 )
@@ -83,7 +84,7 @@ func nonNil(s []string) []string {
 }
 
 func TestAllWalksTheSeededSet(t *testing.T) {
-	stack, url := localAPI(t)
+	stack, url := stacktest.API(t)
 	to := stack.SeedNow.Add(-time.Hour)
 	from := to.Add(-12 * 24 * time.Hour)
 	for _, tc := range []struct {
@@ -191,7 +192,7 @@ func diff(got, want map[string]int) string {
 }
 
 func TestErrorsFromTheRealHandler(t *testing.T) {
-	stack, url := localAPI(t)
+	stack, url := stacktest.API(t)
 	to := stack.SeedNow.Format(time.DateOnly)
 	from := stack.SeedNow.AddDate(0, 0, -3).Format(time.DateOnly)
 	ok := client.Query{WorkspaceID: seed.DemoWorkspace, MediumID: seed.DemoChannel, From: from, To: to}

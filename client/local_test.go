@@ -3,12 +3,10 @@ package client_test
 import (
 	"context"
 	"errors"
-	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -18,62 +16,19 @@ import (
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
-// One local API per test binary: DynamoDB Local (ddbtest), the local Secrets
-// Manager, the demo data and key, and the real handler behind the gateway.
-var (
-	localOnce  sync.Once
-	localStack *devstack.Stack
-	localSrv   *httptest.Server
-	localErr   error
-)
-
-func TestMain(m *testing.M) {
-	code := ddbtest.Main(m)
-	if localSrv != nil {
-		localSrv.Close()
-	}
-	if localStack != nil {
-		localStack.Close()
-	}
-	os.Exit(code)
-}
-
-// localAPI returns the shared stack and the base URL of the API on it.
-func localAPI(t *testing.T) (*devstack.Stack, string) {
-	t.Helper()
-	endpoint := ddbtest.Endpoint(t)
-	localOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		localStack, localErr = devstack.Start(ctx, devstack.Options{
-			DynamoEndpoint: endpoint,
-			FreePorts:      true,
-			Table:          fmt.Sprintf("client-test-%d", os.Getpid()),
-			SeedNow:        time.Now().UTC().Truncate(time.Second),
-		})
-		if localErr != nil {
-			return
-		}
-		h := app.NewWithClients(localStack.Config(), localStack.DynamoDB(), localStack.SecretsManager(), slog.New(slog.DiscardHandler))
-		localSrv = httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "test"}, h.Handle))
-	})
-	if localErr != nil {
-		t.Fatal(localErr)
-	}
-	return localStack, localSrv.URL
-}
+func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
 
 // A 503 from the real handler (Secrets Manager failing for a key it has not
 // cached) is retried, gives up with ErrUnavailable, and works once the outage ends.
 func TestRetriesA503FromTheRealHandler(t *testing.T) {
-	stack, _ := localAPI(t)
+	stack, _ := stacktest.API(t)
 	sm := smlocal.New()
 	smSrv := httptest.NewServer(sm)
 	defer smSrv.Close()
@@ -86,7 +41,7 @@ func TestRetriesA503FromTheRealHandler(t *testing.T) {
 	var requests atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages"}, h.Handle).ServeHTTP(w, r)
+		gateway.New(gateway.VipMessages, h.Handle).ServeHTTP(w, r)
 	}))
 	defer api.Close()
 

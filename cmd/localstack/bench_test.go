@@ -1,20 +1,16 @@
 package main
 
 import (
-	"context"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
-	"os"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 )
@@ -25,26 +21,11 @@ import (
 //
 //	go test -run '^$' -bench LocalAPIPage -benchtime 200x ./cmd/localstack
 func BenchmarkLocalAPIPage(b *testing.B) {
-	now := time.Now()
-	stack, err := devstack.Start(context.Background(), devstack.Options{
-		DynamoEndpoint: ddbtest.Endpoint(b), FreePorts: true, Table: "bench", SeedNow: now,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(stack.Close)
-	for k, v := range stack.Env() {
-		b.Setenv(k, v)
-	}
-	h, err := app.Load(context.Background(), os.Getenv, io.Discard)
-	if err != nil {
-		b.Fatal(err)
-	}
-	srv := httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages"}, h.Handle))
-	b.Cleanup(srv.Close)
+	stack, base := stacktest.API(b)
+	now := stack.SeedNow
 	q := url.Values{"workspaceId": {seed.DemoWorkspace}, "mediumId": {seed.DemoChannel}, "limit": {"50"},
 		"from": {now.UTC().AddDate(0, 0, -30).Format(time.DateOnly)}, "to": {now.UTC().Format(time.DateOnly)}}
-	u := srv.URL + "/vip-messages?" + q.Encode()
+	u := base + gateway.VipMessages.Path + "?" + q.Encode()
 
 	page := func() time.Duration {
 		req, _ := http.NewRequest(http.MethodGet, u, nil)

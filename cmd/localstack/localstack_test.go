@@ -2,11 +2,9 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
@@ -16,40 +14,27 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/contract"
-	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
+	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
 )
 
-func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
+// The stack of this binary loads the handler as the Lambda does: configuration
+// through the environment, with the SDK's endpoint overrides, as in production.
+func TestMain(m *testing.M) { os.Exit(stacktest.Main(m, stacktest.LambdaPath())) }
 
 // The local API end to end: the stack, configuration through the environment
 // (the SDK's endpoint overrides, as in production), real HTTP requests, and a walk
 // of every page of the demo channel.
 func TestServeWalksDemoChannel(t *testing.T) {
-	seedNow := time.Now()
-	stack, err := devstack.Start(context.Background(), devstack.Options{
-		DynamoEndpoint: ddbtest.Endpoint(t), FreePorts: true, Table: "e2e", SeedNow: seedNow,
-	})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stack.Close)
-	for k, v := range stack.Env() {
-		t.Setenv(k, v)
-	}
-	h, err := app.Load(context.Background(), os.Getenv, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}, h.Handle))
-	t.Cleanup(srv.Close)
+	stack, base := stacktest.API(t)
+	seedNow := stack.SeedNow
 
 	from := seedNow.UTC().AddDate(0, 0, -20).Format(time.DateOnly)
 	to := seedNow.UTC().Format(time.DateOnly)
@@ -71,7 +56,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 		if page > 100 {
 			t.Fatal("the walk does not end")
 		}
-		u := srv.URL + "/vip-messages?" + q.Encode()
+		u := base + gateway.VipMessages.Path + "?" + q.Encode()
 		status, header, body := get(t, u)
 		contract.Check(t, u, status, header, body)
 		if status != http.StatusOK {
@@ -109,7 +94,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 	}
 
 	// Anything but GET /vip-messages answers as API Gateway does.
-	if status, _, body := get(t, srv.URL+"/other"); status != http.StatusForbidden || !strings.Contains(string(body), "Missing Authentication Token") {
+	if status, _, body := get(t, base+"/other"); status != http.StatusForbidden || !strings.Contains(string(body), "Missing Authentication Token") {
 		t.Fatalf("unknown path: %d %s", status, body)
 	}
 }
@@ -139,7 +124,7 @@ func TestInvokeThroughRIE(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds two binaries")
 	}
-	root, err := ddblocal.RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

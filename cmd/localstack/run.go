@@ -70,7 +70,7 @@ func runCmd(args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}, h.Handle),
+		Handler:           gateway.New(gateway.VipMessages, h.Handle),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errc := make(chan error, 1)

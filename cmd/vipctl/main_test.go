@@ -2,83 +2,39 @@ package main
 
 import (
 	"bytes"
-	"context"
 	"fmt"
-	"log/slog"
 	"net/http"
-	"net/http/httptest"
 	"os"
-	"path/filepath"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/vip-messages/api/internal/api"
-	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/gateway"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 )
 
-// One local stack per test binary: DynamoDB Local (ddbtest), the local Secrets
-// Manager, the demo data and key, and the real handler behind the gateway,
-// with caches of a nanosecond so that every key and workspace change shows in
-// the next request.
-var (
-	localOnce    sync.Once
-	localStack   *devstack.Stack
-	localHandler *api.Handler
-	localSrv     *httptest.Server
-	localErr     error
-)
-
+// One local stack per test binary (stacktest): the demo data and key, and the
+// real handler behind the gateway, with caches of a nanosecond so that every
+// key and workspace change shows in the next request. The AWS SDK's standard
+// variables of the process point at it, as an operator's shell would (vipctl
+// reads the AWS configuration through config.LoadDefaultConfig).
 func TestMain(m *testing.M) {
-	code := ddbtest.Main(m)
-	if localSrv != nil {
-		localSrv.Close()
-	}
-	if localStack != nil {
-		localStack.Close()
-	}
-	os.Exit(code)
+	os.Exit(stacktest.Main(m, stacktest.CacheTTL(time.Nanosecond), stacktest.ProcessEnv()))
 }
 
-// local starts the shared stack once. The AWS SDK's standard variables of the
-// process point at it, as an operator's shell would (vipctl reads the AWS
-// configuration through config.LoadDefaultConfig).
+// local is the shared stack, started on first use.
 func local(t *testing.T) *devstack.Stack {
 	t.Helper()
-	endpoint := ddbtest.Endpoint(t)
-	localOnce.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-		defer cancel()
-		localStack, localErr = devstack.Start(ctx, devstack.Options{
-			DynamoEndpoint: endpoint,
-			FreePorts:      true,
-			Table:          fmt.Sprintf("vipctl-test-%d", os.Getpid()),
-			SeedNow:        time.Now().UTC().Truncate(time.Second),
-		})
-		if localErr != nil {
-			return
-		}
-		for k, v := range localStack.Env() {
-			os.Setenv(k, v)
-		}
-		os.Setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "vipctl-test-no-aws-config"))
-		os.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "vipctl-test-no-aws-credentials"))
-		os.Unsetenv("AWS_PROFILE")
-		cfg := localStack.Config()
-		cfg.Keys = auth.CacheConfig{TTL: time.Nanosecond, NegativeTTL: time.Nanosecond}
-		cfg.WorkspaceTTL = time.Nanosecond
-		localHandler = app.NewWithClients(cfg, localStack.DynamoDB(), localStack.SecretsManager(), slog.New(slog.DiscardHandler))
-		localSrv = httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "test"}, localHandler.Handle))
-	})
-	if localErr != nil {
-		t.Fatal(localErr)
-	}
-	return localStack
+	stack, _ := stacktest.API(t)
+	return stack
+}
+
+// apiURL is the base URL of the API on the shared stack.
+func apiURL(t *testing.T) string {
+	t.Helper()
+	_, url := stacktest.API(t)
+	return url
 }
 
 // vars are VIP_* variables for run: the local API, its table and prefix, and
@@ -86,7 +42,7 @@ func local(t *testing.T) *devstack.Stack {
 func vars(t *testing.T, extra ...string) func(string) string {
 	stack := local(t)
 	m := map[string]string{
-		envAPIURL:       localSrv.URL,
+		envAPIURL:       apiURL(t),
 		envAPIKey:       devstack.DemoKeyID,
 		envAPISecret:    devstack.DemoSecret,
 		envTable:        stack.Table,
@@ -219,7 +175,7 @@ func TestSign(t *testing.T) {
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	req, _ := http.NewRequest(http.MethodGet, localSrv.URL+"/vip-messages?workspaceId=ws-demo&mediumId=ch-demo&from=2026-01-01&to=2026-01-02", nil)
+	req, _ := http.NewRequest(http.MethodGet, apiURL(t)+"/vip-messages?workspaceId=ws-demo&mediumId=ch-demo&from=2026-01-01&to=2026-01-02", nil)
 	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
 		k, v, _ := strings.Cut(line, ": ")
 		req.Header.Set(k, v)

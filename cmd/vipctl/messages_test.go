@@ -14,6 +14,8 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
+	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
 )
@@ -150,10 +152,14 @@ func TestSignEvent(t *testing.T) {
 		if d, _ := headerValue(signed.Headers, client.HeaderDate); d == "2026-11-27T00:00:00Z" {
 			t.Errorf("%s: x-date not renewed", file)
 		}
-		resp, _ := localHandler.Handle(context.Background(), signed)
+		resp, _ := stacktest.Handler(t).Handle(context.Background(), signed)
 		return resp
 	}
-	files, _ := sampleevent.Files(filepath.Join("..", "..", "events"))
+	eventsDir, err := repo.Path("events")
+	if err != nil {
+		t.Fatal(err)
+	}
+	files, _ := sampleevent.Files(eventsDir)
 	if len(files) < 5 {
 		t.Fatalf("events: %v", files)
 	}
@@ -196,7 +202,7 @@ func TestSignEvent(t *testing.T) {
 	}
 
 	// Another secret with the demo key's signature stays a 401 only when it is wrong.
-	list := filepath.Join("..", "..", "events", "list.json")
+	list := filepath.Join(eventsDir, "list.json")
 	r := mustRun(t, noEnv, "sign-event", "--key", k.KeyID, "--secret", k.Secret+"x", list)
 	if resp := handle(list, r); resp.StatusCode != 401 {
 		t.Errorf("wrong secret answered %d", resp.StatusCode)

@@ -24,7 +24,7 @@ import (
 // returns nil or the *client.APIError.
 func listAs(t *testing.T, keyID, secret, workspace, medium string) error {
 	t.Helper()
-	c := client.New(localSrv.URL, keyID, secret)
+	c := client.New(apiURL(t), keyID, secret)
 	c.Retry.MaxRetries = -1
 	day := time.Now().UTC().Format(time.DateOnly)
 	_, err := c.List(context.Background(), client.Query{WorkspaceID: workspace, MediumID: medium, From: day, To: day, Limit: 1})
@@ -77,7 +77,7 @@ func TestKeysLifecycle(t *testing.T) {
 	ws, ch := seed.DemoWorkspace, seed.DemoChannel
 
 	k := createKey(t, getenv, "--workspace", ws)
-	if !strings.HasPrefix(k.KeyID, keyIDPrefix) || k.SecretName != localStack.SecretPrefix+"/"+k.KeyID {
+	if !strings.HasPrefix(k.KeyID, keyIDPrefix) || k.SecretName != local(t).SecretPrefix+"/"+k.KeyID {
 		t.Errorf("created %+v", k)
 	}
 	wantAnswer(t, "created key", listAs(t, k.KeyID, k.Secret, ws, ch), nil)
@@ -179,7 +179,7 @@ func TestKeysPrefix(t *testing.T) {
 		t.Errorf("secret name %q", k.SecretName)
 	}
 	wantAnswer(t, "other prefix", listAs(t, k.KeyID, k.Secret, seed.DemoWorkspace, seed.DemoChannel), client.ErrUnauthorized)
-	k = createKey(t, getenv, "--workspace", seed.DemoWorkspace, "--prefix", localStack.SecretPrefix+"/")
+	k = createKey(t, getenv, "--workspace", seed.DemoWorkspace, "--prefix", local(t).SecretPrefix+"/")
 	wantAnswer(t, "this prefix", listAs(t, k.KeyID, k.Secret, seed.DemoWorkspace, seed.DemoChannel), nil)
 }
 
@@ -213,9 +213,9 @@ func TestWorkspacesAndChannels(t *testing.T) {
 	// --table names another table.
 	mustFail(t, getenv, "table", "workspaces", "put", ws, "--vip", "--table", "no-such-table")
 	// The names given are kept on updates without --name.
-	db := localStack.DynamoDB()
+	db := local(t).DynamoDB()
 	for _, c := range []struct{ sk, name string }{{messages.WorkspaceSK(), "Ops workspace"}, {messages.ChannelSK(ch), "Ops channel"}} {
-		out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(localStack.Table), Key: itemKey(messages.WorkspacePK(ws), c.sk)})
+		out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(local(t).Table), Key: itemKey(messages.WorkspacePK(ws), c.sk)})
 		if err != nil {
 			t.Fatal(err)
 		}

@@ -13,7 +13,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -25,8 +24,9 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/contract"
 	"github.com/vip-messages/api/internal/local/ddblocal"
-	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
+	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
@@ -34,29 +34,16 @@ import (
 	"github.com/vip-messages/api/internal/outage"
 )
 
-func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
-
 // anchor is the x-date of the sample events; the demo data is seeded as of it, so
 // the events' windows hold data whatever day the tests run.
 var anchor = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)
 
-var (
-	stackOnce sync.Once
-	stack     *devstack.Stack
-	stackErr  error
-)
+func TestMain(m *testing.M) { os.Exit(stacktest.Main(m, stacktest.SeedNow(anchor))) }
 
 // demoStack is one local stack (the demo data and key) shared by the package.
 func demoStack(t *testing.T) *devstack.Stack {
 	t.Helper()
-	stackOnce.Do(func() {
-		stack, stackErr = devstack.Start(context.Background(), devstack.Options{
-			DynamoEndpoint: ddbtest.Endpoint(t), FreePorts: true, Table: "api-demo", SeedNow: anchor,
-		})
-	})
-	if stackErr != nil {
-		t.Fatal(stackErr)
-	}
+	stack, _ := stacktest.API(t)
 	return stack
 }
 
@@ -69,11 +56,11 @@ func newHandler(t *testing.T, logs *bytes.Buffer) *api.Handler {
 
 func loadEvent(t *testing.T, name string) events.APIGatewayProxyRequest {
 	t.Helper()
-	root, err := ddblocal.RepoRoot()
+	path, err := repo.Path("events/" + name)
 	if err != nil {
 		t.Fatal(err)
 	}
-	ev, err := sampleevent.Load(filepath.Join(root, "events", name))
+	ev, err := sampleevent.Load(path)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +129,7 @@ func TestSampleEvents(t *testing.T) {
 }
 
 func mustRoot(t *testing.T) string {
-	root, err := ddblocal.RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

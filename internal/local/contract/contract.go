@@ -10,7 +10,6 @@ import (
 	"io"
 	"net/http"
 	"net/url"
-	"path/filepath"
 	"sync"
 	"testing"
 
@@ -20,7 +19,7 @@ import (
 	"github.com/getkin/kin-openapi/routers"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 
-	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/repo"
 )
 
 var (
@@ -31,12 +30,12 @@ var (
 
 func load() (routers.Router, error) {
 	once.Do(func() {
-		root, err := ddblocal.RepoRoot()
+		path, err := repo.Path("openapi.yaml")
 		if err != nil {
 			loadErr = err
 			return
 		}
-		doc, err := openapi3.NewLoader().LoadFromFile(filepath.Join(root, "openapi.yaml"))
+		doc, err := openapi3.NewLoader().LoadFromFile(path)
 		if err != nil {
 			loadErr = err
 			return

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"io"
 	"net"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"strconv"
@@ -20,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
+	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/tabledef"
 )
 
@@ -51,29 +51,10 @@ type Options struct {
 	Log io.Writer
 }
 
-// RepoRoot finds the repository root (the folder holding go.mod) from the
-// working directory upwards.
-func RepoRoot() (string, error) {
-	dir, err := os.Getwd()
-	if err != nil {
-		return "", err
-	}
-	for {
-		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
-			return dir, nil
-		}
-		parent := filepath.Dir(dir)
-		if parent == dir {
-			return "", errors.New("no go.mod above the working directory")
-		}
-		dir = parent
-	}
-}
-
 // FindJar returns the installed DynamoDBLocal.jar, or an error that says how to
 // install it.
 func FindJar() (string, error) {
-	root, err := RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		return "", err
 	}
@@ -205,11 +186,11 @@ func NewStreamsClient(endpoint string) *dynamodbstreams.Client {
 // CreateTable creates a table named name with the schema of template.yaml and
 // waits until it is active.
 func CreateTable(ctx context.Context, client *dynamodb.Client, name string) error {
-	root, err := RepoRoot()
+	template, err := repo.Path("template.yaml")
 	if err != nil {
 		return err
 	}
-	in, err := tabledef.Load(filepath.Join(root, "template.yaml"), name)
+	in, err := tabledef.Load(template, name)
 	if err != nil {
 		return err
 	}

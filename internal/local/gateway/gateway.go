@@ -26,6 +26,10 @@ type Route struct {
 	Stage        string
 }
 
+// VipMessages is the route of this API, GET /vip-messages (openapi.yaml), as the
+// local stack serves it, in stage "local".
+var VipMessages = Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}
+
 // New returns an http.Handler that routes Route to h. Like API Gateway, any other
 // method or path answers 403 {"message":"Missing Authentication Token"}, and a
 // handler error answers 502.

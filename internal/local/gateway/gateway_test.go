@@ -13,7 +13,7 @@ import (
 
 func TestEventLikeAPIGateway(t *testing.T) {
 	var got events.APIGatewayProxyRequest
-	h := New(Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"},
+	h := New(VipMessages,
 		func(_ context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			got = ev
 			return events.APIGatewayProxyResponse{StatusCode: 418, Headers: map[string]string{"X-A": "1"},
@@ -57,7 +57,7 @@ func TestEmptyQueryIsNull(t *testing.T) {
 }
 
 func TestOtherRoutesAnswerLikeAPIGateway(t *testing.T) {
-	h := New(Route{Method: http.MethodGet, Path: "/vip-messages"}, func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+	h := New(VipMessages, func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 		t.Fatal("handler called")
 		return events.APIGatewayProxyResponse{}, nil
 	})

@@ -6,8 +6,6 @@ package tabledef
 import (
 	"fmt"
 	"os"
-	"path/filepath"
-	"runtime"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -34,13 +32,6 @@ type tableProps struct {
 		StreamViewType string `yaml:"StreamViewType"`
 	} `yaml:"StreamSpecification"`
 	BillingMode string `yaml:"BillingMode"`
-}
-
-// TemplatePath is the repository's template.yaml, found from this source file so
-// that tests in any package can use it.
-func TemplatePath() string {
-	_, file, _, _ := runtime.Caller(0)
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "template.yaml")
 }
 
 // Load reads the table resource from the template at path and returns a

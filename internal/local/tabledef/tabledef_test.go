@@ -6,10 +6,16 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/local/repo"
 )
 
 func TestLoadTemplate(t *testing.T) {
-	in, err := Load(TemplatePath(), "t1")
+	template, err := repo.Path("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := Load(template, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -1,0 +1,166 @@
+// Package stacktest gives a test binary the whole local stack (devstack: DynamoDB
+// Local, the local Secrets Manager, the demo data and key) with the real handler
+// behind the local gateway, in the spirit of ddbtest: one stack per test binary,
+// on the binary's DynamoDB Local, started on first use and stopped by Main.
+//
+//	func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
+//
+//	stack, url := stacktest.API(t) // url + "/vip-messages" is the API
+//
+// Options given to Main shape the stack of that binary; tests that need another
+// client or handler (a failing Secrets Manager, a log buffer) build it with
+// app.NewWithClients from the stack.
+package stacktest
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/gateway"
+)
+
+// Option shapes the stack of a test binary; pass it to Main.
+type Option func(*settings)
+
+type settings struct {
+	seedNow    time.Time
+	cacheTTL   time.Duration
+	processEnv bool
+	lambdaPath bool
+}
+
+// SeedNow anchors the demo data (the 60 days before t). The default is the
+// moment the stack starts, truncated to the second.
+func SeedNow(t time.Time) Option { return func(s *settings) { s.seedNow = t } }
+
+// CacheTTL sets the handler's key cache (positive and negative) and workspace
+// cache lifetimes to d; time.Nanosecond makes every key or workspace change
+// show in the next request. The default is the production defaults.
+func CacheTTL(d time.Duration) Option { return func(s *settings) { s.cacheTTL = d } }
+
+// ProcessEnv points the process's AWS configuration at the stack for the rest
+// of the binary, as an operator's shell would: the stack's environment
+// (devstack.Stack.Env), no shared config or credentials files, no AWS_PROFILE.
+// For code under test that calls config.LoadDefaultConfig itself.
+func ProcessEnv() Option { return func(s *settings) { s.processEnv = true } }
+
+// LambdaPath builds the handler the way the Lambda does, app.Load from the
+// environment, instead of app.NewWithClients with the stack's clients. It
+// implies ProcessEnv, and cannot be combined with CacheTTL.
+func LambdaPath() Option {
+	return func(s *settings) { s.lambdaPath, s.processEnv = true, true }
+}
+
+var (
+	opts    settings
+	once    sync.Once
+	stack   *devstack.Stack
+	handler *api.Handler
+	srv     *httptest.Server
+	failed  error
+)
+
+// Main runs the tests with DynamoDB Local (ddbtest.Main), then stops the stack
+// and the API server if a test started them. Use it from TestMain:
+// os.Exit(stacktest.Main(m, options...)).
+func Main(m *testing.M, options ...Option) int {
+	for _, o := range options {
+		o(&opts)
+	}
+	if opts.lambdaPath && opts.cacheTTL != 0 {
+		fmt.Fprintln(os.Stderr, "stacktest: LambdaPath reads the cache lifetimes from the environment; CacheTTL does not apply")
+		return 2
+	}
+	code := ddbtest.Main(m)
+	if srv != nil {
+		srv.Close()
+	}
+	if stack != nil {
+		stack.Close()
+	}
+	return code
+}
+
+// API returns the binary's stack and the base URL of the API on it, an
+// httptest server serving gateway.VipMessages with the real handler.
+func API(t testing.TB) (*devstack.Stack, string) {
+	t.Helper()
+	start(t)
+	return stack, srv.URL
+}
+
+// Handler is the handler behind API's URL, for tests that call it with proxy
+// events directly.
+func Handler(t testing.TB) *api.Handler {
+	t.Helper()
+	start(t)
+	return handler
+}
+
+func start(t testing.TB) {
+	t.Helper()
+	endpoint := ddbtest.Endpoint(t)
+	once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+		defer cancel()
+		seedNow := opts.seedNow
+		if seedNow.IsZero() {
+			seedNow = time.Now().UTC().Truncate(time.Second)
+		}
+		stack, failed = devstack.Start(ctx, devstack.Options{
+			DynamoEndpoint: endpoint,
+			FreePorts:      true,
+			// One table per binary, unique when binaries share VIP_TEST_DYNAMODB_ENDPOINT.
+			Table:   fmt.Sprintf("stacktest-%d", os.Getpid()),
+			SeedNow: seedNow,
+		})
+		if failed != nil {
+			return
+		}
+		if opts.processEnv {
+			setProcessEnv(stack)
+		}
+		if handler, failed = newHandler(ctx, stack); failed != nil {
+			return
+		}
+		srv = httptest.NewServer(gateway.New(gateway.VipMessages, handler.Handle))
+	})
+	if failed != nil {
+		t.Fatalf("stacktest: %v", failed)
+	}
+}
+
+func newHandler(ctx context.Context, s *devstack.Stack) (*api.Handler, error) {
+	if opts.lambdaPath {
+		return app.Load(ctx, os.Getenv, io.Discard)
+	}
+	cfg := s.Config()
+	if d := opts.cacheTTL; d > 0 {
+		cfg.Keys = auth.CacheConfig{TTL: d, NegativeTTL: d}
+		cfg.WorkspaceTTL = d
+	}
+	return app.NewWithClients(cfg, s.DynamoDB(), s.SecretsManager(), slog.New(slog.DiscardHandler)), nil
+}
+
+func setProcessEnv(s *devstack.Stack) {
+	for k, v := range s.Env() {
+		os.Setenv(k, v)
+	}
+	// Files that do not exist: nothing of the machine's AWS setup leaks in.
+	os.Setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "stacktest-no-aws-config"))
+	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "stacktest-no-aws-credentials"))
+	os.Unsetenv("AWS_PROFILE")
+}
