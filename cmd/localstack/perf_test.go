@@ -17,8 +17,8 @@ import (
 
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/roundtrip"
 	"github.com/vip-messages/api/internal/local/seed"
@@ -35,14 +35,8 @@ type perfStack struct {
 
 func startPerfStack(b *testing.B, env map[string]string) *perfStack {
 	b.Helper()
-	now := time.Now()
-	stack, err := devstack.Start(context.Background(), devstack.Options{
-		DynamoEndpoint: ddbtest.Endpoint(b), FreePorts: true, Table: "perf", SeedNow: now,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(stack.Close)
+	stack, _ := stacktest.API(b)
+	now := stack.SeedNow
 	for k, v := range stack.Env() {
 		b.Setenv(k, v)
 	}
@@ -53,7 +47,7 @@ func startPerfStack(b *testing.B, env map[string]string) *perfStack {
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages"}, h.Handle))
+	srv := httptest.NewServer(gateway.New(gateway.VipMessages, h.Handle))
 	b.Cleanup(srv.Close)
 	from := now.UTC().AddDate(0, 0, -30).Truncate(24 * time.Hour)
 	until := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
@@ -146,14 +140,8 @@ func BenchmarkWarmPageVsQuery(b *testing.B) {
 //	go test -run '^$' -bench RoundTrips -benchtime 20x ./cmd/localstack
 func BenchmarkRoundTrips(b *testing.B) {
 	const delay = 20 * time.Millisecond
-	now := time.Now()
-	stack, err := devstack.Start(context.Background(), devstack.Options{
-		DynamoEndpoint: ddbtest.Endpoint(b), FreePorts: true, Table: "roundtrips", SeedNow: now,
-	})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(stack.Close)
+	stack, _ := stacktest.API(b)
+	now := stack.SeedNow
 	ddbRec, err := roundtrip.NewRecorder(stack.DynamoEndpoint, delay)
 	if err != nil {
 		b.Fatal(err)
@@ -189,7 +177,7 @@ func BenchmarkRoundTrips(b *testing.B) {
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv := httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages"}, h.Handle))
+		srv := httptest.NewServer(gateway.New(gateway.VipMessages, h.Handle))
 		calls, took := request(srv)
 		cold = append(cold, roundtrip.CriticalPath(calls))
 		coldTook = append(coldTook, took)
@@ -220,7 +208,7 @@ func BenchmarkHandlerWarmPage(b *testing.B) {
 		b.Fatal(err)
 	}
 	u, _ := url.Parse(p.url)
-	ev := gateway.Event(&http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}, RemoteAddr: "127.0.0.1:1"}, gateway.Route{Method: http.MethodGet, Path: "/vip-messages"}, nil)
+	ev := gateway.Event(&http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}, RemoteAddr: "127.0.0.1:1"}, gateway.VipMessages, nil)
 	sign := func() {
 		date := time.Now().UTC().Format(time.RFC3339)
 		ev.Headers = map[string]string{"x-api-key": devstack.DemoKeyID, "x-date": date, "x-signature": auth.Sign(devstack.DemoSecret, date)}

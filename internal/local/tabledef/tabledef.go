@@ -11,6 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
+
+	"github.com/vip-messages/api/internal/local/repo"
 )
 
 // ResourceName is the logical id of the table in template.yaml.
@@ -32,6 +34,16 @@ type tableProps struct {
 		StreamViewType string `yaml:"StreamViewType"`
 	} `yaml:"StreamSpecification"`
 	BillingMode string `yaml:"BillingMode"`
+}
+
+// TemplatePath is the repository's template.yaml (repo.Path). Outside the
+// repository it is the bare name, which Load then fails to read.
+func TemplatePath() string {
+	p, err := repo.Path("template.yaml")
+	if err != nil {
+		return "template.yaml"
+	}
+	return p
 }
 
 // Load reads the table resource from the template at path and returns a

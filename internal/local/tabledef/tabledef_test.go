@@ -6,16 +6,10 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
-
-	"github.com/vip-messages/api/internal/local/repo"
 )
 
 func TestLoadTemplate(t *testing.T) {
-	template, err := repo.Path("template.yaml")
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := Load(template, "t1")
+	in, err := Load(TemplatePath(), "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
