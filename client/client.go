@@ -15,7 +15,9 @@
 //		fmt.Println(item.Date, item.UserName, item.Text)
 //	}
 //
-// The package depends on the standard library only.
+// The examples (example_test.go: Example, ExampleClient_List, ExampleAPIError)
+// run this walk, one page at a time and the error handling, as tests. The
+// package depends on the standard library only.
 package client
 
 import (

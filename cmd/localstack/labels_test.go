@@ -74,7 +74,7 @@ func startLabelStack(tb testing.TB, table string) *labelStack {
 	if err != nil {
 		tb.Fatal(err)
 	}
-	srv := httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}, h.Handle))
+	srv := httptest.NewServer(gateway.New(gateway.VipMessages, h.Handle))
 	tb.Cleanup(srv.Close)
 
 	logs := &syncBuffer{}
