@@ -26,6 +26,7 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
@@ -65,7 +66,7 @@ func TestPageSizeUnderRIE(t *testing.T) {
 		t.Skip("builds two binaries and walks 230 pages through the emulator (about 30 s)")
 	}
 	ctx := context.Background()
-	root, err := ddblocal.RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/samenv"
 	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
@@ -37,7 +38,7 @@ func TestSAMLocalPath(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds three binaries")
 	}
-	root, err := ddblocal.RepoRoot()
+	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -6,10 +6,10 @@ package rfc3339test
 import (
 	"encoding/json"
 	"os"
-	"path/filepath"
-	"runtime"
 	"testing"
 	"time"
+
+	"github.com/vip-messages/api/internal/local/repo"
 )
 
 // Case is one value and what the strict parser must make of it.
@@ -36,8 +36,11 @@ func (c Case) Time(t testing.TB) time.Time {
 // Cases reads the cases.
 func Cases(t testing.TB) []Case {
 	t.Helper()
-	_, file, _, _ := runtime.Caller(0)
-	raw, err := os.ReadFile(filepath.Join(filepath.Dir(file), "..", "testdata", "cases.json"))
+	path, err := repo.Path("internal/rfc3339/testdata/cases.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
 	}
