@@ -98,16 +98,13 @@ func (c *Checker) Check(ctx context.Context, key auth.Key, workspaceID, mediumID
 	if !key.Allows(workspaceID) {
 		return ErrKeyNotAllowed
 	}
-	k := [2]string{workspaceID, mediumID}
-	c.mu.Lock()
-	e, ok := c.cache[k]
-	now := c.now()
-	c.mu.Unlock()
-	if ok && now.Before(e.expires) {
+	if verdict, ok := c.cached(workspaceID, mediumID); ok {
 		metrics.FromContext(ctx).WorkspaceCache(true)
-		return e.err
+		return verdict
 	}
 	metrics.FromContext(ctx).WorkspaceCache(false)
+	k := [2]string{workspaceID, mediumID}
+	now := c.now()
 
 	verdict, err := c.read(ctx, workspaceID, mediumID)
 	if err != nil {
@@ -124,6 +121,27 @@ func (c *Checker) Check(ctx context.Context, key auth.Key, workspaceID, mediumID
 	}
 	c.cache[k] = cached{err: verdict, expires: now.Add(c.ttl)}
 	return verdict
+}
+
+// Known returns the verdict of Check when it needs no read: the key does not
+// allow the workspace, or the answer is cached. A caller may start work that
+// only an allowed request needs (the page's Query) while Check reads, when the
+// verdict is not known.
+func (c *Checker) Known(key auth.Key, workspaceID, mediumID string) (verdict error, known bool) {
+	if !key.Allows(workspaceID) {
+		return ErrKeyNotAllowed, true
+	}
+	return c.cached(workspaceID, mediumID)
+}
+
+func (c *Checker) cached(workspaceID, mediumID string) (verdict error, ok bool) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	e, ok := c.cache[[2]string{workspaceID, mediumID}]
+	if !ok || !c.now().Before(e.expires) {
+		return nil, false
+	}
+	return e.err, true
 }
 
 // read fetches the workspace and channel items in one BatchGetItem and returns

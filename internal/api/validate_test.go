@@ -61,6 +61,7 @@ func (stubAuth) Authenticate(context.Context, map[string]string, map[string][]st
 type stubAccess struct{}
 
 func (stubAccess) Check(context.Context, auth.Key, string, string) error { return nil }
+func (stubAccess) Known(auth.Key, string, string) (error, bool)          { return nil, true }
 
 type stubStore struct{}
 

@@ -10,7 +10,8 @@ import (
 // the request's context (NewContext); the key store, the access checker and
 // the DynamoDB client wrapper find it there (FromContext). Every method is a
 // no-op on a nil *Recorder, so code runs unchanged without one. Not safe for
-// concurrent use: a request calls its dependencies one after another.
+// concurrent use: work a request does on another goroutine records into a
+// Recorder of its own (see Add).
 type Recorder struct {
 	// SecretsManager is the time the request waited on Secrets Manager (a key
 	// cache miss), DynamoDB the time spent in DynamoDB calls (retries included).
@@ -87,4 +88,20 @@ func (r *Recorder) CalledDynamoDB(d time.Duration) {
 	}
 	r.DynamoDB += d
 	r.DynamoDBCalls++
+}
+
+// Add adds what o recorded to r: work done for the request on another
+// goroutine records into its own Recorder, added once that work has returned.
+func (r *Recorder) Add(o *Recorder) {
+	if r == nil || o == nil {
+		return
+	}
+	r.SecretsManager += o.SecretsManager
+	r.DynamoDB += o.DynamoDB
+	r.SecretsManagerWaits += o.SecretsManagerWaits
+	r.DynamoDBCalls += o.DynamoDBCalls
+	r.KeyCacheHits += o.KeyCacheHits
+	r.KeyCacheMisses += o.KeyCacheMisses
+	r.WorkspaceCacheHits += o.WorkspaceCacheHits
+	r.WorkspaceCacheMisses += o.WorkspaceCacheMisses
 }

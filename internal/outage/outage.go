@@ -26,8 +26,9 @@ var (
 )
 
 // Wrap marks err with ErrUnavailable when it is a server-side fault, what the SDK
-// itself would retry, or what is left after its retries; any other error is
-// returned as it is.
+// itself would retry, what is left after its retries, or a call cut short by
+// the request's deadline or cancellation (a caller that went away is not a
+// bug); any other error is returned as it is.
 func Wrap(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
@@ -36,7 +37,7 @@ func Wrap(err error) error {
 	var maxAttempts *retry.MaxAttemptsError
 	var quota ratelimit.QuotaExceededError
 	if errors.As(err, &maxAttempts) || errors.As(err, &quota) ||
-		errors.Is(err, context.DeadlineExceeded) ||
+		errors.Is(err, context.DeadlineExceeded) || errors.Is(err, context.Canceled) ||
 		(errors.As(err, &apiErr) && apiErr.ErrorFault() == smithy.FaultServer) ||
 		throttles.IsErrorThrottle(err) == aws.TrueTernary ||
 		retryables.IsErrorRetryable(err) == aws.TrueTernary {

@@ -25,6 +25,7 @@ func TestWrap(t *testing.T) {
 		{"retries exhausted", &retry.MaxAttemptsError{Attempt: 3, Err: errors.New("boom")}, true},
 		{"connection refused", &net.OpError{Op: "dial", Err: errors.New("connection refused")}, true},
 		{"deadline", fmt.Errorf("query: %w", context.DeadlineExceeded), true},
+		{"cancelled", fmt.Errorf("query: %w", context.Canceled), true},
 		{"validation (a bug)", &smithy.GenericAPIError{Code: "ValidationException", Message: "bad expression"}, false},
 		{"resource not found (a bug)", &types.ResourceNotFoundException{}, false},
 		{"plain error", errors.New("decode"), false},
