@@ -228,7 +228,7 @@ func TestPageSizeUnderRIE(t *testing.T) {
 				// The size each page's log line reports is the payload the runtime sent.
 				logged := loggedResponseBytes(t, logs.String())
 				if len(logged) < len(sizes) || !slices.Equal(logged[len(logged)-len(sizes):], sizes) {
-					t.Fatalf("logged responseBytes %v, payloads %v", logged[max(0, len(logged)-len(sizes)):], sizes)
+					t.Fatalf("logged ResponseBytes %v, payloads %v", logged[max(0, len(logged)-len(sizes)):], sizes)
 				}
 				t.Logf("%d pages, largest payload %d bytes", pages+1, slices.Max(sizes))
 			})
@@ -237,7 +237,7 @@ func TestPageSizeUnderRIE(t *testing.T) {
 	}
 }
 
-// loggedResponseBytes is the responseBytes of every request line of the
+// loggedResponseBytes is the ResponseBytes of every request line of the
 // function's output, in order.
 func loggedResponseBytes(t *testing.T, out string) []int {
 	t.Helper()
@@ -248,7 +248,7 @@ func loggedResponseBytes(t *testing.T, out string) []int {
 		var line struct {
 			Msg           string `json:"msg"`
 			Status        int    `json:"status"`
-			ResponseBytes int    `json:"responseBytes"`
+			ResponseBytes int    `json:"ResponseBytes"`
 		}
 		if json.Unmarshal(sc.Bytes(), &line) == nil && line.Msg == "request" && line.Status == http.StatusOK {
 			sizes = append(sizes, line.ResponseBytes)

@@ -44,14 +44,23 @@ type Handler struct {
 	access Authorizer
 	store  Lister
 	log    *slog.Logger
+	// stage, when set, turns the request line into an EMF document (metrics.go).
+	stage string
 }
 
+// Option configures a Handler.
+type Option func(*Handler)
+
 // New returns a Handler; a nil log discards.
-func New(authn Authenticator, authz Authorizer, store Lister, log *slog.Logger) *Handler {
+func New(authn Authenticator, authz Authorizer, store Lister, log *slog.Logger, opts ...Option) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Handler{auth: authn, access: authz, store: store, log: log}
+	h := &Handler{auth: authn, access: authz, store: store, log: log}
+	for _, o := range opts {
+		o(h)
+	}
+	return h
 }
 
 // Item is one message of a response.
@@ -89,6 +98,9 @@ type requestLog struct {
 	// runtime sends (the proxy response, body escaped once more), which
 	// MaxResponseBytes bounds.
 	bodyBytes, responseBytes int
+	// rec gathers the request's dependency times and cache outcomes when
+	// metrics are on.
+	rec *metrics.Recorder
 }
 
 // Handle answers one request. It never returns an error: every failure is a
@@ -104,6 +116,10 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 		defer cancel()
 	}
 	var rl requestLog
+	if h.stage != "" {
+		rl.rec = &metrics.Recorder{}
+		ctx = metrics.NewContext(ctx, rl.rec)
+	}
 	var err error
 	defer func() {
 		if p := recover(); p != nil {
@@ -127,6 +143,8 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, hdr map[string]string, rl *requestLog) ([]byte, error) {
 	key, err := h.auth.Authenticate(ctx, req.Headers, req.MultiValueHeaders)
 	if err != nil {
+		// Whose requests fail, when the key id is well formed.
+		rl.keyID, _ = auth.KeyID(req.Headers, req.MultiValueHeaders)
 		return nil, err
 	}
 	rl.keyID = key.ID
@@ -266,19 +284,12 @@ func requestID(ctx context.Context, req events.APIGatewayProxyRequest) string {
 // secret, signature or x-date, and never message text. The detail of a 5xx is
 // logged here and only here.
 func (h *Handler) logRequest(ctx context.Context, requestID string, rl requestLog, status int, err error, d time.Duration) {
-	attrs := []slog.Attr{
+	attrs := make([]slog.Attr, 0, 40)
+	attrs = append(attrs,
 		slog.String("requestId", requestID),
 		slog.Int("status", status),
-		slog.Int("items", len(rl.page.Messages)),
-		slog.Int("itemsRead", rl.page.Stats.ItemsRead),
 		slog.Int("queryCalls", rl.page.Stats.Calls),
-		slog.Int("bodyBytes", rl.bodyBytes),
-		slog.Float64("readCapacity", rl.page.Stats.ReadCapacity),
-		slog.Float64("durationMs", float64(d.Microseconds())/1000),
-	}
-	if rl.responseBytes > 0 {
-		attrs = append(attrs, slog.Int("responseBytes", rl.responseBytes))
-	}
+	)
 	if rl.keyID != "" {
 		attrs = append(attrs, slog.String("apiKeyId", rl.keyID))
 	}
@@ -296,7 +307,9 @@ func (h *Handler) logRequest(ctx context.Context, requestID string, rl requestLo
 			attrs = append(attrs, slog.String("reason", reason(f)))
 		}
 	}
-	h.log.LogAttrs(ctx, level, "request", attrs...)
+	// The measured values are named as their metrics, with or without EMF.
+	doc := h.measure(&attrs, rl, status, err, d)
+	metrics.Log(ctx, h.log, level, "request", doc, attrs...)
 }
 
 // reason is a 4xx's client message or violation types, safe to log.

@@ -464,13 +464,13 @@ func TestRequestLogLine(t *testing.T) {
 	if len(lines) != 1 {
 		t.Fatalf("%d request lines", len(lines))
 	}
-	for _, k := range []string{"requestId", "apiKeyId", "workspaceId", "mediumId", "status", "items", "readCapacity", "durationMs"} {
+	for _, k := range []string{"requestId", "apiKeyId", "workspaceId", "mediumId", "status", "ItemsReturned", "ReadCapacity", "Latency", "BodyBytes"} {
 		if _, ok := lines[0][k]; !ok {
 			t.Errorf("request line lacks %s: %v", k, lines[0])
 		}
 	}
-	if lines[0]["items"] != float64(5) {
-		t.Errorf("items = %v", lines[0]["items"])
+	if lines[0]["ItemsReturned"] != float64(5) {
+		t.Errorf("ItemsReturned = %v", lines[0]["ItemsReturned"])
 	}
 	checkNoSecretsLogged(t, logs.String(), append(texts(t, h), ev.Headers["X-Signature"], ev.Headers["X-Date"])...)
 }

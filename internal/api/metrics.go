@@ -1,6 +1,14 @@
 package api
 
-import "github.com/vip-messages/api/internal/metrics"
+import (
+	"log/slog"
+	"net/http"
+	"time"
+
+	"github.com/vip-messages/api/internal/clienterr"
+	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/metrics"
+)
 
 // The handler's metrics: one EMF document per request, merged into the
 // request's log line (README, "Operating a stage"). A metric that does not
@@ -11,12 +19,16 @@ var (
 	// MetricLatency is the time from the handler's start to its answer.
 	MetricLatency = metrics.Metric{Name: "Latency", Unit: metrics.Milliseconds}
 	// MetricItemsReturned and MetricItemsRead: messages in the page and items
-	// DynamoDB read for it (more than returned with a FilterExpression).
+	// DynamoDB read for it (more than returned with a FilterExpression). These
+	// and MetricReadCapacity are written for a 200 only.
 	MetricItemsReturned = metrics.Metric{Name: "ItemsReturned", Unit: metrics.Count}
 	MetricItemsRead     = metrics.Metric{Name: "ItemsRead", Unit: metrics.Count}
 	// MetricReadCapacity is the read capacity units the page's Queries consumed.
 	MetricReadCapacity = metrics.Metric{Name: "ReadCapacity", Unit: metrics.None}
-	// MetricResponseBytes is the response body's size.
+	// MetricBodyBytes is the response body's size, of every answer.
+	MetricBodyBytes = metrics.Metric{Name: "BodyBytes", Unit: metrics.Bytes}
+	// MetricResponseBytes is, for a page, the proxy response the Lambda
+	// runtime sends: what MaxResponseBytes bounds.
 	MetricResponseBytes = metrics.Metric{Name: "ResponseBytes", Unit: metrics.Bytes}
 	// One per status class, 1 for the request's class and 0 for the others,
 	// so Sum counts requests and Average is the class's share.
@@ -50,7 +62,7 @@ var (
 	RequestMetrics = &metrics.Directive{
 		Dimensions: [][]string{{metrics.DimStage}},
 		Metrics: []metrics.Metric{
-			MetricLatency, MetricItemsReturned, MetricItemsRead, MetricReadCapacity, MetricResponseBytes,
+			MetricLatency, MetricItemsReturned, MetricItemsRead, MetricReadCapacity, MetricBodyBytes, MetricResponseBytes,
 			MetricStatus2xx, MetricStatus4xx, MetricStatus5xx,
 			MetricSecretsManagerTime, MetricDynamoDBTime,
 			MetricKeyCacheHit, MetricKeyCacheMiss, MetricWorkspaceCacheHit, MetricWorkspaceCacheMiss,
@@ -66,3 +78,84 @@ var (
 	// Directives are every metric the handler can emit.
 	Directives = []*metrics.Directive{RequestMetrics, AuthMetrics}
 )
+
+// WithMetrics makes each request's log line an EMF document (namespace
+// VipMessages, dimension Stage = stage): RequestMetrics, and AuthMetrics for a
+// 401. The line is then written whatever the log level. Without it the line
+// carries the same measured values, without _aws and the metric-only members.
+func WithMetrics(stage string) Option { return func(h *Handler) { h.stage = stage } }
+
+// unspecifiedReason labels a 401 whose error names no reason (none should).
+const unspecifiedReason = "unspecified"
+
+// measure adds the request's measured values to attrs under their metric
+// names; with metrics on, it returns them as a document instead, with the
+// metric-only values (status class, dependency time, caches, read path, auth
+// failure reason).
+func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err error, d time.Duration) *metrics.Document {
+	var doc *metrics.Document
+	if h.stage != "" {
+		doc = metrics.New(time.Now())
+		doc.Dimension(metrics.DimStage, h.stage)
+	}
+	put := func(m metrics.Metric, v float64) {
+		if doc != nil {
+			doc.Put(RequestMetrics, m, v)
+			return
+		}
+		*attrs = append(*attrs, slog.Attr{Key: m.Name, Value: metrics.Number(v)})
+	}
+	put(MetricLatency, metrics.Millis(d))
+	put(MetricBodyBytes, float64(rl.bodyBytes))
+	if rl.responseBytes > 0 {
+		put(MetricResponseBytes, float64(rl.responseBytes))
+	}
+	if status == http.StatusOK {
+		put(MetricItemsReturned, float64(len(rl.page.Messages)))
+		put(MetricItemsRead, float64(rl.page.Stats.ItemsRead))
+		put(MetricReadCapacity, rl.page.Stats.ReadCapacity)
+	}
+	if doc == nil {
+		return nil
+	}
+	put(MetricStatus2xx, oneIf(status >= 200 && status < 300))
+	put(MetricStatus4xx, oneIf(status >= 400 && status < 500))
+	put(MetricStatus5xx, oneIf(status >= 500))
+	if r := rl.rec; r != nil {
+		if r.SecretsManagerWaits > 0 {
+			put(MetricSecretsManagerTime, metrics.Millis(r.SecretsManager))
+		}
+		if r.DynamoDBCalls > 0 {
+			put(MetricDynamoDBTime, metrics.Millis(r.DynamoDB))
+		}
+		if r.KeyCacheHits+r.KeyCacheMisses > 0 {
+			put(MetricKeyCacheHit, float64(r.KeyCacheHits))
+			put(MetricKeyCacheMiss, float64(r.KeyCacheMisses))
+		}
+		if r.WorkspaceCacheHits+r.WorkspaceCacheMisses > 0 {
+			put(MetricWorkspaceCacheHit, float64(r.WorkspaceCacheHits))
+			put(MetricWorkspaceCacheMiss, float64(r.WorkspaceCacheMisses))
+		}
+	}
+	if path := rl.page.Stats.Path; path != messages.ReadNone {
+		put(MetricReadUnfiltered, oneIf(path == messages.ReadUnfiltered))
+		put(MetricReadFilter, oneIf(path == messages.ReadFilter))
+		put(MetricReadLabelIndex, oneIf(path == messages.ReadLabelIndex))
+	}
+	if status == http.StatusUnauthorized {
+		reason := unspecifiedReason
+		if e, ok := clienterr.As(err); ok && e.Reason != "" {
+			reason = e.Reason
+		}
+		doc.Dimension(metrics.DimReason, reason)
+		doc.Put(AuthMetrics, MetricAuthFailures, 1)
+	}
+	return doc
+}
+
+func oneIf(b bool) float64 {
+	if b {
+		return 1
+	}
+	return 0
+}

@@ -24,6 +24,7 @@ import (
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/metrics"
 )
 
 // Config is the function's configuration.
@@ -38,7 +39,13 @@ type Config struct {
 	// the stream-maintained label index, or "filter", a FilterExpression over the
 	// channel, for a stage whose index is not backfilled yet.
 	LabelPath messages.LabelPath
+	// Stage names the deployment stage in the metrics (STAGE, the Stage
+	// dimension); "local" when unset.
+	Stage string
 }
+
+// DefaultStage is Config.Stage when STAGE is unset: the local stack's.
+const DefaultStage = "local"
 
 // FromEnv reads the Config through getenv (os.Getenv in production). Every
 // problem is reported at once.
@@ -94,7 +101,29 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		errs = append(errs, fmt.Errorf("LABEL_QUERY=%q: want index or filter", v))
 	}
+	c.Stage = strings.TrimSpace(getenv("STAGE"))
+	if c.Stage == "" {
+		c.Stage = DefaultStage
+	}
+	if !validStage(c.Stage) {
+		errs = append(errs, fmt.Errorf("STAGE=%q: want 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'", c.Stage))
+	}
 	return c, errors.Join(errs...)
+}
+
+// validStage keeps the Stage dimension a short, plain value (a CloudWatch
+// dimension value must be non-empty ASCII).
+func validStage(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
 }
 
 // Logger is the JSON logger of the function at the configured level.
@@ -113,9 +142,10 @@ func NewWithClients(c Config, ddb *dynamodb.Client, sm *secretsmanager.Client, l
 	keys := auth.NewKeyStore(sm, c.SecretPrefix, c.Keys, log)
 	return api.New(
 		auth.NewVerifier(keys, log),
-		access.NewChecker(ddb, c.Table, access.Config{TTL: c.WorkspaceTTL}),
-		messages.NewStore(ddb, c.Table, c.Budget, messages.WithLabelPath(c.LabelPath)),
+		access.NewChecker(timedDynamoDB{ddb}, c.Table, access.Config{TTL: c.WorkspaceTTL}),
+		messages.NewStore(timedDynamoDB{ddb}, c.Table, c.Budget, messages.WithLabelPath(c.LabelPath)),
 		log,
+		api.WithMetrics(c.Stage),
 	)
 }
 
@@ -131,4 +161,20 @@ func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*a
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return New(c, awsCfg, c.Logger(logOut)), nil
+}
+
+// timedDynamoDB adds the time of each call the handler makes (SDK retries
+// included) to the request's metrics (metrics.Recorder).
+type timedDynamoDB struct{ *dynamodb.Client }
+
+func (t timedDynamoDB) Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error) {
+	start := time.Now()
+	defer func() { metrics.FromContext(ctx).CalledDynamoDB(time.Since(start)) }()
+	return t.Client.Query(ctx, in, opts...)
+}
+
+func (t timedDynamoDB) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
+	start := time.Now()
+	defer func() { metrics.FromContext(ctx).CalledDynamoDB(time.Since(start)) }()
+	return t.Client.BatchGetItem(ctx, in, opts...)
 }

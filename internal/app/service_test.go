@@ -28,7 +28,7 @@ func TestFromEnv(t *testing.T) {
 		check func(t *testing.T, c Config)
 	}{
 		{name: "defaults", env: base, check: func(t *testing.T, c Config) {
-			if c.Table != "t" || c.SecretPrefix != "vip-api/prod/api-keys" || c.LogLevel != slog.LevelInfo {
+			if c.Table != "t" || c.SecretPrefix != "vip-api/prod/api-keys" || c.LogLevel != slog.LevelInfo || c.Stage != DefaultStage {
 				t.Fatalf("%+v", c)
 			}
 			if c.Keys.TTL != 0 || c.WorkspaceTTL != 0 || c.Budget.MaxCalls != 0 || c.LabelPath != messages.LabelViaIndex {
@@ -36,16 +36,17 @@ func TestFromEnv(t *testing.T) {
 			}
 		}},
 		{name: "all set", env: with("LOG_LEVEL", "debug", "KEY_CACHE_TTL", "2m", "KEY_NEGATIVE_TTL", "10s", "KEY_STALE_TTL", "30m",
-			"WORKSPACE_CACHE_TTL", "15s", "FILTER_MAX_CALLS", "3", "FILTER_MAX_ITEMS", "900", "LABEL_QUERY", "filter"), check: func(t *testing.T, c Config) {
+			"WORKSPACE_CACHE_TTL", "15s", "FILTER_MAX_CALLS", "3", "FILTER_MAX_ITEMS", "900", "LABEL_QUERY", "filter", "STAGE", "staging"), check: func(t *testing.T, c Config) {
 			if c.LogLevel != slog.LevelDebug || c.Keys.TTL != 2*time.Minute || c.Keys.NegativeTTL != 10*time.Second ||
 				c.Keys.StaleTTL != 30*time.Minute || c.WorkspaceTTL != 15*time.Second || c.Budget.MaxCalls != 3 || c.Budget.MaxItems != 900 ||
-				c.LabelPath != messages.LabelViaFilter {
+				c.LabelPath != messages.LabelViaFilter || c.Stage != "staging" {
 				t.Fatalf("%+v", c)
 			}
 		}},
 		{name: "missing required", env: map[string]string{}, errs: []string{"TABLE_NAME is required", "SECRET_PREFIX is required"}},
-		{name: "bad values, all reported", env: with("LOG_LEVEL", "loud", "KEY_CACHE_TTL", "5", "WORKSPACE_CACHE_TTL", "-1s", "FILTER_MAX_ITEMS", "many", "FILTER_MAX_CALLS", "101", "LABEL_QUERY", "scan"),
-			errs: []string{"LOG_LEVEL", "KEY_CACHE_TTL", "WORKSPACE_CACHE_TTL", "FILTER_MAX_ITEMS", "FILTER_MAX_CALLS", "LABEL_QUERY"}},
+		{name: "bad values, all reported", env: with("LOG_LEVEL", "loud", "KEY_CACHE_TTL", "5", "WORKSPACE_CACHE_TTL", "-1s", "FILTER_MAX_ITEMS", "many", "FILTER_MAX_CALLS", "101", "LABEL_QUERY", "scan", "STAGE", "pröd"),
+			errs: []string{"LOG_LEVEL", "KEY_CACHE_TTL", "WORKSPACE_CACHE_TTL", "FILTER_MAX_ITEMS", "FILTER_MAX_CALLS", "LABEL_QUERY", "STAGE"}},
+		{name: "stage with a space", env: with("STAGE", "my stage"), errs: []string{"STAGE"}},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

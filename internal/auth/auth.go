@@ -7,7 +7,7 @@
 //   - a *clienterr.Error of Kind Unauthenticated: 401; its Message is the only
 //     text safe to show the client and its Reason labels the cause for logs.
 //     Unknown, revoked or deleted keys, a wrong signature and a malformed secret
-//     value all answer ErrUnauthenticated itself, with one message, so that a
+//     value all answer ErrUnauthenticated (errors.Is), with one message, so that a
 //     caller cannot tell which key ids exist. Header problems (missing, empty,
 //     duplicated, malformed, stale x-date) say what is wrong, since the key's
 //     existence plays no part in them.
@@ -49,6 +49,34 @@ const (
 // ErrUnauthenticated is the uniform 401 for an unknown, revoked or deleted key, a
 // wrong signature and a malformed secret value. Its Message never varies.
 var ErrUnauthenticated = clienterr.New(clienterr.Unauthenticated, "invalid credentials")
+
+// Reasons of a 401 (clienterr.Error.Reason): short fixed labels for the log
+// line and the AuthFailures metric's Reason dimension. Unlike the message, a
+// reason may tell an unknown key from a wrong signature: only operators see it.
+const (
+	ReasonMissingHeader     = "missing header"     // x-api-key, x-date or x-signature absent or empty
+	ReasonDuplicateHeader   = "duplicate header"   // one of them sent more than once
+	ReasonKeyIDFormat       = "key id format"      // x-api-key not [A-Za-z0-9_-]{8,128}
+	ReasonDateFormat        = "x-date format"      // x-date not RFC 3339 with an offset
+	ReasonStaleDate         = "stale x-date"       // x-date more than MaxAge old
+	ReasonFutureDate        = "future x-date"      // x-date more than MaxClockAhead ahead
+	ReasonSignatureFormat   = "signature format"   // x-signature not 64 lowercase hex
+	ReasonUnknownKey        = "unknown key"        // no usable secret: unknown, revoked, deleted or malformed
+	ReasonSignatureMismatch = "signature mismatch" // a known key, but no listed secret signed it
+)
+
+// Reasons lists every reason a 401 can carry.
+var Reasons = []string{
+	ReasonMissingHeader, ReasonDuplicateHeader, ReasonKeyIDFormat, ReasonDateFormat, ReasonStaleDate,
+	ReasonFutureDate, ReasonSignatureFormat, ReasonUnknownKey, ReasonSignatureMismatch,
+}
+
+// The uniform 401 of an unknown key and of a wrong signature: ErrUnauthenticated
+// to the client (errors.Is matches), each with its reason.
+var (
+	errUnknownKey        = &clienterr.Error{Kind: clienterr.Unauthenticated, Message: ErrUnauthenticated.Message, Reason: ReasonUnknownKey}
+	errSignatureMismatch = &clienterr.Error{Kind: clienterr.Unauthenticated, Message: ErrUnauthenticated.Message, Reason: ReasonSignatureMismatch}
+)
 
 // rejection is a 401 whose message says what is wrong with the request; reason
 // labels the check that failed, for logs and metrics.
@@ -130,7 +158,7 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 	keyID, date, sig := vals[0], vals[1], vals[2]
 
 	if !ValidKeyID(keyID) {
-		err := rejection("key id format", "malformed x-api-key header: expected 8 to 128 characters of A-Z, a-z, 0-9, '_' or '-'")
+		err := rejection(ReasonKeyIDFormat, "malformed x-api-key header: expected 8 to 128 characters of A-Z, a-z, 0-9, '_' or '-'")
 		v.reject(ctx, err)
 		return Key{}, err
 	}
@@ -144,7 +172,7 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 
 	mac, ok := decodeSignature(sig)
 	if !ok {
-		err := rejection("signature format", "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)")
+		err := rejection(ReasonSignatureFormat, "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)")
 		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", err.Reason))
 		return Key{}, err
 	}
@@ -158,13 +186,13 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 		// The same HMACs as for a wrong signature, so that timing does not tell
 		// an unknown key from a known one.
 		verify(nil, date, mac)
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "unknown key"))
-		return Key{}, ErrUnauthenticated
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", ReasonUnknownKey))
+		return Key{}, errUnknownKey
 	}
 
 	if !verify(val.Secrets, date, mac) {
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", "signature mismatch"))
-		return Key{}, ErrUnauthenticated
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", ReasonSignatureMismatch))
+		return Key{}, errSignatureMismatch
 	}
 	return Key{ID: keyID, WorkspaceIDs: append([]string(nil), val.WorkspaceIDs...)}, nil
 }
@@ -187,6 +215,13 @@ func (v *Verifier) log() *slog.Logger {
 	return v.Log
 }
 
+// KeyID returns the request's x-api-key when it is sent once and well formed:
+// what a failed request's log line may name (the signature and x-date never).
+func KeyID(headers map[string]string, multi map[string][]string) (string, bool) {
+	id, err := header(headers, multi, HeaderKeyID)
+	return id, err == nil && ValidKeyID(id)
+}
+
 // header returns the single value of the named header, or a client-safe error.
 func header(headers map[string]string, multi map[string][]string, name string) (string, *clienterr.Error) {
 	var values []string
@@ -207,15 +242,15 @@ func header(headers map[string]string, multi map[string][]string, name string) (
 	switch {
 	case spellings > 1 || singleSpellings > 1 || len(values) > 1,
 		len(values) == 1 && singleSpellings == 1 && single != values[0]:
-		return "", rejection("header", name+" header sent more than once")
+		return "", rejection(ReasonDuplicateHeader, name+" header sent more than once")
 	case len(values) == 0 && singleSpellings == 1:
 		values = []string{single}
 	}
 	if len(values) == 0 {
-		return "", rejection("header", "missing "+name+" header")
+		return "", rejection(ReasonMissingHeader, "missing "+name+" header")
 	}
 	if strings.TrimSpace(values[0]) == "" {
-		return "", rejection("header", "empty "+name+" header")
+		return "", rejection(ReasonMissingHeader, "empty "+name+" header")
 	}
 	return values[0], nil
 }
@@ -246,14 +281,14 @@ func checkDate(date string, now time.Time) *clienterr.Error {
 		t, err = rfc3339.Parse(date)
 	}
 	if err != nil {
-		return rejection("x-date", fmt.Sprintf("malformed x-date header: expected an RFC 3339 date-time with offset, e.g. 2026-06-01T12:00:00Z; server time is %s", serverTime))
+		return rejection(ReasonDateFormat, fmt.Sprintf("malformed x-date header: expected an RFC 3339 date-time with offset, e.g. 2026-06-01T12:00:00Z; server time is %s", serverTime))
 	}
 	// Compared, not subtracted: a date centuries away overflows a Duration.
 	switch {
 	case t.Before(now.Add(-MaxAge)):
-		return rejection("x-date", fmt.Sprintf("stale x-date header: it is %s older than server time %s; at most %s is allowed", span(t, now), serverTime, MaxAge))
+		return rejection(ReasonStaleDate, fmt.Sprintf("stale x-date header: it is %s older than server time %s; at most %s is allowed", span(t, now), serverTime, MaxAge))
 	case t.After(now.Add(MaxClockAhead)):
-		return rejection("x-date", fmt.Sprintf("x-date header is in the future: it is %s ahead of server time %s; at most %s is allowed", span(now, t), serverTime, MaxClockAhead))
+		return rejection(ReasonFutureDate, fmt.Sprintf("x-date header is in the future: it is %s ahead of server time %s; at most %s is allowed", span(now, t), serverTime, MaxClockAhead))
 	}
 	return nil
 }

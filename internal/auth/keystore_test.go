@@ -84,7 +84,7 @@ func TestNegativeCacheUnderRandomKeyFlood(t *testing.T) {
 	for i := range 1000 {
 		id := ids[rng.IntN(len(ids))]
 		seen[id] = true
-		if _, err := e.auth(e.signed(id, "x", 0)); err != auth.ErrUnauthenticated {
+		if _, err := e.auth(e.signed(id, "x", 0)); !errors.Is(err, auth.ErrUnauthenticated) {
 			t.Fatalf("request %d: err = %v, want ErrUnauthenticated", i, err)
 		}
 		if i%100 == 99 {
@@ -143,7 +143,7 @@ func TestConcurrentLookupsMakeOneCall(t *testing.T) {
 			wg.Wait()
 			close(errs)
 			for err := range errs {
-				if err != tc.want {
+				if !errors.Is(err, tc.want) {
 					t.Fatalf("err = %v, want %v", err, tc.want)
 				}
 			}

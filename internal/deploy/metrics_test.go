@@ -87,6 +87,7 @@ func init() {
 			editBody("no DLQ depth", `"ApproximateNumberOfMessagesVisible"`, `"NumberOfMessagesSent"`),
 			editBody("DLQ depth of another queue", `"QueueName", "${LabelIndexerDLQ.QueueName}"`, `"QueueName", "other"`),
 			editBody("index lag of another function", `"FunctionName", "${LabelIndexerFunction}"`, `"FunctionName", "${VipMessagesFunction}"`),
+			editBody("page size without its budget", `"value": 5242880`, `"value": 6291456`),
 			editBody("log query on another log group", `SOURCE '${FunctionLogGroup}'`, `SOURCE '${LabelIndexerLogGroup}'`),
 		}},
 		{"MetricAlarms", checkMetricAlarms, []mutation{
@@ -193,11 +194,14 @@ func checkDashboard(tpl obj) []string {
 		Widgets []struct {
 			Type       string
 			Properties struct {
-				Title   string
-				Region  string
-				Stat    string
-				Metrics [][]any
-				Query   string
+				Title       string
+				Region      string
+				Stat        string
+				Metrics     [][]any
+				Query       string
+				Annotations struct {
+					Horizontal []struct{ Value float64 }
+				}
 			}
 		}
 	}
@@ -225,6 +229,9 @@ func checkDashboard(tpl obj) []string {
 		}
 		ids := map[string]bool{}
 		var exprs []string
+		budget := slices.ContainsFunc(w.Properties.Annotations.Horizontal, func(a struct{ Value float64 }) bool {
+			return a.Value == api.MaxResponseBytes
+		})
 		for j, entry := range w.Properties.Metrics {
 			m, expr, err := parseEntry(entry, w.Properties.Stat)
 			if err != nil {
@@ -249,6 +256,9 @@ func checkDashboard(tpl obj) []string {
 			}
 			ids[m.id] = m.id != ""
 			problems = append(problems, checkDashMetric(where, m)...)
+			if m.name == api.MetricResponseBytes.Name && !budget {
+				problems = append(problems, fmt.Sprintf("%s shows %s without the page byte budget (%d) as an annotation", where, m.name, api.MaxResponseBytes))
+			}
 			all = append(all, m)
 		}
 		for _, e := range exprs {
@@ -358,6 +368,7 @@ func dashboardCoverage(all []dashMetric, searched, expressions []string) []strin
 		{metrics.Namespace, api.MetricItemsRead.Name, "Sum", "items read per item returned"},
 		{metrics.Namespace, api.MetricItemsReturned.Name, "Sum", "items read per item returned"},
 		{metrics.Namespace, labelindex.MetricLag.Name, "Maximum", "index lag"},
+		{metrics.Namespace, api.MetricResponseBytes.Name, "Maximum", "how close pages come to the byte budget"},
 		{"AWS/SQS", "ApproximateNumberOfMessagesVisible", "", "the DLQ depth"},
 	} {
 		if !has(w.ns, w.name, w.stat) {

@@ -236,7 +236,7 @@ func (d *Document) Attrs(attrs []slog.Attr) []slog.Attr {
 		if d.duplicateName(i) {
 			continue
 		}
-		attrs = append(attrs, slog.Attr{Key: v.m.Name, Value: number(v.v)})
+		attrs = append(attrs, slog.Attr{Key: v.m.Name, Value: Number(v.v)})
 	}
 	return attrs
 }
@@ -251,9 +251,9 @@ func (d *Document) duplicateName(i int) bool {
 	return false
 }
 
-// number is v as an Int64 when integral (slog writes those without
-// encoding/json), else a Float64.
-func number(v float64) slog.Value {
+// Number is v as a log value: an Int64 when integral (slog writes those
+// without encoding/json), else a Float64.
+func Number(v float64) slog.Value {
 	if v == math.Trunc(v) && math.Abs(v) < 1<<53 {
 		return slog.Int64Value(int64(v))
 	}
