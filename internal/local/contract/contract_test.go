@@ -1,0 +1,66 @@
+package contract
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+
+	"github.com/vip-messages/api/internal/local/repo"
+)
+
+// openapi.yaml writes the standard headers once (components/responses, a YAML
+// anchor); resolved, every status still declares them, and 503 its Retry-After.
+func TestEveryResponseDeclaresTheStandardHeaders(t *testing.T) {
+	path, err := repo.Path("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	op := doc.Paths.Find("/vip-messages").Get
+	want := []int{200, 400, 401, 403, 404, 422, 500, 503}
+	if got := op.Responses.Len(); got != len(want) {
+		t.Errorf("%d responses, want %d", got, len(want))
+	}
+	for _, status := range want {
+		ref := op.Responses.Status(status)
+		if ref == nil || ref.Value == nil {
+			t.Errorf("%d: no response", status)
+			continue
+		}
+		headers := ref.Value.Headers
+		names := []string{"Cache-Control", "X-Request-Id"}
+		if status == http.StatusServiceUnavailable {
+			names = append(names, "Retry-After")
+		}
+		for _, name := range names {
+			if h := headers[name]; h == nil || h.Value == nil || h.Value.Schema == nil {
+				t.Errorf("%d: no %s header", status, name)
+			}
+		}
+		if status != http.StatusServiceUnavailable && len(headers) != 2 {
+			t.Errorf("%d: headers %v, want only the standard two", status, keys(headers))
+		}
+		if status == http.StatusServiceUnavailable && !headers["Retry-After"].Value.Required {
+			t.Error("503: Retry-After is not required")
+		}
+		if ref.Value.Content.Get("application/json") == nil {
+			t.Errorf("%d: no application/json body", status)
+		}
+	}
+}
+
+func keys(h openapi3.Headers) []string {
+	var out []string
+	for k := range h {
+		out = append(out, k)
+	}
+	return out
+}
