@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -49,13 +50,30 @@ type pageBody struct {
 	// limit is what the items may add.
 	limit int
 	err   error
+	// cur is the item being encoded, kept here so that Encode does not box a
+	// copy of it on every call.
+	cur Item
 }
 
-// newPageBody starts a 200 body for a response with these headers.
-func newPageBody(headers map[string]string, maxResponse int) (*pageBody, error) {
+// bodies keeps the buffers of earlier pages, so that a page's body does not
+// grow from nothing each time.
+var bodies = sync.Pool{New: func() any {
 	b := &pageBody{}
 	b.enc = json.NewEncoder(&b.buf)
 	b.enc.SetEscapeHTML(false)
+	return b
+}}
+
+// maxPooledBody is the largest buffer kept for the next page: a page of the
+// largest messages is rare, and its buffer is not held on to.
+const maxPooledBody = 1 << 20
+
+// newPageBody starts a 200 body for a response with these headers; release
+// gives it back once its body is copied out.
+func newPageBody(headers map[string]string, maxResponse int) (*pageBody, error) {
+	b := bodies.Get().(*pageBody)
+	b.buf.Reset()
+	b.items, b.cost, b.err = 0, 0, nil
 	// The response with an empty body, as the runtime encodes it: HTML
 	// escaping off, without Encode's newline.
 	if err := b.enc.Encode(events.APIGatewayProxyResponse{StatusCode: 200, Headers: headers}); err != nil {
@@ -66,6 +84,14 @@ func newPageBody(headers map[string]string, maxResponse int) (*pageBody, error) 
 	b.buf.WriteString(bodyPrefix)
 	b.limit = maxResponse - b.fixed - escapedLen([]byte(maxSuffixFixed)) - messages.MaxCursorLen
 	return b, nil
+}
+
+// release returns b to the pool; the body finish returned is then invalid.
+func (b *pageBody) release() {
+	if b.buf.Cap() <= maxPooledBody {
+		b.cur = Item{}
+		bodies.Put(b)
+	}
 }
 
 // escapedLen is the length of b once written again as the content of a JSON
@@ -82,7 +108,8 @@ func (b *pageBody) Add(m messages.Message) bool {
 	if b.items > 0 {
 		b.buf.WriteByte(',')
 	}
-	if err := b.enc.Encode(item(m)); err != nil {
+	b.cur = item(m)
+	if err := b.enc.Encode(&b.cur); err != nil {
 		b.buf.Truncate(start)
 		b.err = err
 		return true // the handler answers 500 on b.err

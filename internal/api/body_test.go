@@ -152,7 +152,7 @@ func BenchmarkPageBody(b *testing.B) {
 		msgs = append(msgs, messages.Message{
 			MessageID: "m", Timestamp: 1780000000000 + int64(i), ConversationID: "conv-12345", UserName: "Ann <ann@example.com>",
 			Kind: "text", Source: "whatsapp", Labels: []string{"frustrated", "billing"}, CustomLabelIDs: []string{"cl-1"},
-			Text: strings.Repeat(`Hello "there" <b>&</b> `, 40)[:1000],
+			Text: strings.Repeat(`Hello "there" <b>&</b> `, 50)[:1000],
 		})
 	}
 	hdr := headers("req-1")
@@ -168,6 +168,7 @@ func BenchmarkPageBody(b *testing.B) {
 			}
 			body, _ := pb.finish(true, cursor)
 			_ = events.APIGatewayProxyResponse{StatusCode: 200, Headers: hdr, Body: string(body)}
+			pb.release()
 		}
 	})
 	b.Run("no budget", func(b *testing.B) {

@@ -130,48 +130,49 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 	}()
 
 	hdr := headers(requestID)
-	var body []byte
+	var body string
 	body, err = h.serve(ctx, req, hdr, &rl)
 	if err != nil {
 		return h.respond(requestID, err, &rl), nil
 	}
 	rl.bodyBytes = len(body)
-	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Headers: hdr, Body: string(body)}, nil
+	return events.APIGatewayProxyResponse{StatusCode: http.StatusOK, Headers: hdr, Body: body}, nil
 }
 
 // serve answers a request with the 200 body, or the error to answer instead.
-func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, hdr map[string]string, rl *requestLog) ([]byte, error) {
+func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, hdr map[string]string, rl *requestLog) (string, error) {
 	key, err := h.auth.Authenticate(ctx, req.Headers, req.MultiValueHeaders)
 	if err != nil {
 		// Whose requests fail, when the key id is well formed.
 		rl.keyID, _ = auth.KeyID(req.Headers, req.MultiValueHeaders)
-		return nil, err
+		return "", err
 	}
 	rl.keyID = key.ID
 	p, err := validate(req.QueryStringParameters, req.MultiValueQueryStringParameters)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	rl.workspaceID, rl.mediumID = p.workspaceID, p.mediumID
 	q, err := p.query()
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	pb, err := newPageBody(hdr, MaxResponseBytes)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
+	defer pb.release()
 	q.Bytes = pb
 	page, err := h.authorizeAndList(ctx, key, q)
 	if err != nil {
-		return nil, err
+		return "", err
 	}
 	rl.page = page
 	if pb.err != nil {
-		return nil, fmt.Errorf("api: encode an item: %w", pb.err)
+		return "", fmt.Errorf("api: encode an item: %w", pb.err)
 	}
 	if pb.items != len(page.Messages) {
-		return nil, fmt.Errorf("api: the store returned %d messages but offered %d to the byte budget", len(page.Messages), pb.items)
+		return "", fmt.Errorf("api: the store returned %d messages but offered %d to the byte budget", len(page.Messages), pb.items)
 	}
 	// nextCursor is present exactly when mayHaveMore is true.
 	more := page.MayHaveMore && page.Next != nil
@@ -181,7 +182,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	}
 	body, n := pb.finish(more, cursor)
 	rl.responseBytes = n
-	return body, nil
+	return string(body), nil
 }
 
 // authorizeAndList runs the access check and reads the page. When the verdict
