@@ -179,6 +179,7 @@ func TestPageSizeUnderRIE(t *testing.T) {
 	}
 
 	type largest struct{ payload, body, items int }
+	served := 0 // pages answered 200 so far, each with its request log line
 	for _, c := range channels {
 		var want []int64
 		for _, m := range slices.Backward(c.msgs) {
@@ -225,10 +226,19 @@ func TestPageSizeUnderRIE(t *testing.T) {
 				if !slices.Equal(got, want) {
 					t.Fatalf("the walk returned %d items, want %d once each, newest first", len(got), len(want))
 				}
-				// The size each page's log line reports is the payload the runtime sent.
-				logged := loggedResponseBytes(t, logs.String())
-				if len(logged) < len(sizes) || !slices.Equal(logged[len(logged)-len(sizes):], sizes) {
-					t.Fatalf("logged ResponseBytes %v, payloads %v", logged[max(0, len(logged)-len(sizes)):], sizes)
+				// The size each page's log line reports is the payload the runtime
+				// sent. The function's output reaches us through the emulator's
+				// pipe, possibly after the response: wait for it.
+				served += len(sizes)
+				var logged []int
+				for deadline := time.Now().Add(10 * time.Second); ; time.Sleep(50 * time.Millisecond) {
+					if logged = loggedResponseBytes(t, logs.String()); len(logged) >= served || time.Now().After(deadline) {
+						break
+					}
+				}
+				if len(logged) != served || !slices.Equal(logged[served-len(sizes):], sizes) {
+					t.Fatalf("%d request lines logged, %d pages served; last logged ResponseBytes %v, payloads %v",
+						len(logged), served, logged[max(0, len(logged)-len(sizes)):], sizes)
 				}
 				t.Logf("%d pages, largest payload %d bytes", pages+1, slices.Max(sizes))
 			})
