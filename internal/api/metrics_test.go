@@ -474,7 +474,7 @@ func (w *lineWriter) Write(p []byte) (int, error) { w.last = len(p); return len(
 // BenchmarkHandlerMetrics is the handler's own cost per request (dependencies
 // answered from memory, a page of 50 demo messages) with the EMF document in
 // the request line and without; line-bytes is the request line's size (with
-// metrics: the whole document).
+// metrics: the whole document), cpu-ns/op the CPU time per request.
 //
 //	go test ./internal/api -run '^$' -bench HandlerMetrics -benchmem
 func BenchmarkHandlerMetrics(b *testing.B) {
@@ -497,11 +497,13 @@ func BenchmarkHandlerMetrics(b *testing.B) {
 			h := api.New(fakeAuth{}, allowAll{}, memStore{page}, slog.New(slog.NewJSONHandler(w, nil)), opts...)
 			ctx := context.Background()
 			b.ReportAllocs()
+			cpu := api.CPUTime()
 			for b.Loop() {
 				if resp, _ := h.Handle(ctx, ev); resp.StatusCode != http.StatusOK {
 					b.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
 				}
 			}
+			api.ReportCPU(b, cpu)
 			b.ReportMetric(float64(w.last), "line-bytes")
 		})
 	}

@@ -190,7 +190,7 @@ func (d *Document) AppendAWS(b []byte) []byte {
 				if k > 0 {
 					b = append(b, ',')
 				}
-				b = strconv.AppendQuote(b, n)
+				b = appendName(b, n)
 			}
 			b = append(b, ']')
 		}
@@ -205,7 +205,7 @@ func (d *Document) AppendAWS(b []byte) []byte {
 			}
 			n++
 			b = append(b, `{"Name":`...)
-			b = strconv.AppendQuote(b, w.m.Name)
+			b = appendName(b, w.m.Name)
 			b = append(b, `,"Unit":"`...)
 			b = append(b, w.m.Unit...)
 			b = append(b, `"}`...)
@@ -213,6 +213,20 @@ func (d *Document) AppendAWS(b []byte) []byte {
 		b = append(b, "]}"...)
 	}
 	return append(b, "]}"...)
+}
+
+// appendName appends a metric or dimension name as a JSON string. Names are
+// the code's constants; one that needs escaping is quoted the slow way.
+func appendName(b []byte, name string) []byte {
+	for i := 0; i < len(name); i++ {
+		if c := name[i]; c < 0x20 || c > 0x7e || c == '"' || c == '\\' {
+			q, _ := json.Marshal(name)
+			return append(b, q...)
+		}
+	}
+	b = append(b, '"')
+	b = append(b, name...)
+	return append(b, '"')
 }
 
 // seenBefore reports whether the directive of vals[i] has an earlier value.
@@ -228,7 +242,7 @@ func (d *Document) seenBefore(i int) bool {
 // Attrs appends the document as top-level log attributes: _aws, the
 // dimensions, then each metric value (an integer when it is one).
 func (d *Document) Attrs(attrs []slog.Attr) []slog.Attr {
-	attrs = append(attrs, slog.Any("_aws", json.RawMessage(d.AppendAWS(make([]byte, 0, 512)))))
+	attrs = append(attrs, slog.Any("_aws", json.RawMessage(d.AppendAWS(make([]byte, 0, 1024)))))
 	for i := 0; i < d.nd; i++ {
 		attrs = append(attrs, slog.String(d.dims[i][0], d.dims[i][1]))
 	}

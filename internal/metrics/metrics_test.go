@@ -150,3 +150,16 @@ func BenchmarkDocument(b *testing.B) {
 type discard struct{}
 
 func (discard) Write(p []byte) (int, error) { return len(p), nil }
+
+// Names that need JSON escaping still make a valid document.
+func TestOddNamesAreQuoted(t *testing.T) {
+	odd := metrics.Metric{Name: `a"b\c`, Unit: metrics.Count}
+	dir := &metrics.Directive{Dimensions: [][]string{{metrics.DimStage}}, Metrics: []metrics.Metric{odd}}
+	doc := metrics.New(stamp)
+	doc.Dimension(metrics.DimStage, "prod")
+	doc.Put(dir, odd, 2)
+	got, _ := line(t, slog.LevelInfo, doc)
+	if got.Metrics[odd.Name].Value != 2 {
+		t.Fatalf("metrics %v", got.Metrics)
+	}
+}

@@ -1,0 +1,7 @@
+package api
+
+// For the external tests' benchmarks.
+var (
+	CPUTime   = cpuTime
+	ReportCPU = reportCPU
+)
