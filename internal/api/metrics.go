@@ -43,6 +43,10 @@ var (
 	// Cache outcomes of the key store and of the workspace/channel check, 1
 	// and 0 when the request looked the key or the workspace up.
 	MetricKeyCacheHit        = metrics.Metric{Name: "KeyCacheHit", Unit: metrics.Count}
+	// MetricKeyLookupsDenied is, on a key cache miss, 1 when Secrets Manager
+	// answered AccessDenied (the key store takes it for an unknown key): a
+	// policy that lost its grant shows as these, not as quiet 401s.
+	MetricKeyLookupsDenied = metrics.Metric{Name: "KeyLookupsDenied", Unit: metrics.Count}
 	MetricKeyCacheMiss       = metrics.Metric{Name: "KeyCacheMiss", Unit: metrics.Count}
 	MetricWorkspaceCacheHit  = metrics.Metric{Name: "WorkspaceCacheHit", Unit: metrics.Count}
 	MetricWorkspaceCacheMiss = metrics.Metric{Name: "WorkspaceCacheMiss", Unit: metrics.Count}
@@ -65,7 +69,7 @@ var (
 			MetricLatency, MetricItemsReturned, MetricItemsRead, MetricReadCapacity, MetricBodyBytes, MetricResponseBytes,
 			MetricStatus2xx, MetricStatus4xx, MetricStatus5xx,
 			MetricSecretsManagerTime, MetricDynamoDBTime,
-			MetricKeyCacheHit, MetricKeyCacheMiss, MetricWorkspaceCacheHit, MetricWorkspaceCacheMiss,
+			MetricKeyCacheHit, MetricKeyCacheMiss, MetricKeyLookupsDenied, MetricWorkspaceCacheHit, MetricWorkspaceCacheMiss,
 			MetricReadUnfiltered, MetricReadFilter, MetricReadLabelIndex,
 		},
 	}
@@ -131,6 +135,9 @@ func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err err
 		if r.KeyCacheHits+r.KeyCacheMisses > 0 {
 			put(MetricKeyCacheHit, float64(r.KeyCacheHits))
 			put(MetricKeyCacheMiss, float64(r.KeyCacheMisses))
+		}
+		if r.KeyCacheMisses > 0 {
+			put(MetricKeyLookupsDenied, float64(r.KeyLookupsDenied))
 		}
 		if r.WorkspaceCacheHits+r.WorkspaceCacheMisses > 0 {
 			put(MetricWorkspaceCacheHit, float64(r.WorkspaceCacheHits))

@@ -77,6 +77,7 @@ type expect struct {
 	access   bool              // the workspace was looked up (cache outcome, DynamoDB on a miss)
 	path     messages.ReadPath // how the page was read; ReadNone: no page
 	smFails  bool              // Secrets Manager fails: every lookup waits
+	denied   bool              // Secrets Manager answers AccessDenied (an unknown key)
 	ddbFails bool              // DynamoDB fails: nothing is cached
 }
 
@@ -108,6 +109,9 @@ func TestRequestMetrics(t *testing.T) {
 	failingSM := smlocal.New()
 	failingSM.SetFailure(smlocal.AllOperations, &smlocal.Internal)
 	smDown := smlocal.NewClient(startSM(t, failingSM), func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
+	denyingSM := smlocal.New()
+	denyingSM.SetFailure(smlocal.AllOperations, &smlocal.AccessDenied)
+	smDenies := smlocal.NewClient(startSM(t, denyingSM))
 
 	cases := []struct {
 		name   string
@@ -146,6 +150,9 @@ func TestRequestMetrics(t *testing.T) {
 			expect{reason: auth.ReasonUnknownKey, lookup: true}},
 		{"401 signature mismatch", request(window(nil), func(h map[string]string) { h["X-Signature"] = auth.Sign("not-the-secret", h["X-Date"]) }), nil, nil, 401,
 			expect{reason: auth.ReasonSignatureMismatch, lookup: true}},
+
+		{"401 Secrets Manager denies access: an unknown key, counted apart", request(window(nil)), nil, smDenies, 401,
+			expect{reason: auth.ReasonUnknownKey, lookup: true, denied: true}},
 
 		{"403 key not allowed: no workspace lookup", request(window(nil), otherKey), nil, nil, 403,
 			expect{lookup: true}},
@@ -326,8 +333,11 @@ func checkDocument(t *testing.T, d emfcheck.Doc, ev events.APIGatewayProxyReques
 		if v, ok := value(api.MetricSecretsManagerTime); ok != miss || ok && v <= 0 {
 			t.Errorf("SecretsManagerTime %v (present %v), want a wait: %v", v, ok, miss)
 		}
+		if v, ok := value(api.MetricKeyLookupsDenied); ok != miss || ok && v != oneIf(want.denied) {
+			t.Errorf("KeyLookupsDenied %v (present %v), want on a miss, 1 if denied (%v)", v, ok, want.denied)
+		}
 	} else {
-		absent(api.MetricKeyCacheHit, api.MetricKeyCacheMiss, api.MetricSecretsManagerTime)
+		absent(api.MetricKeyCacheHit, api.MetricKeyCacheMiss, api.MetricSecretsManagerTime, api.MetricKeyLookupsDenied)
 	}
 	if want.access {
 		miss := cold || want.ddbFails

@@ -163,3 +163,23 @@ func TestOddNamesAreQuoted(t *testing.T) {
 		t.Fatalf("metrics %v", got.Metrics)
 	}
 }
+
+// Work on another goroutine joins the request's recorder: counts add up, and
+// DynamoDB time that overlapped counts once (the longer of the two).
+func TestRecorderJoin(t *testing.T) {
+	r := &metrics.Recorder{DynamoDB: 10 * time.Millisecond, DynamoDBCalls: 1}
+	mark := r.DynamoDB
+	r.CalledDynamoDB(30 * time.Millisecond) // the page's Query
+	check := &metrics.Recorder{}
+	check.CalledDynamoDB(20 * time.Millisecond) // the access check, meanwhile
+	check.WorkspaceCache(false)
+	r.Join(check, mark)
+	if r.DynamoDB != 40*time.Millisecond || r.DynamoDBCalls != 3 || r.WorkspaceCacheMisses != 1 {
+		t.Fatalf("joined %+v, want 40ms over 3 calls and the cache miss", *r)
+	}
+	// Add: work that did not overlap adds its time.
+	r.Add(&metrics.Recorder{DynamoDB: 5 * time.Millisecond, DynamoDBCalls: 1})
+	if r.DynamoDB != 45*time.Millisecond || r.DynamoDBCalls != 4 {
+		t.Fatalf("added %+v", *r)
+	}
+}

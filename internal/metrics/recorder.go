@@ -93,15 +93,28 @@ func (r *Recorder) CalledDynamoDB(d time.Duration) {
 // Add adds what o recorded to r: work done for the request on another
 // goroutine records into its own Recorder, added once that work has returned.
 func (r *Recorder) Add(o *Recorder) {
+	r.Join(o, -1)
+}
+
+// Join adds what o recorded on another goroutine that started when r's
+// DynamoDB time was mark and ran beside r's own: their DynamoDB calls
+// overlapped, so the request waited the longer of the two, not their sum.
+// A negative mark adds the times (the work did not overlap).
+func (r *Recorder) Join(o *Recorder, mark time.Duration) {
 	if r == nil || o == nil {
 		return
 	}
 	r.SecretsManager += o.SecretsManager
-	r.DynamoDB += o.DynamoDB
+	if mark >= 0 {
+		r.DynamoDB = mark + max(r.DynamoDB-mark, o.DynamoDB)
+	} else {
+		r.DynamoDB += o.DynamoDB
+	}
 	r.SecretsManagerWaits += o.SecretsManagerWaits
 	r.DynamoDBCalls += o.DynamoDBCalls
 	r.KeyCacheHits += o.KeyCacheHits
 	r.KeyCacheMisses += o.KeyCacheMisses
 	r.WorkspaceCacheHits += o.WorkspaceCacheHits
 	r.WorkspaceCacheMisses += o.WorkspaceCacheMisses
+	r.KeyLookupsDenied += o.KeyLookupsDenied
 }
