@@ -28,8 +28,10 @@ vet:
 	$(GO) vet ./...
 
 ## test: gofmt check, go vet, then the whole suite with the race detector against DynamoDB Local.
+# -timeout: cmd/localstack builds the functions and seeds several stacks; on a busy
+# 2-core machine under -race that passes go test's default 10 minutes per package.
 test: tools fmt-check vet
-	$(GO) test -race -count=1 ./...
+	$(GO) test -race -count=1 -timeout 30m ./...
 
 # ---- Build and deploy (template.yaml, samconfig.toml; checked by internal/deploy tests).
 LAMBDA_PKG := ./functions/vip-messages

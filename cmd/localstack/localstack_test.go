@@ -7,7 +7,6 @@ import (
 	"net/http"
 	"net/url"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -27,7 +26,11 @@ import (
 
 // The stack of this binary loads the handler as the Lambda does: configuration
 // through the environment, with the SDK's endpoint overrides, as in production.
-func TestMain(m *testing.M) { os.Exit(stacktest.Main(m, stacktest.LambdaPath())) }
+func TestMain(m *testing.M) {
+	code := stacktest.Main(m, stacktest.LambdaPath())
+	removeLambdas()
+	os.Exit(code)
+}
 
 // The local API end to end: the stack, configuration through the environment
 // (the SDK's endpoint overrides, as in production), real HTTP requests, and a walk
@@ -128,18 +131,8 @@ func TestInvokeThroughRIE(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	dir := t.TempDir()
-	bootstrap, rie := filepath.Join(dir, "bootstrap"), filepath.Join(dir, "aws-lambda-rie")
-	build := func(args ...string) {
-		cmd := exec.Command("go", append([]string{"build"}, args...)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %v: %v\n%s", args, err, out)
-		}
-	}
-	build("-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", bootstrap, "./functions/vip-messages")
-	build("-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	bins := buildLambdas(t)
+	bootstrap, rie := bins.API, bins.RIE
 
 	cases := map[string]int{
 		"list.json":                    200,

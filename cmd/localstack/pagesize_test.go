@@ -10,7 +10,6 @@ import (
 	"net/http"
 	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -26,7 +25,6 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
@@ -66,23 +64,8 @@ func TestPageSizeUnderRIE(t *testing.T) {
 		t.Skip("builds two binaries and walks 230 pages through the emulator (about 30 s)")
 	}
 	ctx := context.Background()
-	root, err := repo.Root()
-	if err != nil {
-		t.Fatal(err)
-	}
-	dir := t.TempDir()
-	build := func(out string, args ...string) string {
-		path := filepath.Join(dir, out)
-		cmd := exec.Command("go", append([]string{"build", "-o", path}, args...)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %v: %v\n%s", args, err, b)
-		}
-		return path
-	}
-	bootstrap := build("bootstrap", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "./functions/vip-messages")
-	rie := build("aws-lambda-rie", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	bins := buildLambdas(t)
+	bootstrap, rie := bins.API, bins.RIE
 
 	// The two channels, written with BatchWriteItem (seed.Writer).
 	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)

@@ -54,21 +54,8 @@ func TestSAMLocalPath(t *testing.T) {
 		t.Fatalf("events/env.json sets what SAM would drop:\n%s", strings.Join(problems, "\n"))
 	}
 
-	dir := t.TempDir()
-	build := func(out string, args ...string) string {
-		path := filepath.Join(dir, out)
-		cmd := exec.Command("go", append([]string{"build", "-o", path}, args...)...)
-		cmd.Dir = root
-		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
-		if b, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("go build %v: %v\n%s", args, err, b)
-		}
-		return path
-	}
-	flags := []string{"-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w"}
-	api := build("api/bootstrap", append(flags, "./functions/vip-messages")...)
-	indexer := build("indexer/bootstrap", append(flags, "./functions/label-indexer")...)
-	rie := build("aws-lambda-rie", "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	bins := buildLambdas(t)
+	api, indexer, rie := bins.API, bins.Indexer, bins.RIE
 
 	// make run's stack (its table, prefix and demo key), seeded as of the
 	// sample events' x-date so that their windows hold the demo data.
