@@ -42,14 +42,14 @@ var (
 	MetricDynamoDBTime       = metrics.Metric{Name: "DynamoDBTime", Unit: metrics.Milliseconds}
 	// Cache outcomes of the key store and of the workspace/channel check, 1
 	// and 0 when the request looked the key or the workspace up.
-	MetricKeyCacheHit = metrics.Metric{Name: "KeyCacheHit", Unit: metrics.Count}
-	// MetricKeyLookupsDenied is, on a key cache miss, 1 when Secrets Manager
-	// answered AccessDenied (the key store takes it for an unknown key): a
-	// policy that lost its grant shows as these, not as quiet 401s.
-	MetricKeyLookupsDenied   = metrics.Metric{Name: "KeyLookupsDenied", Unit: metrics.Count}
+	MetricKeyCacheHit        = metrics.Metric{Name: "KeyCacheHit", Unit: metrics.Count}
 	MetricKeyCacheMiss       = metrics.Metric{Name: "KeyCacheMiss", Unit: metrics.Count}
 	MetricWorkspaceCacheHit  = metrics.Metric{Name: "WorkspaceCacheHit", Unit: metrics.Count}
 	MetricWorkspaceCacheMiss = metrics.Metric{Name: "WorkspaceCacheMiss", Unit: metrics.Count}
+	// MetricKeyLookupsDenied is, on a key cache miss, 1 when Secrets Manager
+	// answered AccessDenied (the key store takes it for an unknown key): a
+	// policy that lost its grant shows as these, not as quiet 401s.
+	MetricKeyLookupsDenied = metrics.Metric{Name: "KeyLookupsDenied", Unit: metrics.Count}
 	// Which read path served the page, 1 and 0 when a page was read: the
 	// channel without a filter, the channel with a FilterExpression (a
 	// contentType, or a label on LABEL_QUERY=filter), or the label index.

@@ -180,6 +180,7 @@ func (s *Stack) LabelIndexer(ctx context.Context, log *slog.Logger) (*streampoll
 		return nil, err
 	}
 	ix := labelindex.NewIndexer(ddb, s.Table, log)
+	ix.Stage = s.Config().Stage // the same metrics lines a deployed stage writes
 	return streampoller.New(ddblocal.NewStreamsClient(s.DynamoEndpoint), arn, m, ix.Handle, log), nil
 }
 
