@@ -27,6 +27,7 @@ import (
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // labelStack is make run's stack in process on free ports: devstack, the API
@@ -196,8 +197,8 @@ func TestLabelWalkFollowsPlainWrites(t *testing.T) {
 	// Relabel message 1 (the AI labelling's UpdateItem) and delete message 3.
 	key := func(m messages.Message) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{
-			messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.MessagePK(seed.DemoWorkspace, seed.DemoChannel)},
-			messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: messages.MessageSK(m.Timestamp, m.MessageID)},
+			table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(seed.DemoWorkspace, seed.DemoChannel)},
+			table.SortKeyAttr:      &types.AttributeValueMemberS{Value: table.MessageSK(m.Timestamp, m.MessageID)},
 		}
 	}
 	ctx := context.Background()

@@ -22,6 +22,7 @@ import (
 	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // The stack of this binary loads the handler as the Lambda does: configuration
@@ -50,7 +51,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 		}
 	}
 	slices.SortFunc(want, func(a, b messages.Message) int {
-		return strings.Compare(messages.MessageSK(b.Timestamp, b.MessageID), messages.MessageSK(a.Timestamp, a.MessageID))
+		return strings.Compare(table.MessageSK(b.Timestamp, b.MessageID), table.MessageSK(a.Timestamp, a.MessageID))
 	})
 
 	q := url.Values{"workspaceId": {seed.DemoWorkspace}, "mediumId": {seed.DemoChannel}, "from": {from}, "to": {to}, "limit": {"97"}}

@@ -22,7 +22,7 @@ import (
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/roundtrip"
 	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // perfStack is the local stack with the API served over HTTP, for benchmarks.
@@ -96,9 +96,9 @@ func BenchmarkWarmPageVsQuery(b *testing.B) {
 		TableName:              aws.String(p.stack.Table),
 		KeyConditionExpression: aws.String("pk = :pk AND sk BETWEEN :lo AND :hi"),
 		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: messages.MessagePK(seed.DemoWorkspace, seed.DemoChannel)},
-			":lo": &types.AttributeValueMemberS{Value: messages.MessageSK(p.from.UnixMilli(), "")},
-			":hi": &types.AttributeValueMemberS{Value: messages.MessageSK(p.until.UnixMilli(), "")},
+			":pk": &types.AttributeValueMemberS{Value: table.MessagePK(seed.DemoWorkspace, seed.DemoChannel)},
+			":lo": &types.AttributeValueMemberS{Value: table.MessageSK(p.from.UnixMilli(), "")},
+			":hi": &types.AttributeValueMemberS{Value: table.MessageSK(p.until.UnixMilli(), "")},
 		},
 		ScanIndexForward: aws.Bool(false),
 		Limit:            aws.Int32(51),

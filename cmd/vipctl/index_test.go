@@ -17,6 +17,7 @@ import (
 	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	schema "github.com/vip-messages/api/internal/table"
 )
 
 // TestIndexRebuild backfills a channel written without index items (as data
@@ -108,8 +109,8 @@ func TestIndexRebuild(t *testing.T) {
 		}
 	}
 	if _, err := db.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(stack.Table), Key: map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.MessagePK(seed.DemoWorkspace, medium)},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: messages.MessageSK(gone.Timestamp, gone.MessageID)},
+		schema.PartitionKeyAttr: &types.AttributeValueMemberS{Value: schema.MessagePK(seed.DemoWorkspace, medium)},
+		schema.SortKeyAttr:      &types.AttributeValueMemberS{Value: schema.MessageSK(gone.Timestamp, gone.MessageID)},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -160,7 +161,7 @@ func TestIndexRebuild(t *testing.T) {
 func resumeTokenAfter(msgs []messages.Message, n int) string {
 	sks := make([]string, len(msgs))
 	for i, m := range msgs {
-		sks[i] = messages.MessageSK(m.Timestamp, m.MessageID)
+		sks[i] = schema.MessageSK(m.Timestamp, m.MessageID)
 	}
 	slices.Sort(sks)
 	return labelindex.ChannelToken(sks[n-1])

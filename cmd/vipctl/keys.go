@@ -8,7 +8,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"regexp"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -19,6 +18,7 @@ import (
 	"github.com/aws/smithy-go"
 
 	"github.com/vip-messages/api/internal/auth"
+	schema "github.com/vip-messages/api/internal/table"
 )
 
 func init() {
@@ -36,9 +36,6 @@ func init() {
 
 // keyIDPrefix starts generated key ids.
 const keyIDPrefix = "vk_"
-
-// workspacePattern is the API's id rule (openapi.yaml, components/schemas/Id).
-var workspacePattern = regexp.MustCompile(`^[A-Za-z0-9._:-]{1,128}$`)
 
 // newKeyID is keyIDPrefix and 20 random hex digits: [A-Za-z0-9_-]{8,128}.
 func newKeyID() string {
@@ -90,7 +87,7 @@ func checkWorkspaces(f *flags, ws stringList) error {
 		return f.usageErr("missing --workspace")
 	}
 	for _, w := range ws {
-		if !workspacePattern.MatchString(w) {
+		if !schema.ValidPublicID(w) {
 			return f.usageErr("--workspace %q: want 1-128 of [A-Za-z0-9._:-]", w)
 		}
 	}

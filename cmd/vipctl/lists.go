@@ -15,7 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/vip-messages/api/internal/messages"
+	schema "github.com/vip-messages/api/internal/table"
 )
 
 // The list commands page like messages list: one page (--limit rows) by
@@ -113,10 +113,10 @@ type workspace struct {
 
 func workspaceOf(id string, item map[string]types.AttributeValue) workspace {
 	w := workspace{ID: id}
-	if v, ok := item[attrVIP].(*types.AttributeValueMemberBOOL); ok {
+	if v, ok := item[schema.VIPAttr].(*types.AttributeValueMemberBOOL); ok {
 		w.VIP = v.Value
 	}
-	if v, ok := item[attrName].(*types.AttributeValueMemberS); ok {
+	if v, ok := item[schema.NameAttr].(*types.AttributeValueMemberS); ok {
 		w.Name = v.Value
 	}
 	return w
@@ -147,7 +147,7 @@ func workspacesList(ctx context.Context, e *env, path string, args []string) err
 	if err := p.check(f); err != nil {
 		return err
 	}
-	if *p.next != "" && !workspacePattern.MatchString(*p.next) {
+	if *p.next != "" && !schema.ValidPublicID(*p.next) {
 		return f.usageErr("--next %q is not a token of workspaces list", *p.next)
 	}
 	db, err := table.open(ctx, e)
@@ -158,8 +158,8 @@ func workspacesList(ctx context.Context, e *env, path string, args []string) err
 	// keeping the workspace items. The token is the last workspace id: its
 	// item's key is where the Scan goes on.
 	expr, err := expression.NewBuilder().WithFilter(expression.And(
-		expression.BeginsWith(expression.Name(messages.PartitionKeyAttr), messages.WorkspacePK("")),
-		expression.Name(messages.SortKeyAttr).Equal(expression.Value(messages.WorkspaceSK())))).Build()
+		expression.BeginsWith(expression.Name(schema.PartitionKeyAttr), schema.WorkspacePK("")),
+		expression.Name(schema.SortKeyAttr).Equal(expression.Value(schema.WorkspaceSK())))).Build()
 	if err != nil {
 		return err
 	}
@@ -173,7 +173,7 @@ func workspacesList(ctx context.Context, e *env, path string, args []string) err
 				ExpressionAttributeNames: expr.Names(), ExpressionAttributeValues: expr.Values(),
 			}
 			if token != "" {
-				in.ExclusiveStartKey = itemKey(messages.WorkspacePK(token), messages.WorkspaceSK())
+				in.ExclusiveStartKey = schema.Key(schema.WorkspacePK(token), schema.WorkspaceSK())
 			}
 			var rows []workspace
 			for {
@@ -182,11 +182,11 @@ func workspacesList(ctx context.Context, e *env, path string, args []string) err
 					return nil, "", fmt.Errorf("table %s: %w", table.name, err)
 				}
 				for i, it := range out.Items {
-					pk, _ := it[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
+					pk, _ := it[schema.PartitionKeyAttr].(*types.AttributeValueMemberS)
 					if pk == nil {
 						continue
 					}
-					rows = append(rows, workspaceOf(strings.TrimPrefix(pk.Value, messages.WorkspacePK("")), it))
+					rows = append(rows, workspaceOf(strings.TrimPrefix(pk.Value, schema.WorkspacePK("")), it))
 					if len(rows) == limit {
 						if i < len(out.Items)-1 || out.LastEvaluatedKey != nil {
 							return rows, rows[len(rows)-1].ID, nil
@@ -217,7 +217,7 @@ func channelsList(ctx context.Context, e *env, path string, args []string) error
 	if err := checkIDs(f, []string{"workspace"}, pos); err != nil {
 		return err
 	}
-	if *p.next != "" && !workspacePattern.MatchString(*p.next) {
+	if *p.next != "" && !schema.ValidPublicID(*p.next) {
 		return f.usageErr("--next %q is not a token of channels list", *p.next)
 	}
 	ws := pos[0]
@@ -228,8 +228,8 @@ func channelsList(ctx context.Context, e *env, path string, args []string) error
 	// One Query of the workspace's partition, channel items only; the token is
 	// the last medium id.
 	expr, err := expression.NewBuilder().WithKeyCondition(expression.KeyAnd(
-		expression.Key(messages.PartitionKeyAttr).Equal(expression.Value(messages.WorkspacePK(ws))),
-		expression.Key(messages.SortKeyAttr).BeginsWith(messages.ChannelSK("")))).Build()
+		expression.Key(schema.PartitionKeyAttr).Equal(expression.Value(schema.WorkspacePK(ws))),
+		expression.Key(schema.SortKeyAttr).BeginsWith(schema.ChannelSK("")))).Build()
 	if err != nil {
 		return err
 	}
@@ -244,7 +244,7 @@ func channelsList(ctx context.Context, e *env, path string, args []string) error
 				Limit: aws.Int32(int32(limit)),
 			}
 			if token != "" {
-				in.ExclusiveStartKey = itemKey(messages.WorkspacePK(ws), messages.ChannelSK(token))
+				in.ExclusiveStartKey = schema.Key(schema.WorkspacePK(ws), schema.ChannelSK(token))
 			}
 			out, err := db.Query(ctx, in)
 			if err != nil {
@@ -253,7 +253,7 @@ func channelsList(ctx context.Context, e *env, path string, args []string) error
 			if len(out.Items) == 0 && token == "" {
 				// No channel: say so when the workspace itself is missing.
 				w, err := db.GetItem(ctx, &dynamodb.GetItemInput{TableName: aws.String(table.name),
-					Key: itemKey(messages.WorkspacePK(ws), messages.WorkspaceSK()), ConsistentRead: aws.Bool(true)})
+					Key: schema.Key(schema.WorkspacePK(ws), schema.WorkspaceSK()), ConsistentRead: aws.Bool(true)})
 				if err != nil {
 					return nil, "", fmt.Errorf("table %s: %w", table.name, err)
 				}
@@ -263,15 +263,15 @@ func channelsList(ctx context.Context, e *env, path string, args []string) error
 			}
 			rows := make([]channel, 0, len(out.Items))
 			for _, it := range out.Items {
-				sk, _ := it[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+				sk, _ := it[schema.SortKeyAttr].(*types.AttributeValueMemberS)
 				if sk == nil {
 					continue
 				}
-				c := channel{WorkspaceID: ws, MediumID: strings.TrimPrefix(sk.Value, messages.ChannelSK(""))}
-				if v, ok := it[attrConnected].(*types.AttributeValueMemberBOOL); ok {
+				c := channel{WorkspaceID: ws, MediumID: strings.TrimPrefix(sk.Value, schema.ChannelSK(""))}
+				if v, ok := it[schema.ConnectedAttr].(*types.AttributeValueMemberBOOL); ok {
 					c.Connected = v.Value
 				}
-				if v, ok := it[attrName].(*types.AttributeValueMemberS); ok {
+				if v, ok := it[schema.NameAttr].(*types.AttributeValueMemberS); ok {
 					c.Name = v.Value
 				}
 				rows = append(rows, c)

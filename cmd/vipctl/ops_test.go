@@ -17,7 +17,7 @@ import (
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/messages"
+	schema "github.com/vip-messages/api/internal/table"
 )
 
 // listAs makes one signed request with the key through the real handler and
@@ -214,13 +214,13 @@ func TestWorkspacesAndChannels(t *testing.T) {
 	mustFail(t, getenv, "table", "workspaces", "put", ws, "--vip", "--table", "no-such-table")
 	// The names given are kept on updates without --name.
 	db := local(t).DynamoDB()
-	for _, c := range []struct{ sk, name string }{{messages.WorkspaceSK(), "Ops workspace"}, {messages.ChannelSK(ch), "Ops channel"}} {
-		out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(local(t).Table), Key: itemKey(messages.WorkspacePK(ws), c.sk)})
+	for _, c := range []struct{ sk, name string }{{schema.WorkspaceSK(), "Ops workspace"}, {schema.ChannelSK(ch), "Ops channel"}} {
+		out, err := db.GetItem(context.Background(), &dynamodb.GetItemInput{TableName: aws.String(local(t).Table), Key: schema.Key(schema.WorkspacePK(ws), c.sk)})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if n, ok := out.Item[attrName].(*types.AttributeValueMemberS); !ok || n.Value != c.name {
-			t.Errorf("%s: name %v, want %q", c.sk, out.Item[attrName], c.name)
+		if n, ok := out.Item[schema.NameAttr].(*types.AttributeValueMemberS); !ok || n.Value != c.name {
+			t.Errorf("%s: name %v, want %q", c.sk, out.Item[schema.NameAttr], c.name)
 		}
 	}
 }

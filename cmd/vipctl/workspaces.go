@@ -10,7 +10,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/messages"
+	schema "github.com/vip-messages/api/internal/table"
 )
 
 func init() {
@@ -25,28 +25,13 @@ func init() {
 	}})
 }
 
-// Attribute names of workspace and channel items (docs/data-model.md), as
-// internal/local/seed writes them and internal/access reads them.
-const (
-	attrVIP       = "vip"
-	attrConnected = "connected"
-	attrName      = "name"
-)
-
 func checkIDs(f *flags, what []string, ids []string) error {
 	for i, id := range ids {
-		if !workspacePattern.MatchString(id) {
+		if !schema.ValidPublicID(id) {
 			return f.usageErr("%s %q: want 1-128 of [A-Za-z0-9._:-]", what[i], id)
 		}
 	}
 	return nil
-}
-
-func itemKey(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
-	}
 }
 
 // update sets attributes of one item, creating it unless cond says
@@ -62,7 +47,7 @@ func update(ctx context.Context, db *dynamodb.Client, table, pk, sk string, set 
 	}
 	out, err := db.UpdateItem(ctx, &dynamodb.UpdateItemInput{
 		TableName:                 aws.String(table),
-		Key:                       itemKey(pk, sk),
+		Key:                       schema.Key(pk, sk),
 		UpdateExpression:          expr.Update(),
 		ConditionExpression:       expr.Condition(),
 		ExpressionAttributeNames:  expr.Names(),
@@ -97,17 +82,17 @@ func workspacesPut(ctx context.Context, e *env, path string, args []string) erro
 	var set expression.UpdateBuilder
 	var cond *expression.ConditionBuilder
 	if f.isSet("vip") {
-		set = set.Set(expression.Name(attrVIP), expression.Value(*vip))
+		set = set.Set(expression.Name(schema.VIPAttr), expression.Value(*vip))
 	} else {
 		// Without --vip only an update: an omitted --vip must neither create a
 		// workspace of unknown status nor change a VIP one into a 403.
-		exists := expression.AttributeExists(expression.Name(messages.PartitionKeyAttr))
+		exists := expression.AttributeExists(expression.Name(schema.PartitionKeyAttr))
 		cond = &exists
 	}
 	if *name != "" {
-		set = set.Set(expression.Name(attrName), expression.Value(*name))
+		set = set.Set(expression.Name(schema.NameAttr), expression.Value(*name))
 	}
-	item, err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.WorkspaceSK(), set, cond)
+	item, err := update(ctx, db, table.name, schema.WorkspacePK(pos[0]), schema.WorkspaceSK(), set, cond)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return f.usageErr("workspace %s is not in %s: creating it needs --vip or --vip=false", pos[0], table.name)
@@ -143,7 +128,7 @@ func channelsConnect(ctx context.Context, e *env, path string, args []string) er
 		return err
 	}
 	ws, err := db.GetItem(ctx, &dynamodb.GetItemInput{
-		TableName: aws.String(table.name), Key: itemKey(messages.WorkspacePK(pos[0]), messages.WorkspaceSK()), ConsistentRead: aws.Bool(true),
+		TableName: aws.String(table.name), Key: schema.Key(schema.WorkspacePK(pos[0]), schema.WorkspaceSK()), ConsistentRead: aws.Bool(true),
 	})
 	if err != nil {
 		return fmt.Errorf("table %s: %w", table.name, err)
@@ -151,11 +136,11 @@ func channelsConnect(ctx context.Context, e *env, path string, args []string) er
 	if ws.Item == nil {
 		return fmt.Errorf("workspace %s not found in %s: register it first (vipctl workspaces put %s --vip)", pos[0], table.name, pos[0])
 	}
-	set := expression.Set(expression.Name(attrConnected), expression.Value(true))
+	set := expression.Set(expression.Name(schema.ConnectedAttr), expression.Value(true))
 	if *name != "" {
-		set = set.Set(expression.Name(attrName), expression.Value(*name))
+		set = set.Set(expression.Name(schema.NameAttr), expression.Value(*name))
 	}
-	if _, err := update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]), set, nil); err != nil {
+	if _, err := update(ctx, db, table.name, schema.WorkspacePK(pos[0]), schema.ChannelSK(pos[1]), set, nil); err != nil {
 		return fmt.Errorf("table %s: %w", table.name, err)
 	}
 	fmt.Fprintf(e.stdout, "channel %s of workspace %s: connected\n", pos[1], pos[0])
@@ -169,9 +154,9 @@ func channelsDisconnect(ctx context.Context, e *env, path string, args []string)
 	if err != nil {
 		return err
 	}
-	exists := expression.AttributeExists(expression.Name(messages.PartitionKeyAttr))
-	_, err = update(ctx, db, table.name, messages.WorkspacePK(pos[0]), messages.ChannelSK(pos[1]),
-		expression.Set(expression.Name(attrConnected), expression.Value(false)), &exists)
+	exists := expression.AttributeExists(expression.Name(schema.PartitionKeyAttr))
+	_, err = update(ctx, db, table.name, schema.WorkspacePK(pos[0]), schema.ChannelSK(pos[1]),
+		expression.Set(expression.Name(schema.ConnectedAttr), expression.Value(false)), &exists)
 	var failed *types.ConditionalCheckFailedException
 	if errors.As(err, &failed) {
 		return fmt.Errorf("channel %s of workspace %s not found in %s", pos[1], pos[0], table.name)
@@ -187,26 +172,26 @@ func channelsDisconnect(ctx context.Context, e *env, path string, args []string)
 func channelExists(ctx context.Context, db *dynamodb.Client, table, workspace, medium string) error {
 	out, err := db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: map[string]types.KeysAndAttributes{
 		table: {Keys: []map[string]types.AttributeValue{
-			itemKey(messages.WorkspacePK(workspace), messages.WorkspaceSK()),
-			itemKey(messages.WorkspacePK(workspace), messages.ChannelSK(medium)),
+			schema.Key(schema.WorkspacePK(workspace), schema.WorkspaceSK()),
+			schema.Key(schema.WorkspacePK(workspace), schema.ChannelSK(medium)),
 		}, ConsistentRead: aws.Bool(true),
-			ProjectionExpression: aws.String("#sk"), ExpressionAttributeNames: map[string]string{"#sk": messages.SortKeyAttr}},
+			ProjectionExpression: aws.String("#sk"), ExpressionAttributeNames: map[string]string{"#sk": schema.SortKeyAttr}},
 	}})
 	if err != nil {
 		return fmt.Errorf("table %s: %w", table, err)
 	}
 	found := map[string]bool{}
 	for _, it := range out.Responses[table] {
-		if sk, ok := it[messages.SortKeyAttr].(*types.AttributeValueMemberS); ok {
+		if sk, ok := it[schema.SortKeyAttr].(*types.AttributeValueMemberS); ok {
 			found[sk.Value] = true
 		}
 	}
 	switch {
 	case len(out.UnprocessedKeys) > 0:
 		return fmt.Errorf("table %s: throttled, try again", table)
-	case !found[messages.WorkspaceSK()]:
+	case !found[schema.WorkspaceSK()]:
 		return fmt.Errorf("workspace %s not found in %s (vipctl workspaces list shows the ones there)", workspace, table)
-	case !found[messages.ChannelSK(medium)]:
+	case !found[schema.ChannelSK(medium)]:
 		return fmt.Errorf("channel %s of workspace %s not found in %s (vipctl channels list %s shows its channels)", medium, workspace, table, workspace)
 	}
 	return nil

@@ -21,9 +21,9 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/clienterr"
-	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/outage"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // Errors of Check. Their messages are what the client reads.
@@ -147,13 +147,13 @@ func (c *Checker) cached(workspaceID, mediumID string) (verdict error, ok bool) 
 // read fetches the workspace and channel items in one BatchGetItem and returns
 // the verdict, or an error when it could not read them.
 func (c *Checker) read(ctx context.Context, workspaceID, mediumID string) (verdict, err error) {
-	pk := messages.WorkspacePK(workspaceID)
-	wsKey := itemKey(pk, messages.WorkspaceSK())
-	chKey := itemKey(pk, messages.ChannelSK(mediumID))
+	pk := table.WorkspacePK(workspaceID)
+	wsKey := table.Key(pk, table.WorkspaceSK())
+	chKey := table.Key(pk, table.ChannelSK(mediumID))
 	req := map[string]types.KeysAndAttributes{c.table: {
 		Keys:                     []map[string]types.AttributeValue{wsKey, chKey},
 		ProjectionExpression:     aws.String("#sk, #vip, #connected"),
-		ExpressionAttributeNames: map[string]string{"#sk": messages.SortKeyAttr, "#vip": "vip", "#connected": "connected"},
+		ExpressionAttributeNames: map[string]string{"#sk": table.SortKeyAttr, "#vip": table.VIPAttr, "#connected": table.ConnectedAttr},
 	}}
 	var items []map[string]types.AttributeValue
 	for round := 0; len(req) > 0; round++ {
@@ -176,31 +176,24 @@ func (c *Checker) read(ctx context.Context, workspaceID, mediumID string) (verdi
 
 	var ws, ch map[string]types.AttributeValue
 	for _, it := range items {
-		sk, _ := it[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+		sk, _ := it[table.SortKeyAttr].(*types.AttributeValueMemberS)
 		switch {
 		case sk == nil:
-		case sk.Value == messages.WorkspaceSK():
+		case sk.Value == table.WorkspaceSK():
 			ws = it
-		case sk.Value == messages.ChannelSK(mediumID):
+		case sk.Value == table.ChannelSK(mediumID):
 			ch = it
 		}
 	}
 	switch {
 	case ws == nil:
 		return ErrWorkspaceNotFound, nil
-	case !boolAttr(ws, "vip"):
+	case !boolAttr(ws, table.VIPAttr):
 		return ErrNotVIP, nil
-	case ch == nil || !boolAttr(ch, "connected"):
+	case ch == nil || !boolAttr(ch, table.ConnectedAttr):
 		return ErrChannelNotFound, nil
 	}
 	return nil, nil
-}
-
-func itemKey(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
-	}
 }
 
 // boolAttr is true only for a BOOL attribute set to true; missing or mistyped is false.

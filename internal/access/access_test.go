@@ -18,8 +18,8 @@ import (
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
-	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/table"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -62,40 +62,40 @@ type fixture struct {
 
 func newFixture(t *testing.T) *fixture {
 	t.Helper()
-	client, table := ddbtest.NewTable(t)
+	client, tableName := ddbtest.NewTable(t)
 	put := func(pk, sk string, attrs map[string]types.AttributeValue) {
 		item := map[string]types.AttributeValue{
-			messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
-			messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
-			"name":                    &types.AttributeValueMemberS{Value: sk},
+			table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
+			table.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
+			"name":                 &types.AttributeValueMemberS{Value: sk},
 		}
 		for k, v := range attrs {
 			item[k] = v
 		}
-		if _, err := client.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(table), Item: item}); err != nil {
+		if _, err := client.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(tableName), Item: item}); err != nil {
 			t.Fatal(err)
 		}
 	}
 	yes := &types.AttributeValueMemberBOOL{Value: true}
 	no := &types.AttributeValueMemberBOOL{Value: false}
-	ws := func(id string) string { return messages.WorkspacePK(id) }
-	put(ws("ws-vip"), messages.WorkspaceSK(), map[string]types.AttributeValue{"vip": yes})
-	put(ws("ws-vip"), messages.ChannelSK("ch-on"), map[string]types.AttributeValue{"connected": yes})
-	put(ws("ws-vip"), messages.ChannelSK("ch-off"), map[string]types.AttributeValue{"connected": no})
-	put(ws("ws-vip"), messages.ChannelSK("ch-nobool"), nil)
-	put(ws("ws-plain"), messages.WorkspaceSK(), map[string]types.AttributeValue{"vip": no})
-	put(ws("ws-plain"), messages.ChannelSK("ch-on"), map[string]types.AttributeValue{"connected": yes})
-	put(ws("ws-novip"), messages.WorkspaceSK(), nil)
-	put(ws("ws-strvip"), messages.WorkspaceSK(), map[string]types.AttributeValue{"vip": &types.AttributeValueMemberS{Value: "true"}})
+	ws := func(id string) string { return table.WorkspacePK(id) }
+	put(ws("ws-vip"), table.WorkspaceSK(), map[string]types.AttributeValue{"vip": yes})
+	put(ws("ws-vip"), table.ChannelSK("ch-on"), map[string]types.AttributeValue{"connected": yes})
+	put(ws("ws-vip"), table.ChannelSK("ch-off"), map[string]types.AttributeValue{"connected": no})
+	put(ws("ws-vip"), table.ChannelSK("ch-nobool"), nil)
+	put(ws("ws-plain"), table.WorkspaceSK(), map[string]types.AttributeValue{"vip": no})
+	put(ws("ws-plain"), table.ChannelSK("ch-on"), map[string]types.AttributeValue{"connected": yes})
+	put(ws("ws-novip"), table.WorkspaceSK(), nil)
+	put(ws("ws-strvip"), table.WorkspaceSK(), map[string]types.AttributeValue{"vip": &types.AttributeValueMemberS{Value: "true"}})
 	// A message partition that must not be mistaken for anything.
-	put(messages.MessagePK("ws-vip", "ch-on"), messages.MessageSK(1, "m1"), nil)
+	put(table.MessagePK("ws-vip", "ch-on"), table.MessageSK(1, "m1"), nil)
 
 	db := &counting{DynamoDB: client}
-	c := access.NewChecker(db, table, access.Config{})
+	c := access.NewChecker(db, tableName, access.Config{})
 	clk := &clock{}
 	clk.ns.Store(time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC).UnixNano())
 	c.Now = clk.Now
-	return &fixture{db: db, table: table, c: c, clock: clk}
+	return &fixture{db: db, table: tableName, c: c, clock: clk}
 }
 
 var allKey = auth.Key{ID: "key-all-0001", WorkspaceIDs: []string{"ws-vip", "ws-plain", "ws-novip", "ws-strvip", "ws-missing"}}

@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-lambda-go/lambda"
 
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // hardTexts are texts whose JSON escaping differs most between encoders and
@@ -75,7 +76,7 @@ func TestProxyBytesExact(t *testing.T) {
 		want.Returned, want.MayHaveMore = len(want.Items), more
 		cursor := ""
 		if more {
-			cursor = tokenOf(t, messages.MessageSK(1780000000000, strings.Repeat("é", 100)))
+			cursor = tokenOf(t, table.MessageSK(1780000000000, strings.Repeat("é", 100)))
 			want.NextCursor = cursor
 		}
 		body, n := b.finish(more, cursor)
@@ -126,7 +127,7 @@ func TestPageBodyStopsAtTheBound(t *testing.T) {
 		if len(took) == 0 {
 			t.Fatal("the first item was refused")
 		}
-		cursor := tokenOf(t, messages.MessageSK(9999999999999, strings.Repeat("z", 512)))
+		cursor := tokenOf(t, table.MessageSK(9999999999999, strings.Repeat("z", 512)))
 		body, n := b.finish(true, cursor)
 		out := runtimeBytes(t, events.APIGatewayProxyResponse{StatusCode: 200, Headers: hdr, Body: string(body)})
 		if n != len(out) {
@@ -156,7 +157,7 @@ func BenchmarkPageBody(b *testing.B) {
 		})
 	}
 	hdr := headers("req-1")
-	cursor := tokenOf(b, messages.MessageSK(1780000000000, "m"))
+	cursor := tokenOf(b, table.MessageSK(1780000000000, "m"))
 	b.Run("budget", func(b *testing.B) {
 		for b.Loop() {
 			pb, err := newPageBody(hdr, MaxResponseBytes)

@@ -3,7 +3,6 @@ package api
 import (
 	"fmt"
 	"math"
-	"regexp"
 	"slices"
 	"strconv"
 	"strings"
@@ -13,6 +12,7 @@ import (
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/rfc3339"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // Violation is one query-string schema violation; clienterr carries them.
@@ -20,7 +20,6 @@ type Violation = clienterr.Violation
 
 // Query-string rules, as openapi.yaml states them.
 const (
-	maxIDLen     = 128
 	minLimit     = 1
 	maxLimit     = 200
 	defaultLimit = 50
@@ -31,7 +30,6 @@ const (
 )
 
 var (
-	idPattern    = regexp.MustCompile(`^[A-Za-z0-9._:-]+$`)
 	contentTypes = []string{"text", "postback", "attachment", "other"}
 	// The dates a 13-digit millisecond sort key holds, with room for the end of
 	// the last day.
@@ -196,14 +194,14 @@ func checkID(key, raw string) *Violation {
 	switch {
 	case raw == "":
 		return &Violation{Message: fmt.Sprintf("%q is not allowed to be empty", key), Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
-	case len(raw) > maxIDLen:
+	case len(raw) > table.MaxIDLen:
 		c := ctx(key, raw)
-		c["limit"] = maxIDLen
-		return &Violation{Message: fmt.Sprintf("%q length must be less than or equal to %d characters long", key, maxIDLen), Path: []string{key}, Type: "string.max", Context: c}
-	case !idPattern.MatchString(raw):
+		c["limit"] = table.MaxIDLen
+		return &Violation{Message: fmt.Sprintf("%q length must be less than or equal to %d characters long", key, table.MaxIDLen), Path: []string{key}, Type: "string.max", Context: c}
+	case !table.IDPattern.MatchString(raw):
 		c := ctx(key, raw)
-		c["regex"] = "/" + idPattern.String() + "/"
-		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, idPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
+		c["regex"] = "/" + table.IDPattern.String() + "/"
+		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, table.IDPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
 	}
 	return nil
 }
@@ -213,14 +211,14 @@ func checkLabel(raw string) *Violation {
 	switch {
 	case raw == "":
 		return &Violation{Message: `"label" is not allowed to be empty`, Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
-	case utf8.RuneCountInString(raw) > messages.MaxLabelLen:
+	case utf8.RuneCountInString(raw) > table.MaxLabelLen:
 		c := ctx(key, raw)
-		c["limit"] = messages.MaxLabelLen
-		return &Violation{Message: fmt.Sprintf(`"label" length must be less than or equal to %d characters long`, messages.MaxLabelLen), Path: []string{key}, Type: "string.max", Context: c}
-	case !messages.ValidLabel(raw):
+		c["limit"] = table.MaxLabelLen
+		return &Violation{Message: fmt.Sprintf(`"label" length must be less than or equal to %d characters long`, table.MaxLabelLen), Path: []string{key}, Type: "string.max", Context: c}
+	case !table.ValidLabel(raw):
 		c := ctx(key, raw)
-		c["regex"] = "/" + messages.LabelPattern.String() + "/"
-		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, messages.LabelPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
+		c["regex"] = "/" + table.LabelPattern.String() + "/"
+		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, table.LabelPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
 	}
 	return nil
 }

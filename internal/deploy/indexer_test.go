@@ -7,7 +7,7 @@ import (
 	"slices"
 	"strings"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // The label indexer: a function on the table's stream (internal/labelindex).
@@ -185,7 +185,7 @@ func checkIndexerIAM(tpl obj) []string {
 // partitions: every key of a request (ForAllValues) begins with LBL#, and the
 // request has keys (ForAllValues alone holds when it has none).
 var indexWriteCondition = obj{
-	"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{messages.LabelPKPrefix + "*"}},
+	"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{table.LabelPKPrefix + "*"}},
 	"Null":                    obj{"dynamodb:LeadingKeys": "false"},
 }
 
@@ -221,7 +221,7 @@ func isIndexWriteCondition(c any) bool {
 
 // wantFilter is the only stream records the indexer gets: message items.
 var wantFilter = map[string]any{"dynamodb": map[string]any{"Keys": map[string]any{
-	messages.PartitionKeyAttr: map[string]any{"S": []any{map[string]any{"prefix": messages.MessagePKPrefix}}},
+	table.PartitionKeyAttr: map[string]any{"S": []any{map[string]any{"prefix": table.MessagePKPrefix}}},
 }}}
 
 func checkIndexerMapping(tpl obj) []string {

@@ -16,7 +16,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 const (
@@ -248,14 +248,14 @@ func checkTableKeys(tpl obj) []string {
 	props := get(tpl, tblProps...)
 	// The code builds every key with these two names; CloudFormation wants HASH first.
 	want := []any{
-		obj{"AttributeName": messages.PartitionKeyAttr, "KeyType": "HASH"},
-		obj{"AttributeName": messages.SortKeyAttr, "KeyType": "RANGE"},
+		obj{"AttributeName": table.PartitionKeyAttr, "KeyType": "HASH"},
+		obj{"AttributeName": table.SortKeyAttr, "KeyType": "RANGE"},
 	}
 	if got := get(props, "KeySchema"); !reflect.DeepEqual(got, want) {
 		problems = append(problems, fmt.Sprintf("KeySchema is %v, the code queries %v", got, want))
 	}
 	// Without indexes, DynamoDB accepts only the key attributes here; both are strings.
-	wantDefs := map[string]string{messages.PartitionKeyAttr: "S", messages.SortKeyAttr: "S"}
+	wantDefs := map[string]string{table.PartitionKeyAttr: "S", table.SortKeyAttr: "S"}
 	gotDefs := map[string]string{}
 	for _, d := range asList(get(props, "AttributeDefinitions")) {
 		gotDefs[str(get(d, "AttributeName"))] = str(get(d, "AttributeType"))

@@ -18,6 +18,7 @@ import (
 
 	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // fakeWrites is a labelindex.WriteAPI in memory. Requests for the index items
@@ -183,8 +184,8 @@ func recordOf(t *testing.T, seq int, old, new *messages.Message) events.DynamoDB
 	}
 	return events.DynamoDBEventRecord{EventName: name, Change: events.DynamoDBStreamRecord{
 		Keys: map[string]events.DynamoDBAttributeValue{
-			"pk": events.NewStringAttribute(messages.MessagePK(ws, ch)),
-			"sk": events.NewStringAttribute(messages.MessageSK(m.Timestamp, m.MessageID)),
+			"pk": events.NewStringAttribute(table.MessagePK(ws, ch)),
+			"sk": events.NewStringAttribute(table.MessageSK(m.Timestamp, m.MessageID)),
 		},
 		OldImage: image(old), NewImage: image(new),
 		SequenceNumber: fmt.Sprintf("%021d", seq),
@@ -197,7 +198,7 @@ func msg(id string, minute int, labels ...string) *messages.Message {
 }
 
 func indexKeyOf(m *messages.Message, label string) string {
-	return messages.LabelPK(ws, ch, label) + "\n" + messages.MessageSK(m.Timestamp, m.MessageID)
+	return table.LabelPK(ws, ch, label) + "\n" + table.MessageSK(m.Timestamp, m.MessageID)
 }
 
 // TestUnprocessedThenErrorFailsOnlyThatMessage: the index writes of one record
@@ -219,7 +220,7 @@ func TestUnprocessedThenErrorFailsOnlyThatMessage(t *testing.T) {
 	}
 	const rounds = 3
 	f := newFakeWrites()
-	f.stuckSK, f.unprocessed = messages.MessageSK(a1.Timestamp, a1.MessageID), rounds
+	f.stuckSK, f.unprocessed = table.MessageSK(a1.Timestamp, a1.MessageID), rounds
 	resp, err := labelindex.NewIndexer(f, "t", nil).Handle(context.Background(), events.DynamoDBEvent{Records: recs})
 	if err != nil {
 		t.Fatal(err)
@@ -348,7 +349,7 @@ func TestOversizeIndexItemIsSkipped(t *testing.T) {
 		t.Fatal(len(small), err)
 	}
 	big := maps.Clone(small[0])
-	big["pk"] = &types.AttributeValueMemberS{Value: messages.LabelPK(ws, ch, long)}
+	big["pk"] = &types.AttributeValueMemberS{Value: table.LabelPK(ws, ch, long)}
 	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &w.table, Item: big}); err == nil ||
 		!strings.Contains(strings.ToLower(err.Error()), "size") {
 		t.Fatalf("DynamoDB Local on the item the indexer skipped as oversize: %v, want a size error", err)
@@ -357,14 +358,14 @@ func TestOversizeIndexItemIsSkipped(t *testing.T) {
 	// Diff: the oversize label is reported, not put, and an earlier copy is deleted.
 	smallMsg := *m
 	smallMsg.Text = "short"
-	sk := messages.MessageSK(m.Timestamp, m.MessageID)
+	sk := table.MessageSK(m.Timestamp, m.MessageID)
 	c, err := labelindex.Diff(&labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: smallMsg},
 		&labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: *m})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if len(c.Puts) != 1 || len(c.Deletes) != 1 || len(c.TooLarge) != 1 || c.TooLarge[0].Label != long ||
-		c.Deletes[0]["pk"].(*types.AttributeValueMemberS).Value != messages.LabelPK(ws, ch, long) {
+		c.Deletes[0]["pk"].(*types.AttributeValueMemberS).Value != table.LabelPK(ws, ch, long) {
 		t.Fatalf("diff: %d puts, %d deletes, too large %v", len(c.Puts), len(c.Deletes), c.TooLarge)
 	}
 }

@@ -12,8 +12,8 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // The indexer's metrics, one EMF document per invocation (see Handle).
@@ -140,8 +140,8 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 				mu.Unlock()
 				if !timedOut {
 					ix.log.Error("label index: record failed", "sequenceNumber", r.Change.SequenceNumber,
-						"eventName", r.EventName, "pk", keyString(r.Change.Keys, messages.PartitionKeyAttr),
-						"sk", keyString(r.Change.Keys, messages.SortKeyAttr), "error", err.Error())
+						"eventName", r.EventName, "pk", keyString(r.Change.Keys, table.PartitionKeyAttr),
+						"sk", keyString(r.Change.Keys, table.SortKeyAttr), "error", err.Error())
 				}
 				return
 			}
@@ -212,7 +212,7 @@ func (ix *Indexer) summary(ctx context.Context, records, failed int, b batchStat
 func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) (Change, error) {
 	// The event source mapping only sends message records (FilterCriteria on
 	// the pk prefix); anything else is ignored here too.
-	if !strings.HasPrefix(keyString(r.Change.Keys, messages.PartitionKeyAttr), messages.MessagePKPrefix) {
+	if !strings.HasPrefix(keyString(r.Change.Keys, table.PartitionKeyAttr), table.MessagePKPrefix) {
 		return Change{}, nil
 	}
 	old, err := image(r.Change.OldImage)
@@ -249,8 +249,8 @@ func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) (Ch
 		// Not retried: it could never succeed. The message's content stays out
 		// of the log.
 		ix.log.Error("label index: index item over DynamoDB's 400 KB item limit, label not indexed for this message",
-			"sequenceNumber", r.Change.SequenceNumber, "pk", keyString(r.Change.Keys, messages.PartitionKeyAttr),
-			"sk", keyString(r.Change.Keys, messages.SortKeyAttr), "label", o.Label, "bytes", o.Bytes)
+			"sequenceNumber", r.Change.SequenceNumber, "pk", keyString(r.Change.Keys, table.PartitionKeyAttr),
+			"sk", keyString(r.Change.Keys, table.SortKeyAttr), "label", o.Label, "bytes", o.Bytes)
 	}
 	return c, apply(ctx, ix.client, ix.table, c)
 }
@@ -275,7 +275,7 @@ func image(img map[string]events.DynamoDBAttributeValue) (*Stored, error) {
 }
 
 func recordKey(r events.DynamoDBEventRecord) string {
-	return keyString(r.Change.Keys, messages.PartitionKeyAttr) + "\x00" + keyString(r.Change.Keys, messages.SortKeyAttr)
+	return keyString(r.Change.Keys, table.PartitionKeyAttr) + "\x00" + keyString(r.Change.Keys, table.SortKeyAttr)
 }
 
 func keyString(keys map[string]events.DynamoDBAttributeValue, name string) string {

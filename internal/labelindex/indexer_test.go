@@ -24,6 +24,7 @@ import (
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/streampoller"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -127,8 +128,8 @@ func (w *world) remove(t *testing.T, id string) {
 
 func msgKey(m messages.Message) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.MessagePK(ws, ch)},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: messages.MessageSK(m.Timestamp, m.MessageID)},
+		table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(ws, ch)},
+		table.SortKeyAttr:      &types.AttributeValueMemberS{Value: table.MessageSK(m.Timestamp, m.MessageID)},
 	}
 }
 
@@ -214,7 +215,7 @@ func (w *world) check(t *testing.T) {
 			}
 		}
 		slices.SortFunc(want, func(a, b messages.Message) int {
-			return -strings.Compare(messages.MessageSK(a.Timestamp, a.MessageID), messages.MessageSK(b.Timestamp, b.MessageID))
+			return -strings.Compare(table.MessageSK(a.Timestamp, a.MessageID), table.MessageSK(b.Timestamp, b.MessageID))
 		})
 		q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Label: label, Limit: 7}
 		got := walk(t, w.index, q)
@@ -265,17 +266,17 @@ func idsOf(ms []messages.Message) []string {
 	return out
 }
 
-func countIndexItems(t *testing.T, ddb *dynamodb.Client, table string) int {
+func countIndexItems(t *testing.T, ddb *dynamodb.Client, tableName string) int {
 	t.Helper()
 	n := 0
-	p := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: aws.String(table), ConsistentRead: aws.Bool(true)})
+	p := dynamodb.NewScanPaginator(ddb, &dynamodb.ScanInput{TableName: aws.String(tableName), ConsistentRead: aws.Bool(true)})
 	for p.HasMorePages() {
 		out, err := p.NextPage(context.Background())
 		if err != nil {
 			t.Fatal(err)
 		}
 		for _, it := range out.Items {
-			if pk, _ := it[messages.PartitionKeyAttr].(*types.AttributeValueMemberS); pk != nil && strings.HasPrefix(pk.Value, messages.LabelPKPrefix) {
+			if pk, _ := it[table.PartitionKeyAttr].(*types.AttributeValueMemberS); pk != nil && strings.HasPrefix(pk.Value, table.LabelPKPrefix) {
 				n++
 			}
 		}
@@ -354,8 +355,8 @@ func TestIndexerFollowsTheStream(t *testing.T) {
 		}
 		lost := labelindex.Labels(ws, ch, m)[0]
 		if _, err := w.ddb.DeleteItem(context.Background(), &dynamodb.DeleteItemInput{TableName: aws.String(w.table), Key: map[string]types.AttributeValue{
-			messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.LabelPK(ws, ch, lost)},
-			messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: messages.MessageSK(m.Timestamp, m.MessageID)},
+			table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.LabelPK(ws, ch, lost)},
+			table.SortKeyAttr:      &types.AttributeValueMemberS{Value: table.MessageSK(m.Timestamp, m.MessageID)},
 		}}); err != nil {
 			t.Fatal(err)
 		}
@@ -430,11 +431,11 @@ func TestPoisonedRecordFailsAlone(t *testing.T) {
 	// A message item the indexer cannot read (labels is a number), in another
 	// channel so that the filter walk of ch stays readable, between good changes.
 	w.update(t, msgs[0].MessageID, func(m *messages.Message) { m.Labels = []string{"before-poison"} })
-	poisonSK := messages.MessageSK(t0.Add(time.Hour).UnixMilli(), "poison")
+	poisonSK := table.MessageSK(t0.Add(time.Hour).UnixMilli(), "poison")
 	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.MessagePK(ws, "ch-poison")},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: poisonSK},
-		"labels":                  &types.AttributeValueMemberN{Value: "7"},
+		table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(ws, "ch-poison")},
+		table.SortKeyAttr:      &types.AttributeValueMemberS{Value: poisonSK},
+		"labels":               &types.AttributeValueMemberN{Value: "7"},
 	}}); err != nil {
 		t.Fatal(err)
 	}
@@ -465,7 +466,7 @@ func TestPoisonedRecordFailsAlone(t *testing.T) {
 func TestDiff(t *testing.T) {
 	base := messages.Message{MessageID: "m1", Timestamp: t0.UnixMilli(), Kind: "text", Text: "hi",
 		Labels: []string{"a", "b", "bad#label", ""}, CustomLabelIDs: []string{"a", "c"}}
-	sk := messages.MessageSK(base.Timestamp, base.MessageID)
+	sk := table.MessageSK(base.Timestamp, base.MessageID)
 	st := func(m messages.Message) *labelindex.Stored {
 		return &labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: m}
 	}
@@ -478,7 +479,7 @@ func TestDiff(t *testing.T) {
 			if err := attributevalue.UnmarshalMap(it, &k); err != nil {
 				t.Fatal(err)
 			}
-			out = append(out, strings.TrimPrefix(k.PK, messages.LabelPK(ws, ch, "")))
+			out = append(out, strings.TrimPrefix(k.PK, table.LabelPK(ws, ch, "")))
 		}
 		return out
 	}
@@ -537,11 +538,11 @@ func TestPoisonedRecordThroughTheMapping(t *testing.T) {
 	for _, m := range msgs[:3] {
 		w.put(t, m)
 	}
-	poisonSK := messages.MessageSK(t0.Add(time.Hour).UnixMilli(), "poison")
+	poisonSK := table.MessageSK(t0.Add(time.Hour).UnixMilli(), "poison")
 	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.MessagePK(ws, "ch-poison")},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: poisonSK},
-		"labels":                  &types.AttributeValueMemberN{Value: "7"},
+		table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(ws, "ch-poison")},
+		table.SortKeyAttr:      &types.AttributeValueMemberS{Value: poisonSK},
+		"labels":               &types.AttributeValueMemberN{Value: "7"},
 	}}); err != nil {
 		t.Fatal(err)
 	}

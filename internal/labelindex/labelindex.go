@@ -11,7 +11,7 @@
 // tests) and the backfill (Rebuilder, `vipctl index rebuild`) all use it.
 //
 // Labels containing '#' (the key separator) or empty labels are rejected when a
-// message is written through this project (messages.Message.Item), and skipped
+// message is written through this project (table.Message.Item), and skipped
 // by the index when they reach it from elsewhere: the API's label parameter
 // cannot contain '#' either, so no query can ask for them.
 package labelindex
@@ -24,7 +24,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // maxKeyBytes is DynamoDB's limit on a partition key value.
@@ -32,7 +32,7 @@ const maxKeyBytes = 2048
 
 // Labels are the index labels of a message: its label values and custom label
 // ids, once each, sorted, leaving out those that cannot be a key part.
-func Labels(workspaceID, mediumID string, m messages.Message) []string {
+func Labels(workspaceID, mediumID string, m table.Message) []string {
 	var out []string
 	for _, l := range append(slices.Clone(m.Labels), m.CustomLabelIDs...) {
 		if Indexable(workspaceID, mediumID, l) {
@@ -45,25 +45,17 @@ func Labels(workspaceID, mediumID string, m messages.Message) []string {
 
 // Indexable reports whether label can have an index partition in that channel.
 func Indexable(workspaceID, mediumID, label string) bool {
-	return messages.ValidLabel(label) && len(messages.LabelPK(workspaceID, mediumID, label)) <= maxKeyBytes
-}
-
-// indexItem is the stored form of an index item: the message's attributes under
-// the label partition and the message's own sort key.
-type indexItem struct {
-	PK string `dynamodbav:"pk"`
-	SK string `dynamodbav:"sk"`
-	messages.Message
+	return table.ValidLabel(label) && len(table.LabelPK(workspaceID, mediumID, label)) <= maxKeyBytes
 }
 
 // MaxItemBytes is DynamoDB's item size limit (400 KB).
 const MaxItemBytes = 400 * 1024
 
 // Items returns a message's index items, by label. sk is the message's sort key
-// (messages.MessageSK of its timestamp and id). An index item is a copy of the
+// (table.MessageSK of its timestamp and id). An index item is a copy of the
 // message under a longer partition key, so a message near DynamoDB's 400 KB
 // limit can have index items over it: those are left out (see Oversize).
-func Items(workspaceID, mediumID, sk string, m messages.Message) (map[string]map[string]types.AttributeValue, error) {
+func Items(workspaceID, mediumID, sk string, m table.Message) (map[string]map[string]types.AttributeValue, error) {
 	items, _, err := itemsOf(workspaceID, mediumID, sk, m)
 	return items, err
 }
@@ -81,23 +73,18 @@ type Oversize struct {
 }
 
 // itemsOf is Items, also returning the items left out for their size.
-func itemsOf(workspaceID, mediumID, sk string, m messages.Message) (map[string]map[string]types.AttributeValue, []Oversize, error) {
-	if !messages.ValidID(workspaceID) || !messages.ValidID(mediumID) {
+func itemsOf(workspaceID, mediumID, sk string, m table.Message) (map[string]map[string]types.AttributeValue, []Oversize, error) {
+	if !table.ValidID(workspaceID) || !table.ValidID(mediumID) {
 		return nil, nil, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
 	}
-	if !messages.ValidMessageSK(sk) {
+	if !table.ValidMessageSK(sk) {
 		return nil, nil, fmt.Errorf("labelindex: bad message sort key %q", sk)
 	}
-	if m.Labels == nil {
-		m.Labels = []string{}
-	}
-	if m.CustomLabelIDs == nil {
-		m.CustomLabelIDs = []string{}
-	}
+	m = m.WithLabelLists()
 	out := map[string]map[string]types.AttributeValue{}
 	var over []Oversize
 	for _, l := range Labels(workspaceID, mediumID, m) {
-		av, err := attributevalue.MarshalMap(indexItem{PK: messages.LabelPK(workspaceID, mediumID, l), SK: sk, Message: m})
+		av, err := attributevalue.MarshalMap(table.MessageItem{PK: table.LabelPK(workspaceID, mediumID, l), SK: sk, Message: m})
 		if err != nil {
 			return nil, nil, fmt.Errorf("labelindex: encode: %w", err)
 		}
@@ -164,8 +151,8 @@ func valueSize(v types.AttributeValue) int {
 }
 
 // MessageItems is Items for a message stored under MessageSK(m.Timestamp, m.MessageID).
-func MessageItems(workspaceID, mediumID string, m messages.Message) ([]map[string]types.AttributeValue, error) {
-	byLabel, err := Items(workspaceID, mediumID, messages.MessageSK(m.Timestamp, m.MessageID), m)
+func MessageItems(workspaceID, mediumID string, m table.Message) ([]map[string]types.AttributeValue, error) {
+	byLabel, err := Items(workspaceID, mediumID, table.MessageSK(m.Timestamp, m.MessageID), m)
 	if err != nil {
 		return nil, err
 	}
@@ -179,26 +166,26 @@ func MessageItems(workspaceID, mediumID string, m messages.Message) ([]map[strin
 // Stored is a message item as read from the table or a stream image.
 type Stored struct {
 	WorkspaceID, MediumID, SK string
-	Message                   messages.Message
+	Message                   table.Message
 }
 
 // Decode reads a message item. ok is false for items that are not messages (the
 // index's own items, workspaces, channels); err is set for a message item that
 // cannot be read.
 func Decode(item map[string]types.AttributeValue) (s Stored, ok bool, err error) {
-	pk, _ := item[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
+	pk, _ := item[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
 	if pk == nil {
 		return Stored{}, false, nil
 	}
-	ws, medium, isMsg := messages.ParseMessagePK(pk.Value)
+	ws, medium, isMsg := table.ParseMessagePK(pk.Value)
 	if !isMsg {
 		return Stored{}, false, nil
 	}
-	var it indexItem
+	var it table.MessageItem
 	if err := attributevalue.UnmarshalMap(item, &it); err != nil {
 		return Stored{}, true, fmt.Errorf("labelindex: message %s/%s: %w", pk.Value, it.SK, err)
 	}
-	if !messages.ValidMessageSK(it.SK) {
+	if !table.ValidMessageSK(it.SK) {
 		return Stored{}, true, fmt.Errorf("labelindex: message %s has a bad sort key %q", pk.Value, it.SK)
 	}
 	return Stored{WorkspaceID: ws, MediumID: medium, SK: it.SK, Message: it.Message}, true, nil
@@ -206,10 +193,7 @@ func Decode(item map[string]types.AttributeValue) (s Stored, ok bool, err error)
 
 // indexKey is the key of a label's index item for a message.
 func indexKey(workspaceID, mediumID, label, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: messages.LabelPK(workspaceID, mediumID, label)},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
-	}
+	return table.Key(table.LabelPK(workspaceID, mediumID, label), sk)
 }
 
 // Change is what the index needs after a message went from old to new (either
@@ -286,7 +270,7 @@ func SameIndex(a, b Stored) bool {
 
 // equalItems compares two encoded items by their decoded content.
 func equalItems(a, b map[string]types.AttributeValue) bool {
-	var x, y indexItem
+	var x, y table.MessageItem
 	if attributevalue.UnmarshalMap(a, &x) != nil || attributevalue.UnmarshalMap(b, &y) != nil {
 		return false
 	}

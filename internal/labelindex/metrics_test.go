@@ -13,8 +13,8 @@ import (
 
 	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/local/emfcheck"
-	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // The indexer writes one EMF document per invocation: records applied, index
@@ -37,7 +37,7 @@ func TestIndexerMetrics(t *testing.T) {
 		recs[i].Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: now.Add(created[i])}
 	}
 	f := newFakeWrites()
-	f.stuckSK, f.unprocessed = messages.MessageSK(a1.Timestamp, a1.MessageID), 0
+	f.stuckSK, f.unprocessed = table.MessageSK(a1.Timestamp, a1.MessageID), 0
 
 	var logs bytes.Buffer
 	// At error level: the metrics line is written anyway.

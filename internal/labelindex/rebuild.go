@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // RebuildAPI is the part of the DynamoDB client a Rebuilder uses.
@@ -82,7 +82,7 @@ const (
 // from the resume token when it is not empty. report, when set, is called
 // after every page.
 func (r *Rebuilder) Channel(ctx context.Context, workspaceID, mediumID, token string, report func(Progress)) (Progress, error) {
-	if !messages.ValidID(workspaceID) || !messages.ValidID(mediumID) {
+	if !table.ValidID(workspaceID) || !table.ValidID(mediumID) {
 		return Progress{}, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
 	}
 	var p Progress
@@ -92,27 +92,27 @@ func (r *Rebuilder) Channel(ctx context.Context, workspaceID, mediumID, token st
 		}
 		token = SweepStartToken()
 	}
-	err := r.sweep(ctx, messages.LabelPK(workspaceID, mediumID, ""), token, &p, report)
+	err := r.sweep(ctx, table.LabelPK(workspaceID, mediumID, ""), token, &p, report)
 	return p, err
 }
 
 // channelMessages writes the index items of one channel's messages.
 func (r *Rebuilder) channelMessages(ctx context.Context, workspaceID, mediumID, token string, p *Progress, report func(Progress)) error {
-	pk := messages.MessagePK(workspaceID, mediumID)
+	pk := table.MessagePK(workspaceID, mediumID)
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(r.table),
 		KeyConditionExpression:    aws.String("#pk = :pk"),
-		ExpressionAttributeNames:  map[string]string{"#pk": messages.PartitionKeyAttr},
+		ExpressionAttributeNames:  map[string]string{"#pk": table.PartitionKeyAttr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":pk": &types.AttributeValueMemberS{Value: pk}},
 		ConsistentRead:            aws.Bool(true),
 		Limit:                     aws.Int32(int32(r.pageSize())),
 	}
 	if token != "" {
 		sk, err := decodeToken(token, channelTokenPrefix)
-		if err != nil || !messages.ValidMessageSK(sk) {
+		if err != nil || !table.ValidMessageSK(sk) {
 			return ErrBadToken
 		}
-		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
+		in.ExclusiveStartKey = table.Key(pk, sk)
 	}
 	for {
 		out, err := r.client.Query(ctx, in)
@@ -125,7 +125,7 @@ func (r *Rebuilder) channelMessages(ctx context.Context, workspaceID, mediumID, 
 		// After the last page: the sweep, from its start.
 		p.Token = SweepStartToken()
 		if out.LastEvaluatedKey != nil {
-			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+			sk, _ := out.LastEvaluatedKey[table.SortKeyAttr].(*types.AttributeValueMemberS)
 			if sk == nil {
 				return errors.New("labelindex: LastEvaluatedKey without a sort key")
 			}
@@ -151,14 +151,14 @@ func (r *Rebuilder) All(ctx context.Context, token string, report func(Progress)
 		}
 		token = SweepStartToken()
 	}
-	err := r.sweep(ctx, messages.LabelPKPrefix, token, &p, report)
+	err := r.sweep(ctx, table.LabelPKPrefix, token, &p, report)
 	return p, err
 }
 
 // allMessages writes the index items of every message of the table.
 func (r *Rebuilder) allMessages(ctx context.Context, token string, p *Progress, report func(Progress)) error {
 	expr, err := expression.NewBuilder().WithFilter(
-		expression.BeginsWith(expression.Name(messages.PartitionKeyAttr), messages.MessagePKPrefix)).Build()
+		expression.BeginsWith(expression.Name(table.PartitionKeyAttr), table.MessagePKPrefix)).Build()
 	if err != nil {
 		return err
 	}
@@ -176,7 +176,7 @@ func (r *Rebuilder) allMessages(ctx context.Context, token string, p *Progress, 
 		if err != nil || !ok || pk == "" || sk == "" {
 			return ErrBadToken
 		}
-		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
+		in.ExclusiveStartKey = table.Key(pk, sk)
 	}
 	for {
 		out, err := r.client.Scan(ctx, in)
@@ -188,8 +188,8 @@ func (r *Rebuilder) allMessages(ctx context.Context, token string, p *Progress, 
 		}
 		p.Token = SweepStartToken()
 		if out.LastEvaluatedKey != nil {
-			pk, _ := out.LastEvaluatedKey[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
-			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+			pk, _ := out.LastEvaluatedKey[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
+			sk, _ := out.LastEvaluatedKey[table.SortKeyAttr].(*types.AttributeValueMemberS)
 			if pk == nil || sk == nil {
 				return errors.New("labelindex: LastEvaluatedKey without pk and sk")
 			}
@@ -257,7 +257,7 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 		return err
 	}
 	for _, s := range read {
-		cur, exists := now[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]
+		cur, exists := now[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]
 		if exists && SameIndex(s, cur.Stored) {
 			continue
 		}
@@ -288,7 +288,7 @@ func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]curre
 	for start := 0; start < len(read); start += 100 {
 		var keys []map[string]types.AttributeValue
 		for _, s := range read[start:min(start+100, len(read))] {
-			keys = append(keys, indexKeyRaw(messages.MessagePK(s.WorkspaceID, s.MediumID), s.SK))
+			keys = append(keys, table.Key(table.MessagePK(s.WorkspaceID, s.MediumID), s.SK))
 		}
 		pending := map[string]types.KeysAndAttributes{r.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 		for round := 0; len(pending[r.table].Keys) > 0; round++ {
@@ -309,7 +309,7 @@ func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]curre
 			for _, it := range res.Responses[r.table] {
 				s, ok, err := Decode(it)
 				if ok && err == nil {
-					out[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK] = current{Stored: s, item: it}
+					out[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK] = current{Stored: s, item: it}
 				}
 			}
 			pending = res.UnprocessedKeys
@@ -326,13 +326,6 @@ func countPuts(reqs []types.WriteRequest) int {
 		}
 	}
 	return n
-}
-
-func indexKeyRaw(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		messages.PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
-		messages.SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
-	}
 }
 
 // ChannelToken is the resume token of a channel rebuild that has done every

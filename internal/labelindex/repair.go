@@ -13,14 +13,14 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // indexedAttrs are the message attributes an index item copies: those of
-// messages.Message. A repair is valid only while every one of them is as the
+// table.Message. A repair is valid only while every one of them is as the
 // rebuild re-read it.
 var indexedAttrs = func() []string {
-	av, err := attributevalue.MarshalMap(messages.Message{})
+	av, err := attributevalue.MarshalMap(table.Message{})
 	if err != nil {
 		panic(err)
 	}
@@ -44,7 +44,7 @@ func (r *Rebuilder) repair(ctx context.Context, s Stored, cur *current) error {
 		}
 		// A state carrying every label seen: Diff deletes those the message no
 		// longer has, and puts every item it has.
-		from := Stored{WorkspaceID: s.WorkspaceID, MediumID: s.MediumID, SK: s.SK, Message: messages.Message{Labels: seen}}
+		from := Stored{WorkspaceID: s.WorkspaceID, MediumID: s.MediumID, SK: s.SK, Message: table.Message{Labels: seen}}
 		c, err := Diff(&from, next)
 		if err != nil {
 			return err
@@ -61,7 +61,7 @@ func (r *Rebuilder) repair(ctx context.Context, s Stored, cur *current) error {
 			return err
 		}
 		cur = nil
-		if c, ok := now[messages.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]; ok {
+		if c, ok := now[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]; ok {
 			cur = &c
 		}
 	}
@@ -70,7 +70,7 @@ func (r *Rebuilder) repair(ctx context.Context, s Stored, cur *current) error {
 // writeIf applies c, one index item per transaction, each conditioned on the
 // message of s being as cur. lost is true when the message had changed.
 func (r *Rebuilder) writeIf(ctx context.Context, s Stored, cur *current, c Change) (lost bool, err error) {
-	check := asReRead(r.table, indexKeyRaw(messages.MessagePK(s.WorkspaceID, s.MediumID), s.SK), cur)
+	check := asReRead(r.table, table.Key(table.MessagePK(s.WorkspaceID, s.MediumID), s.SK), cur)
 	var writes []types.TransactWriteItem
 	for _, it := range c.Puts {
 		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(r.table), Item: it}})
@@ -93,11 +93,11 @@ func (r *Rebuilder) writeIf(ctx context.Context, s Stored, cur *current, c Chang
 // asReRead is the ConditionCheck that the message item at key is as cur: every
 // attribute the index copies equal, or absent where cur lacks it; with cur
 // nil, that the message does not exist.
-func asReRead(table string, key map[string]types.AttributeValue, cur *current) *types.ConditionCheck {
-	names := map[string]string{"#pk": messages.PartitionKeyAttr}
+func asReRead(tableName string, key map[string]types.AttributeValue, cur *current) *types.ConditionCheck {
+	names := map[string]string{"#pk": table.PartitionKeyAttr}
 	if cur == nil {
 		return &types.ConditionCheck{
-			TableName: aws.String(table), Key: key,
+			TableName: aws.String(tableName), Key: key,
 			ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
 			ExpressionAttributeNames: names,
 		}
@@ -115,7 +115,7 @@ func asReRead(table string, key map[string]types.AttributeValue, cur *current) *
 		}
 	}
 	cc := &types.ConditionCheck{
-		TableName: aws.String(table), Key: key,
+		TableName: aws.String(tableName), Key: key,
 		ConditionExpression:      aws.String(strings.Join(conds, " AND ")),
 		ExpressionAttributeNames: names,
 	}

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // The orphan sweep: the second phase of a rebuild. The first phase (writing
@@ -59,7 +59,7 @@ func (r *Rebuilder) sweep(ctx context.Context, prefix, token string, p *Progress
 	in := &dynamodb.ScanInput{
 		TableName:                 aws.String(r.table),
 		FilterExpression:          aws.String("begins_with(#pk, :prefix)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": messages.PartitionKeyAttr},
+		ExpressionAttributeNames:  map[string]string{"#pk": table.PartitionKeyAttr},
 		ExpressionAttributeValues: map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}},
 		// Only the keys: the decision reads the message, not the index item.
 		ProjectionExpression: aws.String("#pk, #sk"),
@@ -67,7 +67,7 @@ func (r *Rebuilder) sweep(ctx context.Context, prefix, token string, p *Progress
 		// each candidate is re-checked against the message with strong reads.
 		Limit: aws.Int32(int32(r.pageSize())),
 	}
-	in.ExpressionAttributeNames["#sk"] = messages.SortKeyAttr
+	in.ExpressionAttributeNames["#sk"] = table.SortKeyAttr
 	raw, err := decodeToken(token, sweepTokenPrefix)
 	if err != nil {
 		return ErrBadToken
@@ -78,7 +78,7 @@ func (r *Rebuilder) sweep(ctx context.Context, prefix, token string, p *Progress
 			return ErrBadToken
 		}
 		pk, sk := parts[1], parts[2]
-		in.ExclusiveStartKey = indexKeyRaw(pk, sk)
+		in.ExclusiveStartKey = table.Key(pk, sk)
 	}
 	for {
 		out, err := r.client.Scan(ctx, in)
@@ -91,8 +91,8 @@ func (r *Rebuilder) sweep(ctx context.Context, prefix, token string, p *Progress
 		p.SweepPages++
 		p.Token = ""
 		if out.LastEvaluatedKey != nil {
-			pk, _ := out.LastEvaluatedKey[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
-			sk, _ := out.LastEvaluatedKey[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+			pk, _ := out.LastEvaluatedKey[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
+			sk, _ := out.LastEvaluatedKey[table.SortKeyAttr].(*types.AttributeValueMemberS)
 			if pk == nil || sk == nil {
 				return errors.New("labelindex: LastEvaluatedKey without pk and sk")
 			}
@@ -114,20 +114,7 @@ type indexRef struct {
 }
 
 func (x indexRef) messageKey() string {
-	return messages.MessagePK(x.workspaceID, x.mediumID) + "\n" + x.sk
-}
-
-// parseLabelPK splits LBL#<ws>#<medium>#<label>.
-func parseLabelPK(pk string) (ws, medium, label string, ok bool) {
-	rest, ok := strings.CutPrefix(pk, messages.LabelPKPrefix)
-	if !ok {
-		return "", "", "", false
-	}
-	parts := strings.SplitN(rest, "#", 3)
-	if len(parts) != 3 || !messages.ValidID(parts[0]) || !messages.ValidID(parts[1]) || parts[2] == "" {
-		return "", "", "", false
-	}
-	return parts[0], parts[1], parts[2], true
+	return table.MessagePK(x.workspaceID, x.mediumID) + "\n" + x.sk
 }
 
 // sweepPage checks a page of index items against their messages and deletes
@@ -137,13 +124,13 @@ func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.Attr
 	var msgs []Stored
 	seen := map[string]bool{}
 	for _, it := range items {
-		pk, _ := it[messages.PartitionKeyAttr].(*types.AttributeValueMemberS)
-		sk, _ := it[messages.SortKeyAttr].(*types.AttributeValueMemberS)
+		pk, _ := it[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
+		sk, _ := it[table.SortKeyAttr].(*types.AttributeValueMemberS)
 		if pk == nil || sk == nil {
 			continue
 		}
-		ws, medium, label, ok := parseLabelPK(pk.Value)
-		if !ok || !messages.ValidMessageSK(sk.Value) {
+		ws, medium, label, ok := table.ParseLabelPK(pk.Value)
+		if !ok || !table.ValidMessageSK(sk.Value) {
 			// Not an item this package writes: leave it alone.
 			p.Skipped++
 			continue
@@ -185,10 +172,10 @@ func (r *Rebuilder) deleteOrphan(ctx context.Context, x indexRef) (deleted bool,
 	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
 		{ConditionCheck: &types.ConditionCheck{
 			TableName:           aws.String(r.table),
-			Key:                 indexKeyRaw(messages.MessagePK(x.workspaceID, x.mediumID), x.sk),
+			Key:                 table.Key(table.MessagePK(x.workspaceID, x.mediumID), x.sk),
 			ConditionExpression: aws.String("attribute_not_exists(#pk) OR NOT (contains(#labels, :label) OR contains(#custom, :label))"),
 			ExpressionAttributeNames: map[string]string{
-				"#pk": messages.PartitionKeyAttr, "#labels": "labels", "#custom": "customLabelIds",
+				"#pk": table.PartitionKeyAttr, "#labels": table.LabelsAttr, "#custom": table.CustomLabelIDsAttr,
 			},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":label": &types.AttributeValueMemberS{Value: x.label}},
 		}},

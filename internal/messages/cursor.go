@@ -3,10 +3,9 @@ package messages
 import (
 	"encoding/base64"
 	"strings"
-	"unicode"
-	"unicode/utf8"
 
 	"github.com/vip-messages/api/internal/clienterr"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // ErrInvalidCursor means a `before` value is neither a cursor this API issued nor
@@ -24,7 +23,7 @@ type Position struct{ sk string }
 
 // PositionAt is the position just before every message of that millisecond, for a
 // plain epoch-ms `before` ("strictly older than that instant").
-func PositionAt(epochMS int64) Position { return Position{sk: timePrefix(epochMS)} }
+func PositionAt(epochMS int64) Position { return Position{sk: table.MessageSKAt(epochMS)} }
 
 // Token encodes the position as an opaque, URL-safe cursor.
 func (p Position) Token() string {
@@ -46,37 +45,12 @@ func ParseCursor(token string) (Position, error) {
 		return Position{}, ErrInvalidCursor
 	}
 	raw, err := base64.RawURLEncoding.DecodeString(rest)
-	if err != nil || !validSortKey(strings.TrimSuffix(string(raw), throughMark)) {
+	if err != nil || !table.ValidMessageSK(strings.TrimSuffix(string(raw), throughMark)) {
 		return Position{}, ErrInvalidCursor
 	}
 	return Position{sk: string(raw)}, nil
 }
 
-// ValidSortKey reports whether sk has the message sort-key shape, the only shape
-// a cursor may carry; writers reject messages whose key would not have it.
-func ValidSortKey(sk string) bool { return validSortKey(sk) }
-
-// validSortKey accepts exactly the message sort-key shape: 13 digits, '#', and a
-// non-empty UTF-8 id without '#' or control characters.
-func validSortKey(sk string) bool {
-	if len(sk) < tsDigits+2 || len(sk) > tsDigits+1+maxMessageIDLen || sk[tsDigits] != '#' {
-		return false
-	}
-	for i := 0; i < tsDigits; i++ {
-		if sk[i] < '0' || sk[i] > '9' {
-			return false
-		}
-	}
-	id := sk[tsDigits+1:]
-	return utf8.ValidString(id) && !strings.ContainsFunc(id, func(r rune) bool {
-		return r == '#' || unicode.IsControl(r)
-	})
-}
-
-// maxMessageIDLen bounds the id part of a cursor; DynamoDB sort keys are at most
-// 1024 bytes.
-const maxMessageIDLen = 512
-
 // MaxCursorLen is the length of the longest token Token makes: the longest sort
 // key, a through mark, in unpadded base64.
-const MaxCursorLen = len(cursorPrefix) + ((tsDigits+1+maxMessageIDLen+len(throughMark))*4+2)/3
+const MaxCursorLen = len(cursorPrefix) + ((table.MaxMessageSKLen+len(throughMark))*4+2)/3

@@ -5,10 +5,12 @@ import (
 	"errors"
 	"strings"
 	"testing"
+
+	"github.com/vip-messages/api/internal/table"
 )
 
 func TestCursorRoundTrip(t *testing.T) {
-	for _, sk := range []string{MessageSK(0, "a"), MessageSK(1780000000123, "msg-000001"), MessageSK(9999999999999, "ü-ñ")} {
+	for _, sk := range []string{table.MessageSK(0, "a"), table.MessageSK(1780000000123, "msg-000001"), table.MessageSK(9999999999999, "ü-ñ")} {
 		p := Position{sk: sk}
 		tok := p.Token()
 		if strings.Trim(tok, "0123456789") == "" {
@@ -28,10 +30,10 @@ func TestParseCursorRejects(t *testing.T) {
 	enc := func(s string) string { return cursorPrefix + base64.RawURLEncoding.EncodeToString([]byte(s)) }
 	cases := map[string]string{
 		"empty":               "",
-		"no prefix":           base64.RawURLEncoding.EncodeToString([]byte(MessageSK(1, "a"))),
-		"other version":       "v2." + base64.RawURLEncoding.EncodeToString([]byte(MessageSK(1, "a"))),
+		"no prefix":           base64.RawURLEncoding.EncodeToString([]byte(table.MessageSK(1, "a"))),
+		"other version":       "v2." + base64.RawURLEncoding.EncodeToString([]byte(table.MessageSK(1, "a"))),
 		"not base64":          cursorPrefix + "***",
-		"padded base64":       cursorPrefix + base64.URLEncoding.EncodeToString([]byte(MessageSK(1, "ab"))),
+		"padded base64":       cursorPrefix + base64.URLEncoding.EncodeToString([]byte(table.MessageSK(1, "ab"))),
 		"std alphabet":        cursorPrefix + "+/+/",
 		"bare time":           enc("0000000000001"),
 		"short time":          enc("123#a"),
@@ -41,7 +43,7 @@ func TestParseCursorRejects(t *testing.T) {
 		"partition smuggled":  enc("MSG#ws#ch"),
 		"control char":        enc("0000000000001#a\nb"),
 		"invalid utf-8":       enc("0000000000001#\xff"),
-		"too long":            enc("0000000000001#" + strings.Repeat("a", maxMessageIDLen+1)),
+		"too long":            enc("0000000000001#" + strings.Repeat("a", table.MaxMessageIDLen+1)),
 		"digits only (epoch)": "1780000000000",
 	}
 	for name, tok := range cases {
@@ -55,13 +57,13 @@ func TestParseCursorRejects(t *testing.T) {
 
 func TestPositionAtIsBeforeThatMillisecond(t *testing.T) {
 	p := PositionAt(1000)
-	if !(MessageSK(999, "zzz") < p.sk && p.sk < MessageSK(1000, "!")) {
+	if !(table.MessageSK(999, "zzz") < p.sk && p.sk < table.MessageSK(1000, "!")) {
 		t.Fatalf("PositionAt(1000) = %q is not between ms 999 and ms 1000", p.sk)
 	}
 }
 
 func FuzzParseCursor(f *testing.F) {
-	f.Add(Position{sk: MessageSK(1780000000000, "m-1")}.Token())
+	f.Add(Position{sk: table.MessageSK(1780000000000, "m-1")}.Token())
 	f.Add("v1.")
 	f.Add("v1.MDAwMDAwMDAwMDAwMSNh")
 	f.Fuzz(func(t *testing.T, tok string) {
@@ -69,7 +71,7 @@ func FuzzParseCursor(f *testing.F) {
 		if err != nil {
 			return
 		}
-		if !validSortKey(p.sk) {
+		if !table.ValidMessageSK(p.sk) {
 			t.Fatalf("accepted %q with sort key %q", tok, p.sk)
 		}
 		if again, err := ParseCursor(p.Token()); err != nil || again != p {

@@ -5,7 +5,6 @@ package messages
 import (
 	"context"
 	"fmt"
-	"slices"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -15,53 +14,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/outage"
+	"github.com/vip-messages/api/internal/table"
 )
 
-// Message is one stored message, as the response needs it.
-type Message struct {
-	MessageID      string   `dynamodbav:"messageId"`
-	Timestamp      int64    `dynamodbav:"timestamp"`
-	ConversationID string   `dynamodbav:"conversationId"`
-	UserName       string   `dynamodbav:"userName"`
-	Kind           string   `dynamodbav:"kind"`
-	Source         string   `dynamodbav:"source"`
-	Labels         []string `dynamodbav:"labels"`
-	CustomLabelIDs []string `dynamodbav:"customLabelIds"`
-	Text           string   `dynamodbav:"text"`
-}
-
-// item is the stored form: the message plus its keys.
-type item struct {
-	PK string `dynamodbav:"pk"`
-	SK string `dynamodbav:"sk"`
-	Message
-}
-
-// Item returns the DynamoDB item of a message in a workspace channel.
-func (m Message) Item(workspaceID, mediumID string) (map[string]types.AttributeValue, error) {
-	if !ValidID(workspaceID) || !ValidID(mediumID) || !ValidID(m.MessageID) {
-		return nil, fmt.Errorf("ids must be non-empty and must not contain %q", keySep)
-	}
-	if !ValidSortKey(MessageSK(m.Timestamp, m.MessageID)) {
-		return nil, fmt.Errorf("message %q: the timestamp must be 0..9999999999999 ms and the id at most %d bytes of UTF-8 without control characters", m.MessageID, maxMessageIDLen)
-	}
-	for _, l := range append(slices.Clone(m.Labels), m.CustomLabelIDs...) {
-		if !ValidLabel(l) {
-			return nil, fmt.Errorf("label %q: labels must be 1-%d characters without %q or control characters", l, MaxLabelLen, keySep)
-		}
-	}
-	if m.Labels == nil {
-		m.Labels = []string{}
-	}
-	if m.CustomLabelIDs == nil {
-		m.CustomLabelIDs = []string{}
-	}
-	return attributevalue.MarshalMap(item{
-		PK:      MessagePK(workspaceID, mediumID),
-		SK:      MessageSK(m.Timestamp, m.MessageID),
-		Message: m,
-	})
-}
+// Message is one stored message, as a page lists it.
+type Message = table.Message
 
 // Query selects one page of a channel's messages.
 type Query struct {
@@ -149,7 +106,7 @@ type QueryAPI interface {
 type LabelPath int
 
 const (
-	// LabelViaIndex reads the label's index partition (LabelPK), kept by the
+	// LabelViaIndex reads the label's index partition (table.LabelPK), kept by the
 	// label indexer: a label page reads about what it returns. The default.
 	LabelViaIndex LabelPath = iota
 	// LabelViaFilter reads the channel's messages with a FilterExpression on
@@ -194,7 +151,7 @@ func NewStore(client QueryAPI, table string, budget Budget, opts ...Option) *Sto
 	return s
 }
 
-var projection = expression.NamesList(expression.Name(SortKeyAttr),
+var projection = expression.NamesList(expression.Name(table.SortKeyAttr),
 	expression.Name("messageId"), expression.Name("timestamp"), expression.Name("conversationId"),
 	expression.Name("userName"), expression.Name("kind"), expression.Name("source"),
 	expression.Name("labels"), expression.Name("customLabelIds"), expression.Name("text"))
@@ -223,7 +180,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	if q.Limit < 1 {
 		return Page{}, fmt.Errorf("messages: limit %d", q.Limit)
 	}
-	lo, hi := timePrefix(ceilMS(q.From)), timePrefix(ceilMS(q.Until))
+	lo, hi := table.MessageSKAt(ceilMS(q.From)), table.MessageSKAt(ceilMS(q.Until))
 	upper := hi
 	if q.Before != nil && q.Before.sk < upper {
 		upper = q.Before.sk
@@ -232,22 +189,22 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		return Page{Messages: []Message{}}, nil
 	}
 
-	// The label index holds, under LabelPK, a copy of every message carrying the
+	// The label index holds, under table.LabelPK, a copy of every message carrying the
 	// label with the message's own sort key: the same key range, the same
 	// cursor, and only the content type left to filter.
-	pk := MessagePK(q.WorkspaceID, q.MediumID)
+	pk := table.MessagePK(q.WorkspaceID, q.MediumID)
 	path := ReadUnfiltered
 	if q.Label != "" && s.labelPath == LabelViaIndex {
 		path = ReadLabelIndex
-		if !ValidLabel(q.Label) {
+		if !table.ValidLabel(q.Label) {
 			return Page{}, fmt.Errorf("messages: label %q cannot be indexed", q.Label)
 		}
-		pk = LabelPK(q.WorkspaceID, q.MediumID, q.Label)
+		pk = table.LabelPK(q.WorkspaceID, q.MediumID, q.Label)
 		q.Label = ""
 	}
 	b := expression.NewBuilder().
-		WithKeyCondition(expression.Key(PartitionKeyAttr).Equal(expression.Value(pk)).
-			And(expression.Key(SortKeyAttr).Between(expression.Value(lo), expression.Value(hi)))).
+		WithKeyCondition(expression.Key(table.PartitionKeyAttr).Equal(expression.Value(pk)).
+			And(expression.Key(table.SortKeyAttr).Between(expression.Value(lo), expression.Value(hi)))).
 		WithProjection(projection)
 	filter, filtered := filterFor(q)
 	if filtered {
@@ -274,7 +231,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	// BETWEEN includes hi, but no message key equals a bare time prefix, so the
 	// window stays end-exclusive; any lower start is inside the range by now.
 	if upper != hi {
-		in.ExclusiveStartKey = key(pk, upper)
+		in.ExclusiveStartKey = table.Key(pk, upper)
 	}
 
 	page := Page{Messages: make([]Message, 0, min(q.Limit, 64)), Stats: Stats{Path: path}}
@@ -298,7 +255,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			page.Stats.ReadCapacity += *out.ConsumedCapacity.CapacityUnits
 		}
 
-		var batch []item
+		var batch []table.MessageItem
 		if err := attributevalue.UnmarshalListOfMaps(out.Items, &batch); err != nil {
 			return Page{}, fmt.Errorf("messages: decode: %w", err)
 		}
@@ -344,11 +301,11 @@ func filterFor(q Query) (expression.ConditionBuilder, bool) {
 	var conds []expression.ConditionBuilder
 	if q.Label != "" {
 		conds = append(conds, expression.Or(
-			expression.Contains(expression.Name("labels"), q.Label),
-			expression.Contains(expression.Name("customLabelIds"), q.Label)))
+			expression.Contains(expression.Name(table.LabelsAttr), q.Label),
+			expression.Contains(expression.Name(table.CustomLabelIDsAttr), q.Label)))
 	}
 	if q.ContentType != "" {
-		conds = append(conds, expression.Name("kind").Equal(expression.Value(q.ContentType)))
+		conds = append(conds, expression.Name(table.KindAttr).Equal(expression.Value(q.ContentType)))
 	}
 	switch len(conds) {
 	case 0:
@@ -359,18 +316,11 @@ func filterFor(q Query) (expression.ConditionBuilder, bool) {
 	return expression.And(conds[0], conds[1]), true
 }
 
-func key(pk, sk string) map[string]types.AttributeValue {
-	return map[string]types.AttributeValue{
-		PartitionKeyAttr: &types.AttributeValueMemberS{Value: pk},
-		SortKeyAttr:      &types.AttributeValueMemberS{Value: sk},
-	}
-}
-
 func sortKeyOf(k map[string]types.AttributeValue) (string, error) {
-	if s, ok := k[SortKeyAttr].(*types.AttributeValueMemberS); ok {
+	if s, ok := k[table.SortKeyAttr].(*types.AttributeValueMemberS); ok {
 		return s.Value, nil
 	}
-	return "", fmt.Errorf("messages: LastEvaluatedKey without a string %s", SortKeyAttr)
+	return "", fmt.Errorf("messages: LastEvaluatedKey without a string %s", table.SortKeyAttr)
 }
 
 // ceilMS is t in epoch milliseconds, rounded up, so that "at or after t" holds

@@ -15,6 +15,7 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
@@ -84,7 +85,7 @@ func (f *fixture) want(q messages.Query) []string {
 }
 
 func compareSK(a, b messages.Message) int {
-	sa, sb := messages.MessageSK(a.Timestamp, a.MessageID), messages.MessageSK(b.Timestamp, b.MessageID)
+	sa, sb := table.MessageSK(a.Timestamp, a.MessageID), table.MessageSK(b.Timestamp, b.MessageID)
 	switch {
 	case sa < sb:
 		return -1
@@ -420,7 +421,7 @@ func (f *fixture) wantBefore(q messages.Query, ts int64) []string {
 
 func tokenFor(ts int64, id string) string {
 	// A cursor is what a page's Next would be after a message with this key.
-	return messages.MessagesTokenForTest(messages.MessageSK(ts, id))
+	return messages.MessagesTokenForTest(table.MessageSK(ts, id))
 }
 
 func firstN(s []string, n int) []string { return s[:min(n, len(s))] }

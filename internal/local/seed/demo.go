@@ -6,7 +6,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // The demo data set of the local stack (docs/local-stack.md).
@@ -56,9 +56,9 @@ func Demo(now time.Time) Dataset {
 // Generate makes n messages with timestamps in [from, to), spread over
 // conversations, kinds and labels; every 250th message starts a cluster of
 // messages that share one millisecond.
-func Generate(rng *rand.Rand, from, to time.Time, n int) []messages.Message {
+func Generate(rng *rand.Rand, from, to time.Time, n int) []table.Message {
 	span := to.UnixMilli() - from.UnixMilli()
-	out := make([]messages.Message, 0, n)
+	out := make([]table.Message, 0, n)
 	var ts int64
 	for i := range n {
 		// Messages 1..demoSameMillisecond-1 of every 250 keep the previous timestamp.
@@ -70,8 +70,8 @@ func Generate(rng *rand.Rand, from, to time.Time, n int) []messages.Message {
 	return out
 }
 
-func randomMessage(rng *rand.Rand, id string, ts int64) messages.Message {
-	m := messages.Message{
+func randomMessage(rng *rand.Rand, id string, ts int64) table.Message {
+	m := table.Message{
 		MessageID:      id,
 		Timestamp:      ts,
 		ConversationID: fmt.Sprintf("conv-%03d", rng.IntN(120)),

@@ -13,7 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/labelindex"
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // Workspace is a workspace item.
@@ -35,7 +35,7 @@ type Channel struct {
 type ChannelMessages struct {
 	WorkspaceID string
 	MediumID    string
-	Messages    []messages.Message
+	Messages    []table.Message
 }
 
 // Dataset is everything one seeding writes.
@@ -70,20 +70,6 @@ func (w *Writer) WithWorkers(n int) *Writer {
 	return w
 }
 
-type workspaceItem struct {
-	PK   string `dynamodbav:"pk"`
-	SK   string `dynamodbav:"sk"`
-	VIP  bool   `dynamodbav:"vip"`
-	Name string `dynamodbav:"name"`
-}
-
-type channelItem struct {
-	PK        string `dynamodbav:"pk"`
-	SK        string `dynamodbav:"sk"`
-	Connected bool   `dynamodbav:"connected"`
-	Name      string `dynamodbav:"name"`
-}
-
 // Write puts every item of d, 25 to a batch.
 func (w *Writer) Write(ctx context.Context, d Dataset) error {
 	var items []map[string]types.AttributeValue
@@ -95,18 +81,18 @@ func (w *Writer) Write(ctx context.Context, d Dataset) error {
 		return err
 	}
 	for _, ws := range d.Workspaces {
-		if !messages.ValidID(ws.ID) {
+		if !table.ValidID(ws.ID) {
 			return fmt.Errorf("seed: bad workspace id %q", ws.ID)
 		}
-		if err := add(workspaceItem{PK: messages.WorkspacePK(ws.ID), SK: messages.WorkspaceSK(), VIP: ws.VIP, Name: ws.Name}); err != nil {
+		if err := add(table.WorkspaceItem{PK: table.WorkspacePK(ws.ID), SK: table.WorkspaceSK(), VIP: ws.VIP, Name: ws.Name}); err != nil {
 			return err
 		}
 	}
 	for _, ch := range d.Channels {
-		if !messages.ValidID(ch.WorkspaceID) || !messages.ValidID(ch.MediumID) {
+		if !table.ValidID(ch.WorkspaceID) || !table.ValidID(ch.MediumID) {
 			return fmt.Errorf("seed: bad channel id %q/%q", ch.WorkspaceID, ch.MediumID)
 		}
-		if err := add(channelItem{PK: messages.WorkspacePK(ch.WorkspaceID), SK: messages.ChannelSK(ch.MediumID), Connected: ch.Connected, Name: ch.Name}); err != nil {
+		if err := add(table.ChannelItem{PK: table.WorkspacePK(ch.WorkspaceID), SK: table.ChannelSK(ch.MediumID), Connected: ch.Connected, Name: ch.Name}); err != nil {
 			return err
 		}
 	}
