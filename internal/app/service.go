@@ -1,8 +1,9 @@
-// Package service builds the API handler from environment variables: the one
-// place where configuration is read, shared by the Lambda's main and the local
-// stack, so both run the same wiring. AWS endpoints come from the SDK's standard
-// configuration (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER for
-// the local stack); there is no local branch here.
+// Package app builds the two functions from environment variables: the API
+// handler and the label indexer. It is the one place where configuration is
+// read, shared by the Lambdas' mains and the local stack, so both run the same
+// wiring. AWS endpoints come from the SDK's standard configuration
+// (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER for the local
+// stack); there is no local branch here.
 package app
 
 import (
@@ -11,7 +12,6 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strconv"
 	"strings"
 	"time"
 
@@ -50,65 +50,32 @@ const DefaultStage = "local"
 // FromEnv reads the Config through getenv (os.Getenv in production). Every
 // problem is reported at once.
 func FromEnv(getenv func(string) string) (Config, error) {
+	e := &env{getenv: getenv}
 	var c Config
-	var errs []error
-	req := func(name string) string {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			errs = append(errs, fmt.Errorf("%s is required", name))
-		}
-		return v
-	}
-	dur := func(name string) time.Duration {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return 0 // the package default
-		}
-		d, err := time.ParseDuration(v)
-		if err != nil || d <= 0 {
-			errs = append(errs, fmt.Errorf("%s=%q: want a positive Go duration such as 30s or 5m", name, v))
-		}
-		return d
-	}
-	num := func(name string, most int) int {
-		v := strings.TrimSpace(getenv(name))
-		if v == "" {
-			return 0
-		}
-		n, err := strconv.Atoi(v)
-		if err != nil || n <= 0 || n > most {
-			errs = append(errs, fmt.Errorf("%s=%q: want an integer from 1 to %d", name, v, most))
-		}
-		return n
-	}
-	c.Table = req("TABLE_NAME")
-	c.SecretPrefix = strings.TrimSuffix(req("SECRET_PREFIX"), "/")
-	if v := strings.TrimSpace(getenv("LOG_LEVEL")); v != "" {
-		if err := c.LogLevel.UnmarshalText([]byte(v)); err != nil {
-			errs = append(errs, fmt.Errorf("LOG_LEVEL=%q: want debug, info, warn or error", v))
-		}
-	}
-	c.Keys = auth.CacheConfig{TTL: dur("KEY_CACHE_TTL"), NegativeTTL: dur("KEY_NEGATIVE_TTL"), StaleTTL: dur("KEY_STALE_TTL")}
-	c.WorkspaceTTL = dur("WORKSPACE_CACHE_TTL")
+	c.Table = e.required("TABLE_NAME")
+	c.SecretPrefix = strings.TrimSuffix(e.required("SECRET_PREFIX"), "/")
+	c.LogLevel = e.logLevel()
+	c.Keys = auth.CacheConfig{TTL: e.duration("KEY_CACHE_TTL"), NegativeTTL: e.duration("KEY_NEGATIVE_TTL"), StaleTTL: e.duration("KEY_STALE_TTL")}
+	c.WorkspaceTTL = e.duration("WORKSPACE_CACHE_TTL")
 	// The bounds keep one request within the function's timeout (and a Query's
 	// Limit within int32).
-	c.Budget = messages.Budget{MaxCalls: num("FILTER_MAX_CALLS", 100), MaxItems: num("FILTER_MAX_ITEMS", 100_000)}
-	switch v := strings.TrimSpace(getenv("LABEL_QUERY")); v {
+	c.Budget = messages.Budget{MaxCalls: e.number("FILTER_MAX_CALLS", 100), MaxItems: e.number("FILTER_MAX_ITEMS", 100_000)}
+	switch v := e.get("LABEL_QUERY"); v {
 	case "", "index":
 		c.LabelPath = messages.LabelViaIndex
 	case "filter":
 		c.LabelPath = messages.LabelViaFilter
 	default:
-		errs = append(errs, fmt.Errorf("LABEL_QUERY=%q: want index or filter", v))
+		e.errs = append(e.errs, fmt.Errorf("LABEL_QUERY=%q: want index or filter", v))
 	}
-	c.Stage = strings.TrimSpace(getenv("STAGE"))
+	c.Stage = e.get("STAGE")
 	if c.Stage == "" {
 		c.Stage = DefaultStage
 	}
 	if !validStage(c.Stage) {
-		errs = append(errs, fmt.Errorf("STAGE=%q: want 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'", c.Stage))
+		e.errs = append(e.errs, fmt.Errorf("STAGE=%q: want 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'", c.Stage))
 	}
-	return c, errors.Join(errs...)
+	return c, errors.Join(e.errs...)
 }
 
 // validStage keeps the Stage dimension a short, plain value (a CloudWatch
@@ -127,9 +94,7 @@ func validStage(s string) bool {
 }
 
 // Logger is the JSON logger of the function at the configured level.
-func (c Config) Logger(w io.Writer) *slog.Logger {
-	return slog.New(slog.NewJSONHandler(w, &slog.HandlerOptions{Level: c.LogLevel}))
-}
+func (c Config) Logger(w io.Writer) *slog.Logger { return logger(w, c.LogLevel) }
 
 // New builds the handler with clients made once, from awsCfg.
 func New(c Config, awsCfg aws.Config, log *slog.Logger) *api.Handler {

@@ -1,0 +1,63 @@
+package app
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"strings"
+	"testing"
+)
+
+func TestIndexerFromEnv(t *testing.T) {
+	tests := []struct {
+		name string
+		env  map[string]string
+		want IndexerConfig
+		errs []string // substrings of the error; none: valid
+	}{
+		{name: "defaults", env: map[string]string{"TABLE_NAME": "t"}, want: IndexerConfig{Table: "t", LogLevel: slog.LevelInfo}},
+		{name: "all set, trimmed", env: map[string]string{"TABLE_NAME": " t ", "LOG_LEVEL": "debug", "STAGE": "prod "},
+			want: IndexerConfig{Table: "t", LogLevel: slog.LevelDebug, Stage: "prod"}},
+		{name: "the API's variables play no part", env: map[string]string{"TABLE_NAME": "t", "LABEL_QUERY": "scan", "KEY_CACHE_TTL": "5"},
+			want: IndexerConfig{Table: "t", LogLevel: slog.LevelInfo}},
+		{name: "missing table", env: map[string]string{}, errs: []string{"TABLE_NAME is required"}},
+		{name: "blank table", env: map[string]string{"TABLE_NAME": "  "}, errs: []string{"TABLE_NAME is required"}},
+		{name: "every problem at once", env: map[string]string{"LOG_LEVEL": "loud"}, errs: []string{"TABLE_NAME is required", `LOG_LEVEL="loud"`}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			got, err := IndexerFromEnv(func(k string) string { return tt.env[k] })
+			if len(tt.errs) == 0 {
+				if err != nil || got != tt.want {
+					t.Fatalf("got %+v, %v; want %+v", got, err, tt.want)
+				}
+				return
+			}
+			if err == nil {
+				t.Fatalf("got %+v, want an error", got)
+			}
+			for _, s := range tt.errs {
+				if !strings.Contains(err.Error(), s) {
+					t.Errorf("error %q does not mention %s", err, s)
+				}
+			}
+		})
+	}
+}
+
+func TestLoadIndexer(t *testing.T) {
+	if _, err := LoadIndexer(context.Background(), func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "TABLE_NAME") {
+		t.Fatalf("err = %v, want the missing TABLE_NAME", err)
+	}
+	env := map[string]string{"TABLE_NAME": "t", "STAGE": "dev"}
+	// The SDK's own configuration reads the process environment: keep it off
+	// any profile of this machine.
+	none := t.TempDir() + "/none"
+	for k, v := range map[string]string{"AWS_REGION": "eu-west-1", "AWS_PROFILE": "", "AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none} {
+		t.Setenv(k, v)
+	}
+	ix, err := LoadIndexer(context.Background(), func(k string) string { return env[k] }, io.Discard)
+	if err != nil || ix == nil || ix.Stage != "dev" {
+		t.Fatalf("LoadIndexer = %+v, %v; want an indexer of stage dev", ix, err)
+	}
+}
