@@ -115,9 +115,10 @@ EVENT ?= events/list.json
 run: tools
 	$(GO) run ./cmd/localstack run $(RUN_FLAGS)
 
-## local-bootstrap: the function for this machine, with the deploy build's flags.
+## local-bootstrap: the functions for this machine, with the deploy build's flags.
 local-bootstrap:
 	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o $(LOCAL_BIN)/bootstrap $(LAMBDA_PKG)
+	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o $(LOCAL_BIN)/label-indexer/bootstrap $(FUNCTION_PKG_LabelIndexerFunction)
 
 # aws-lambda-rie, the emulator sam local uses, pinned in go.mod as a go tool.
 $(RIE):
@@ -125,5 +126,6 @@ $(RIE):
 
 ## invoke: run one sample event through the built function under aws-lambda-rie against a
 ## local stack of its own (make invoke EVENT=events/list.json); sam local invoke without Docker.
+## A stream event (EVENT=events/stream-label-indexer.json) goes to the label indexer.
 invoke: tools local-bootstrap $(RIE)
-	$(GO) run ./cmd/localstack invoke -event $(EVENT) -bootstrap $(LOCAL_BIN)/bootstrap -rie $(RIE)
+	$(GO) run ./cmd/localstack invoke -event $(EVENT) -bootstrap $(LOCAL_BIN)/bootstrap -indexer-bootstrap $(LOCAL_BIN)/label-indexer/bootstrap -rie $(RIE)

@@ -25,22 +25,36 @@ import (
 // invokeCmd is `sam local invoke` without Docker: a local stack on free ports
 // (so it can run beside `make run`), seeded as of the event's own x-date so its
 // window holds the demo data, the function under aws-lambda-rie, and the event
-// signed afresh.
+// signed afresh. A DynamoDB stream event (events/stream-*.json) goes to the
+// label indexer instead, as it is.
 func invokeCmd(args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
-	eventPath := fs.String("event", "events/list.json", "API Gateway REST proxy event (JSON)")
-	bootstrap := fs.String("bootstrap", "bin/local/bootstrap", "the function binary, built for this machine")
+	eventPath := fs.String("event", "events/list.json", "API Gateway REST proxy event, or DynamoDB stream event (JSON)")
+	bootstrap := fs.String("bootstrap", "bin/local/bootstrap", "the API function binary, built for this machine")
+	indexerBootstrap := fs.String("indexer-bootstrap", "bin/local/label-indexer/bootstrap", "the label indexer binary, for a stream event")
 	rie := fs.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie binary")
 	dynamo := fs.String("dynamodb-endpoint", "", "reuse this DynamoDB Local instead of starting one")
 	_ = fs.Parse(args)
 
-	ev, err := sampleevent.Load(*eventPath)
+	raw, err := os.ReadFile(*eventPath)
 	if err != nil {
 		return err
 	}
-	anchor, err := sampleevent.Date(ev)
-	if err != nil {
-		return fmt.Errorf("%s: %w", *eventPath, err)
+	var payload []byte
+	anchor := time.Now()
+	if isStreamEvent(raw) {
+		payload, *bootstrap = raw, *indexerBootstrap
+	} else {
+		ev, err := sampleevent.Load(*eventPath)
+		if err != nil {
+			return err
+		}
+		if anchor, err = sampleevent.Date(ev); err != nil {
+			return fmt.Errorf("%s: %w", *eventPath, err)
+		}
+		if payload, err = json.Marshal(sampleevent.Resign(ev, devstack.DemoSecret, time.Now())); err != nil {
+			return err
+		}
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -76,10 +90,6 @@ func invokeCmd(args []string, stdout io.Writer) error {
 		return err
 	}
 
-	payload, err := json.Marshal(sampleevent.Resign(ev, devstack.DemoSecret, time.Now()))
-	if err != nil {
-		return err
-	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
 		"http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(payload))
 	if err != nil {
@@ -104,6 +114,16 @@ func invokeCmd(args []string, stdout io.Writer) error {
 		return errors.New("the emulator answered " + resp.Status)
 	}
 	return nil
+}
+
+// isStreamEvent: a DynamoDB stream event (Records from aws:dynamodb).
+func isStreamEvent(raw []byte) bool {
+	var ev struct {
+		Records []struct {
+			EventSource string `json:"eventSource"`
+		}
+	}
+	return json.Unmarshal(raw, &ev) == nil && len(ev.Records) > 0 && ev.Records[0].EventSource == "aws:dynamodb"
 }
 
 func waitListening(ctx context.Context, addr string, limit time.Duration) error {

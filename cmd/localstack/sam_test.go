@@ -219,3 +219,28 @@ func invokeRIE(t *testing.T, addr string, event, out any) {
 		t.Fatalf("not a function response: %v\n%s", err, body)
 	}
 }
+
+// make invoke with the sample stream event: the label indexer under
+// aws-lambda-rie, against a stack of its own, applies every record.
+func TestInvokeStreamEvent(t *testing.T) {
+	if testing.Short() {
+		t.Skip("builds the functions")
+	}
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	bins := buildLambdas(t)
+	var out bytes.Buffer
+	if err := invokeCmd([]string{"-event", filepath.Join(root, "events", "stream-label-indexer.json"),
+		"-bootstrap", bins.API, "-indexer-bootstrap", bins.Indexer, "-rie", bins.RIE,
+		"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out); err != nil {
+		t.Fatal(err)
+	}
+	var resp struct {
+		BatchItemFailures *[]events.DynamoDBBatchItemFailure `json:"batchItemFailures"`
+	}
+	if err := json.Unmarshal(out.Bytes(), &resp); err != nil || resp.BatchItemFailures == nil || len(*resp.BatchItemFailures) != 0 {
+		t.Fatalf("not the indexer's answer with no failure (%v):\n%s", err, out.String())
+	}
+}
