@@ -5,11 +5,10 @@ package messages
 import (
 	"context"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/expression"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -151,10 +150,29 @@ func NewStore(client QueryAPI, table string, budget Budget, opts ...Option) *Sto
 	return s
 }
 
-var projection = expression.NamesList(expression.Name(table.SortKeyAttr),
-	expression.Name("messageId"), expression.Name("timestamp"), expression.Name("conversationId"),
-	expression.Name("userName"), expression.Name("kind"), expression.Name("source"),
-	expression.Name("labels"), expression.Name("customLabelIds"), expression.Name("text"))
+// The Query's expressions are the same for every page; only their values
+// change. They are written once here instead of by expression.Builder on
+// every request (issue 15's profile); the names map is shared and never
+// written to.
+var (
+	// projected are the attributes a page reads: the message and its sort key.
+	projected = []string{table.SortKeyAttr, "messageId", "timestamp", "conversationId",
+		"userName", table.KindAttr, "source", table.LabelsAttr, table.CustomLabelIDsAttr, "text"}
+	projection = "#" + strings.Join(projected, ", #")
+	exprNames  = func() map[string]string {
+		names := map[string]string{"#" + table.PartitionKeyAttr: table.PartitionKeyAttr}
+		for _, a := range projected {
+			names["#"+a] = a
+		}
+		return names
+	}()
+)
+
+const (
+	keyCondition = "#" + table.PartitionKeyAttr + " = :pk AND #" + table.SortKeyAttr + " BETWEEN :lo AND :hi"
+	labelFilter  = "(contains(#" + table.LabelsAttr + ", :label) OR contains(#" + table.CustomLabelIDsAttr + ", :label))"
+	kindFilter   = "#" + table.KindAttr + " = :kind"
+)
 
 // maxGrowth bounds how much larger a filtered read is than the one before.
 const maxGrowth = 8
@@ -202,29 +220,23 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		pk = table.LabelPK(q.WorkspaceID, q.MediumID, q.Label)
 		q.Label = ""
 	}
-	b := expression.NewBuilder().
-		WithKeyCondition(expression.Key(table.PartitionKeyAttr).Equal(expression.Value(pk)).
-			And(expression.Key(table.SortKeyAttr).Between(expression.Value(lo), expression.Value(hi)))).
-		WithProjection(projection)
-	filter, filtered := filterFor(q)
-	if filtered {
-		b = b.WithFilter(filter)
-		if path == ReadUnfiltered {
-			path = ReadFilter
-		}
+	values := map[string]types.AttributeValue{
+		":pk": &types.AttributeValueMemberS{Value: pk},
+		":lo": &types.AttributeValueMemberS{Value: lo},
+		":hi": &types.AttributeValueMemberS{Value: hi},
 	}
-	expr, err := b.Build()
-	if err != nil {
-		return Page{}, fmt.Errorf("messages: build expression: %w", err)
+	filter := filterFor(q, values)
+	filtered := filter != nil
+	if filtered && path == ReadUnfiltered {
+		path = ReadFilter
 	}
-
 	in := &dynamodb.QueryInput{
 		TableName:                 aws.String(s.table),
-		KeyConditionExpression:    expr.KeyCondition(),
-		FilterExpression:          expr.Filter(),
-		ProjectionExpression:      expr.Projection(),
-		ExpressionAttributeNames:  expr.Names(),
-		ExpressionAttributeValues: expr.Values(),
+		KeyConditionExpression:    aws.String(keyCondition),
+		FilterExpression:          filter,
+		ProjectionExpression:      aws.String(projection),
+		ExpressionAttributeNames:  exprNames,
+		ExpressionAttributeValues: values,
 		ScanIndexForward:          aws.Bool(false),
 		ReturnConsumedCapacity:    types.ReturnConsumedCapacityTotal,
 	}
@@ -255,27 +267,27 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			page.Stats.ReadCapacity += *out.ConsumedCapacity.CapacityUnits
 		}
 
-		var batch []table.MessageItem
-		if err := attributevalue.UnmarshalListOfMaps(out.Items, &batch); err != nil {
-			return Page{}, fmt.Errorf("messages: decode: %w", err)
-		}
-		for i, it := range batch {
+		for i, av := range out.Items {
+			sk, m, err := decodeItem(av)
+			if err != nil {
+				return Page{}, err
+			}
 			// Full (by count or by size) with a match left over: the next page
 			// starts at that match, and the rejected items read before it are not
 			// read again.
 			full := i == need
-			if !full && q.Bytes != nil && !q.Bytes.Add(it.Message) {
+			if !full && q.Bytes != nil && !q.Bytes.Add(m) {
 				if len(page.Messages) == 0 {
-					return Page{}, fmt.Errorf("messages: the byte budget refused the first message of a page (%d bytes of text)", len(it.Text))
+					return Page{}, fmt.Errorf("messages: the byte budget refused the first message of a page (%d bytes of text)", len(m.Text))
 				}
 				full = true
 			}
 			if full {
-				next := through(it.SK)
+				next := through(sk)
 				page.MayHaveMore, page.Next = true, &next
 				return page, nil
 			}
-			page.Messages = append(page.Messages, it.Message)
+			page.Messages = append(page.Messages, m)
 		}
 		if out.LastEvaluatedKey == nil {
 			return page, nil
@@ -297,23 +309,22 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 	}
 }
 
-func filterFor(q Query) (expression.ConditionBuilder, bool) {
-	var conds []expression.ConditionBuilder
+// filterFor returns the FilterExpression of q, adding its values; nil when
+// every item read is returned.
+func filterFor(q Query, values map[string]types.AttributeValue) *string {
+	var conds []string
 	if q.Label != "" {
-		conds = append(conds, expression.Or(
-			expression.Contains(expression.Name(table.LabelsAttr), q.Label),
-			expression.Contains(expression.Name(table.CustomLabelIDsAttr), q.Label)))
+		conds = append(conds, labelFilter)
+		values[":label"] = &types.AttributeValueMemberS{Value: q.Label}
 	}
 	if q.ContentType != "" {
-		conds = append(conds, expression.Name(table.KindAttr).Equal(expression.Value(q.ContentType)))
+		conds = append(conds, kindFilter)
+		values[":kind"] = &types.AttributeValueMemberS{Value: q.ContentType}
 	}
-	switch len(conds) {
-	case 0:
-		return expression.ConditionBuilder{}, false
-	case 1:
-		return conds[0], true
+	if len(conds) == 0 {
+		return nil
 	}
-	return expression.And(conds[0], conds[1]), true
+	return aws.String(strings.Join(conds, " AND "))
 }
 
 func sortKeyOf(k map[string]types.AttributeValue) (string, error) {
