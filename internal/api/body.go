@@ -4,8 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"strconv"
-	"sync"
-	"time"
+	"strings"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -30,18 +29,18 @@ const (
 
 // pageBody writes a 200 body item by item and keeps the exact size the
 // response will have, so that messages.Store can stop a page before it is too
-// large (it is the page's messages.ByteBudget). Each item is encoded once, into
-// the body itself.
+// large (it is the page's messages.ByteBudget). Each item is encoded once, by
+// appendItem, into a scratch buffer, and copied into the body if it fits.
 //
 // The size counts each body byte once, plus once more for every '"' and '\'
 // in it: the runtime escapes those two when it writes the body as a JSON
-// string. No other byte of the body is escaped again, since the body is the
-// output of encoding/json: control characters, U+2028 and U+2029 are already
-// escapes, and HTML escaping is off on both sides (TestProxyBytesExact).
+// string. No other byte of the body is escaped again, since the body is JSON
+// as encoding/json writes it: control characters, U+2028 and U+2029 are
+// already escapes, and HTML escaping is off on both sides (TestProxyBytesExact).
 type pageBody struct {
-	buf   bytes.Buffer
-	enc   *json.Encoder
-	items int
+	body    strings.Builder
+	scratch []byte
+	items   int
 	// fixed is the response without the body's items and suffix: status,
 	// headers and the body prefix.
 	fixed int
@@ -49,49 +48,26 @@ type pageBody struct {
 	cost int
 	// limit is what the items may add.
 	limit int
-	err   error
-	// cur is the item being encoded, kept here so that Encode does not box a
-	// copy of it on every call.
-	cur Item
+	// pageItems is the page's item limit, to size the body once.
+	pageItems int
 }
 
-// bodies keeps the buffers of earlier pages, so that a page's body does not
-// grow from nothing each time.
-var bodies = sync.Pool{New: func() any {
-	b := &pageBody{}
-	b.enc = json.NewEncoder(&b.buf)
-	b.enc.SetEscapeHTML(false)
-	return b
-}}
-
-// maxPooledBody is the largest buffer kept for the next page: a page of the
-// largest messages is rare, and its buffer is not held on to.
-const maxPooledBody = 1 << 20
-
-// newPageBody starts a 200 body for a response with these headers; release
-// gives it back once its body is copied out.
-func newPageBody(headers map[string]string, maxResponse int) (*pageBody, error) {
-	b := bodies.Get().(*pageBody)
-	b.buf.Reset()
-	b.items, b.cost, b.err = 0, 0, nil
+// newPageBody starts a 200 body of at most pageItems items for a response
+// with these headers.
+func newPageBody(headers map[string]string, maxResponse, pageItems int) (*pageBody, error) {
 	// The response with an empty body, as the runtime encodes it: HTML
 	// escaping off, without Encode's newline.
-	if err := b.enc.Encode(events.APIGatewayProxyResponse{StatusCode: 200, Headers: headers}); err != nil {
+	var resp bytes.Buffer
+	enc := json.NewEncoder(&resp)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(events.APIGatewayProxyResponse{StatusCode: 200, Headers: headers}); err != nil {
 		return nil, err
 	}
-	b.fixed = b.buf.Len() - 1 + escapedLen([]byte(bodyPrefix))
-	b.buf.Reset()
-	b.buf.WriteString(bodyPrefix)
+	b := &pageBody{pageItems: pageItems}
+	b.fixed = resp.Len() - 1 + escapedLen([]byte(bodyPrefix))
 	b.limit = maxResponse - b.fixed - escapedLen([]byte(maxSuffixFixed)) - messages.MaxCursorLen
+	b.body.WriteString(bodyPrefix)
 	return b, nil
-}
-
-// release returns b to the pool; the body finish returned is then invalid.
-func (b *pageBody) release() {
-	if b.buf.Cap() <= maxPooledBody {
-		b.cur = Item{}
-		bodies.Put(b)
-	}
 }
 
 // escapedLen is the length of b once written again as the content of a JSON
@@ -104,22 +80,21 @@ func escapedLen(b []byte) int {
 // with it; the first item is always taken (any message DynamoDB can hold fits
 // an empty page, see TestLargestMessageFitsAlone).
 func (b *pageBody) Add(m messages.Message) bool {
-	start := b.buf.Len()
+	b.scratch = b.scratch[:0]
 	if b.items > 0 {
-		b.buf.WriteByte(',')
+		b.scratch = append(b.scratch, ',')
 	}
-	b.cur = item(m)
-	if err := b.enc.Encode(&b.cur); err != nil {
-		b.buf.Truncate(start)
-		b.err = err
-		return true // the handler answers 500 on b.err
-	}
-	b.buf.Truncate(b.buf.Len() - 1) // Encode's newline
-	c := escapedLen(b.buf.Bytes()[start:])
+	b.scratch = appendItem(b.scratch, m)
+	c := escapedLen(b.scratch)
 	if b.items > 0 && b.cost+c > b.limit {
-		b.buf.Truncate(start)
 		return false
 	}
+	if b.items == 0 {
+		// Room for a full page of items of this size at once, rather than
+		// growing the body many times.
+		b.body.Grow(min((len(b.scratch)+1)*b.pageItems, b.limit) + len(maxSuffixFixed) + messages.MaxCursorLen)
+	}
+	b.body.Write(b.scratch)
 	b.cost += c
 	b.items++
 	return true
@@ -127,30 +102,16 @@ func (b *pageBody) Add(m messages.Message) bool {
 
 // finish writes the rest of the body and returns it with the size of the
 // whole response.
-func (b *pageBody) finish(mayHaveMore bool, cursor string) (body []byte, responseBytes int) {
-	start := b.buf.Len()
-	b.buf.WriteString(`],"returned":`)
-	b.buf.WriteString(strconv.Itoa(b.items))
+func (b *pageBody) finish(mayHaveMore bool, cursor string) (body string, responseBytes int) {
+	suffix := append(b.scratch[:0], `],"returned":`...)
+	suffix = strconv.AppendInt(suffix, int64(b.items), 10)
 	if mayHaveMore {
-		b.buf.WriteString(`,"mayHaveMore":true,"nextCursor":"`)
-		b.buf.WriteString(cursor) // URL-safe base64 and a prefix: nothing to escape
-		b.buf.WriteString(`"}`)
+		suffix = append(suffix, `,"mayHaveMore":true,"nextCursor":"`...)
+		suffix = append(suffix, cursor...) // URL-safe base64 and a prefix: nothing to escape
+		suffix = append(suffix, `"}`...)
 	} else {
-		b.buf.WriteString(`,"mayHaveMore":false}`)
+		suffix = append(suffix, `,"mayHaveMore":false}`...)
 	}
-	return b.buf.Bytes(), b.fixed + b.cost + escapedLen(b.buf.Bytes()[start:])
-}
-
-func item(m messages.Message) Item {
-	return Item{
-		Timestamp:      m.Timestamp,
-		Date:           time.UnixMilli(m.Timestamp).UTC().Format(dateLayout),
-		ConversationID: m.ConversationID,
-		UserName:       m.UserName,
-		Kind:           m.Kind,
-		Source:         m.Source,
-		Labels:         nonNil(m.Labels),
-		CustomLabelIDs: nonNil(m.CustomLabelIDs),
-		Text:           m.Text,
-	}
+	b.body.Write(suffix)
+	return b.body.String(), b.fixed + b.cost + escapedLen(suffix)
 }

@@ -157,20 +157,16 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	if err != nil {
 		return "", err
 	}
-	pb, err := newPageBody(hdr, MaxResponseBytes)
+	pb, err := newPageBody(hdr, MaxResponseBytes, q.Limit)
 	if err != nil {
 		return "", err
 	}
-	defer pb.release()
 	q.Bytes = pb
 	page, err := h.authorizeAndList(ctx, key, q)
 	if err != nil {
 		return "", err
 	}
 	rl.page = page
-	if pb.err != nil {
-		return "", fmt.Errorf("api: encode an item: %w", pb.err)
-	}
 	if pb.items != len(page.Messages) {
 		return "", fmt.Errorf("api: the store returned %d messages but offered %d to the byte budget", len(page.Messages), pb.items)
 	}
@@ -182,7 +178,7 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	}
 	body, n := pb.finish(more, cursor)
 	rl.responseBytes = n
-	return string(body), nil
+	return body, nil
 }
 
 // authorizeAndList runs the access check and reads the page. When the verdict
@@ -228,13 +224,6 @@ func (h *Handler) authorizeAndList(ctx context.Context, key auth.Key, q messages
 		return messages.Page{}, err
 	}
 	return page, listErr
-}
-
-func nonNil(s []string) []string {
-	if s == nil {
-		return []string{}
-	}
-	return s
 }
 
 func (h *Handler) respond(requestID string, err error, rl *requestLog) events.APIGatewayProxyResponse {

@@ -8,6 +8,7 @@
 package roundtrip
 
 import (
+	"bytes"
 	"io"
 	"log"
 	"net/http"
@@ -26,6 +27,8 @@ type Call struct {
 	// "DynamoDB_20120810.Query".
 	Op         string
 	Start, End time.Time
+	// Body is the request's body (the operation's JSON input).
+	Body []byte
 }
 
 // Recorder proxies to one endpoint and records every call.
@@ -53,6 +56,8 @@ func NewRecorder(target string, delay time.Duration) (*Recorder, error) {
 		// The call is recorded when it starts: a call still finishing when a
 		// test calls Reset belongs to the earlier request, not the next one.
 		c := &Call{Op: req.Header.Get("X-Amz-Target"), Start: time.Now()}
+		c.Body, _ = io.ReadAll(req.Body)
+		req.Body = io.NopCloser(bytes.NewReader(c.Body))
 		r.mu.Lock()
 		r.calls = append(r.calls, c)
 		fail, hold := r.fail[opName(c.Op)], r.hold

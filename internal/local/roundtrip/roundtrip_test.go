@@ -36,7 +36,8 @@ func TestCriticalPath(t *testing.T) {
 
 func TestRecorderProxiesAndRecords(t *testing.T) {
 	backend := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		io.WriteString(w, "answer to "+r.Header.Get("X-Amz-Target"))
+		in, _ := io.ReadAll(r.Body) // the proxy forwards the body it recorded
+		io.WriteString(w, "answer to "+r.Header.Get("X-Amz-Target")+" "+string(in))
 	}))
 	defer backend.Close()
 	rec, err := NewRecorder(backend.URL, 5*time.Millisecond)
@@ -46,7 +47,7 @@ func TestRecorderProxiesAndRecords(t *testing.T) {
 	defer rec.Close()
 
 	for _, op := range []string{"A.One", "A.Two"} {
-		req, _ := http.NewRequest(http.MethodPost, rec.URL, strings.NewReader("{}"))
+		req, _ := http.NewRequest(http.MethodPost, rec.URL, strings.NewReader(`{"op":"`+op+`"}`))
 		req.Header.Set("X-Amz-Target", op)
 		resp, err := http.DefaultClient.Do(req)
 		if err != nil {
@@ -54,12 +55,13 @@ func TestRecorderProxiesAndRecords(t *testing.T) {
 		}
 		body, _ := io.ReadAll(resp.Body)
 		resp.Body.Close()
-		if string(body) != "answer to "+op {
+		if string(body) != "answer to "+op+" "+`{"op":"`+op+`"}` {
 			t.Fatalf("body %q", body)
 		}
 	}
 	calls := rec.Calls()
-	if len(calls) != 2 || calls[0].Op != "A.One" || calls[1].Op != "A.Two" {
+	if len(calls) != 2 || calls[0].Op != "A.One" || calls[1].Op != "A.Two" ||
+		string(calls[0].Body) != `{"op":"A.One"}` || string(calls[1].Body) != `{"op":"A.Two"}` {
 		t.Fatalf("calls %+v", calls)
 	}
 	if d := calls[0].End.Sub(calls[0].Start); d < 5*time.Millisecond {
