@@ -26,6 +26,34 @@ func (e *env) required(name string) string {
 	return v
 }
 
+// stage is STAGE, the metrics' Stage dimension of both functions;
+// DefaultStage when unset.
+func (e *env) stage() string {
+	s := e.get("STAGE")
+	if s == "" {
+		s = DefaultStage
+	}
+	if !validStage(s) {
+		e.errs = append(e.errs, fmt.Errorf("STAGE=%q: want 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'", s))
+	}
+	return s
+}
+
+// validStage keeps the Stage dimension a short, plain value (a CloudWatch
+// dimension value must be non-empty ASCII).
+func validStage(s string) bool {
+	if len(s) > 64 {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
+			return false
+		}
+	}
+	return s != ""
+}
+
 // logLevel is LOG_LEVEL; info when unset.
 func (e *env) logLevel() slog.Level {
 	var level slog.Level

@@ -17,14 +17,14 @@ import (
 type IndexerConfig struct {
 	Table    string     // TABLE_NAME, required
 	LogLevel slog.Level // LOG_LEVEL: debug, info (default), warn, error
-	Stage    string     // STAGE: the metrics' Stage dimension; empty: no metrics
+	Stage    string     // STAGE: the metrics' Stage dimension; DefaultStage when unset
 }
 
 // IndexerFromEnv reads the IndexerConfig through getenv. Every problem is
 // reported at once.
 func IndexerFromEnv(getenv func(string) string) (IndexerConfig, error) {
 	e := &env{getenv: getenv}
-	c := IndexerConfig{Table: e.required("TABLE_NAME"), LogLevel: e.logLevel(), Stage: e.get("STAGE")}
+	c := IndexerConfig{Table: e.required("TABLE_NAME"), LogLevel: e.logLevel(), Stage: e.stage()}
 	return c, errors.Join(e.errs...)
 }
 

@@ -15,14 +15,14 @@ func TestIndexerFromEnv(t *testing.T) {
 		want IndexerConfig
 		errs []string // substrings of the error; none: valid
 	}{
-		{name: "defaults", env: map[string]string{"TABLE_NAME": "t"}, want: IndexerConfig{Table: "t", LogLevel: slog.LevelInfo}},
+		{name: "defaults", env: map[string]string{"TABLE_NAME": "t"}, want: IndexerConfig{Table: "t", LogLevel: slog.LevelInfo, Stage: DefaultStage}},
 		{name: "all set, trimmed", env: map[string]string{"TABLE_NAME": " t ", "LOG_LEVEL": "debug", "STAGE": "prod "},
 			want: IndexerConfig{Table: "t", LogLevel: slog.LevelDebug, Stage: "prod"}},
 		{name: "the API's variables play no part", env: map[string]string{"TABLE_NAME": "t", "LABEL_QUERY": "scan", "KEY_CACHE_TTL": "5"},
-			want: IndexerConfig{Table: "t", LogLevel: slog.LevelInfo}},
+			want: IndexerConfig{Table: "t", LogLevel: slog.LevelInfo, Stage: DefaultStage}},
 		{name: "missing table", env: map[string]string{}, errs: []string{"TABLE_NAME is required"}},
 		{name: "blank table", env: map[string]string{"TABLE_NAME": "  "}, errs: []string{"TABLE_NAME is required"}},
-		{name: "every problem at once", env: map[string]string{"LOG_LEVEL": "loud"}, errs: []string{"TABLE_NAME is required", `LOG_LEVEL="loud"`}},
+		{name: "every problem at once", env: map[string]string{"LOG_LEVEL": "loud", "STAGE": "my stage"}, errs: []string{"TABLE_NAME is required", `LOG_LEVEL="loud"`, `STAGE="my stage"`}},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

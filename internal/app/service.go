@@ -68,29 +68,8 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	default:
 		e.errs = append(e.errs, fmt.Errorf("LABEL_QUERY=%q: want index or filter", v))
 	}
-	c.Stage = e.get("STAGE")
-	if c.Stage == "" {
-		c.Stage = DefaultStage
-	}
-	if !validStage(c.Stage) {
-		e.errs = append(e.errs, fmt.Errorf("STAGE=%q: want 1 to 64 characters of A-Z, a-z, 0-9, '.', '_' or '-'", c.Stage))
-	}
+	c.Stage = e.stage()
 	return c, errors.Join(e.errs...)
-}
-
-// validStage keeps the Stage dimension a short, plain value (a CloudWatch
-// dimension value must be non-empty ASCII).
-func validStage(s string) bool {
-	if len(s) > 64 {
-		return false
-	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !('a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' || '0' <= c && c <= '9' || c == '.' || c == '_' || c == '-') {
-			return false
-		}
-	}
-	return s != ""
 }
 
 // Logger is the JSON logger of the function at the configured level.
