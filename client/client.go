@@ -1,6 +1,7 @@
 // Package client calls the VIP messages API (GET /vip-messages): it signs every
-// request as it sends it (x-api-key, x-date, x-signature: HMAC-SHA256 of x-date
-// with the key's secret), lists one page or walks every page with the cursor,
+// request as it sends it (x-api-key, x-date, and an x-signature of version 2,
+// which binds the signature to the query, or of version 1 on request: see
+// Client.SignatureVersion), lists one page or walks every page with the cursor,
 // decodes the API's error bodies into *APIError, and retries 503 (and 429)
 // answers a bounded number of times, honouring Retry-After, with jittered
 // exponential backoff.
@@ -17,14 +18,13 @@
 //
 // The examples (example_test.go: Example, ExampleClient_List, ExampleAPIError)
 // run this walk, one page at a time and the error handling, as tests. The
-// package depends on the standard library only.
+// package depends on the standard library and the module's own
+// internal/signature (standard library only), the one implementation of the
+// signature that the server checks.
 package client
 
 import (
 	"context"
-	"crypto/hmac"
-	"crypto/sha256"
-	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -36,6 +36,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/vip-messages/api/internal/signature"
 )
 
 // Header names of the signature (openapi.yaml, components/parameters).
@@ -51,22 +53,53 @@ const Path = "/vip-messages"
 // maxBody bounds how much of a response is read.
 const maxBody = 16 << 20
 
-// Sign is the x-signature for date: lowercase hex of HMAC-SHA256(key = secret,
-// message = date exactly as sent in x-date).
-func Sign(secret, date string) string {
-	m := hmac.New(sha256.New, []byte(secret))
-	m.Write([]byte(date))
-	return hex.EncodeToString(m.Sum(nil))
+// Signature versions (Client.SignatureVersion).
+const (
+	// SignatureV2 signs the method, path, every query parameter and x-date:
+	// x-signature: v2=<hex>. A captured request cannot be replayed with another query.
+	SignatureV2 = signature.V2
+	// SignatureV1 signs x-date only (the seed's scheme). Keys whose secret says
+	// "minSignatureVersion": 2 refuse it.
+	SignatureV1 = signature.V1
+)
+
+// Sign is the version 1 x-signature for date: lowercase hex of
+// HMAC-SHA256(key = secret, message = date exactly as sent in x-date).
+func Sign(secret, date string) string { return signature.SignV1(secret, date) }
+
+// SignV2 is the version 2 x-signature of a request with this query (as
+// decoded: the values API Gateway hands the function) sent with this x-date:
+// "v2=" and the lowercase hex of HMAC-SHA256(secret, "v2\nGET\n/vip-messages\n"
+// + canonical query + "\n" + date). See the README, "Signing requests".
+func SignV2(secret, date string, query url.Values) string {
+	return signature.SignV2(secret, date, query)
 }
 
-// SignedHeaders are the three authentication headers for a request sent at now.
-// x-date is RFC 3339 in UTC, to the second.
+// CanonicalQuery is the canonical query that SignV2 signs: every name=value
+// pair percent-encoded per RFC 3986 (upper-case hex), sorted, joined by '&'.
+func CanonicalQuery(query url.Values) string { return signature.Canonical(query) }
+
+// SignedHeaders are the three version 1 authentication headers for a request
+// sent at now. x-date is RFC 3339 in UTC, to the second. Prefer SignedHeadersV2.
 func SignedHeaders(keyID, secret string, now time.Time) http.Header {
 	date := now.UTC().Format(time.RFC3339)
+	return headers(keyID, date, Sign(secret, date))
+}
+
+// SignedHeadersV2 are the three version 2 authentication headers for a
+// request with this query sent at now. Send the query exactly as given (for
+// example with query.Encode(), which writes '+' as %2B): API Gateway decodes
+// a literal '+' in a query string to a space.
+func SignedHeadersV2(keyID, secret string, now time.Time, query url.Values) http.Header {
+	date := now.UTC().Format(time.RFC3339)
+	return headers(keyID, date, SignV2(secret, date, query))
+}
+
+func headers(keyID, date, sig string) http.Header {
 	h := http.Header{}
 	h.Set(HeaderKeyID, keyID)
 	h.Set(HeaderDate, date)
-	h.Set(HeaderSignature, Sign(secret, date))
+	h.Set(HeaderSignature, sig)
 	return h
 }
 
@@ -112,6 +145,9 @@ type Client struct {
 	Sleep func(ctx context.Context, d time.Duration) error
 	// UserAgent, when set, is sent as User-Agent.
 	UserAgent string
+	// SignatureVersion is SignatureV2 (the default, also for 0) or SignatureV1,
+	// the fallback for a server that predates v2.
+	SignatureVersion int
 }
 
 // defaultHTTPClient never follows a redirect: Go's client keeps custom headers on
@@ -251,26 +287,49 @@ func (c *Client) All(ctx context.Context, q Query) iter.Seq2[Item, error] {
 	}
 }
 
-func (c *Client) url(q Query) (string, error) {
+// request is one list request: its URL and the query it carries, which a v2
+// signature covers.
+type request struct {
+	url   string
+	query url.Values
+}
+
+func (c *Client) url(q Query) (request, error) {
 	base := strings.TrimRight(c.BaseURL, "/")
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return "", fmt.Errorf("vip-messages: base URL %q: want http(s)://host[/stage]", c.BaseURL)
+		return request{}, fmt.Errorf("vip-messages: base URL %q: want http(s)://host[/stage]", c.BaseURL)
 	}
 	if !strings.HasSuffix(u.Path, Path) {
 		u.Path += Path
 	}
-	u.RawQuery = q.Values().Encode()
-	return u.String(), nil
+	values := q.Values()
+	u.RawQuery = values.Encode()
+	return request{url: u.String(), query: values}, nil
+}
+
+// signedHeaders are the authentication headers of one attempt.
+func (c *Client) signedHeaders(r request) (http.Header, error) {
+	switch c.SignatureVersion {
+	case 0, SignatureV2:
+		return SignedHeadersV2(c.KeyID, c.Secret, c.now(), r.query), nil
+	case SignatureV1:
+		return SignedHeaders(c.KeyID, c.Secret, c.now()), nil
+	}
+	return nil, fmt.Errorf("vip-messages: SignatureVersion %d: want %d or %d", c.SignatureVersion, SignatureV2, SignatureV1)
 }
 
 // once sends one signed request.
-func (c *Client) once(ctx context.Context, u string) (*Page, error) {
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+func (c *Client) once(ctx context.Context, r request) (*Page, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
 		return nil, err
 	}
-	for k, v := range SignedHeaders(c.KeyID, c.Secret, c.now()) {
+	signed, err := c.signedHeaders(r)
+	if err != nil {
+		return nil, err
+	}
+	for k, v := range signed {
 		req.Header[k] = v
 	}
 	req.Header.Set("Accept", "application/json")

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"slices"
 	"strings"
 	"sync"
@@ -19,6 +20,7 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/signature"
 )
 
 func TestSignMatchesServer(t *testing.T) {
@@ -38,6 +40,67 @@ func TestSignMatchesServer(t *testing.T) {
 	}
 	if h.Get("x-api-key") != "key-0001" || h.Get("x-signature") != auth.Sign("s3cret", "2026-06-01T11:00:00Z") {
 		t.Errorf("headers = %v", h)
+	}
+}
+
+// The client signs v2 by default, over exactly the query it sends as the
+// server decodes it (a '+' in a value goes out as %2B; API Gateway would read a
+// bare '+' as a space), and v1 when asked.
+func TestSignsTheQueryItSends(t *testing.T) {
+	q := client.Query{WorkspaceID: "ws-demo", MediumID: "ch-demo", From: "2026-05-01T00:00:00+02:00", To: "2026-05-31",
+		Label: "cl churné & 100% + more", Limit: 5, Before: "a b"}
+	for _, tc := range []struct {
+		name    string
+		version int
+		want    func(r *http.Request) string
+	}{
+		{"default is v2", 0, func(r *http.Request) string {
+			return signature.SignV2("s3cret", r.Header.Get("x-date"), r.URL.Query())
+		}},
+		{"v2", client.SignatureV2, func(r *http.Request) string {
+			return signature.SignV2("s3cret", r.Header.Get("x-date"), r.URL.Query())
+		}},
+		{"v1 fallback", client.SignatureV1, func(r *http.Request) string { return auth.Sign("s3cret", r.Header.Get("x-date")) }},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var got, want, rawQuery string
+			var query map[string][]string
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				got, want, rawQuery, query = r.Header.Get("x-signature"), tc.want(r), r.URL.RawQuery, r.URL.Query()
+				_, _ = w.Write([]byte(`{"items":[],"returned":0,"mayHaveMore":false}`))
+			}))
+			defer srv.Close()
+			c := client.New(srv.URL, "key-0001", "s3cret")
+			c.SignatureVersion = tc.version
+			if _, err := c.List(context.Background(), q); err != nil {
+				t.Fatal(err)
+			}
+			if got != want {
+				t.Errorf("x-signature = %q, want %q", got, want)
+			}
+			if strings.Contains(rawQuery, "+02") || query["from"][0] != q.From || query["label"][0] != q.Label {
+				t.Errorf("query sent as %q decodes to %q", rawQuery, query)
+			}
+		})
+	}
+	c := client.New("http://127.0.0.1:1", "key-0001", "s3cret")
+	c.SignatureVersion = 3
+	if _, err := c.List(context.Background(), q); err == nil || !strings.Contains(err.Error(), "SignatureVersion 3") {
+		t.Fatalf("SignatureVersion 3: err = %v", err)
+	}
+}
+
+func TestSignV2Helpers(t *testing.T) {
+	q := url.Values{"workspaceId": {"ws-demo"}, "mediumId": {"ch-demo"}, "from": {"2026-05-01"}, "to": {"2026-05-31"}, "limit": {"5"}}
+	if got := client.CanonicalQuery(q); got != "from=2026-05-01&limit=5&mediumId=ch-demo&to=2026-05-31&workspaceId=ws-demo" {
+		t.Errorf("CanonicalQuery = %q", got)
+	}
+	if got, want := client.SignV2("demo-secret-please-change", "2026-06-01T12:00:00Z", q), "v2=feed1fe20c8aa0b1a98ea1d9c8b6cca97b91c91b8450cc6998929232a064386e"; got != want {
+		t.Errorf("SignV2 = %s, want the documented %s", got, want)
+	}
+	h := client.SignedHeadersV2("key-0001", "s3cret", time.Date(2026, 6, 1, 14, 0, 0, 0, time.FixedZone("x", 7200)), q)
+	if h.Get("x-date") != "2026-06-01T12:00:00Z" || h.Get("x-signature") != client.SignV2("s3cret", "2026-06-01T12:00:00Z", q) || h.Get("x-api-key") != "key-0001" {
+		t.Errorf("SignedHeadersV2 = %v", h)
 	}
 }
 
@@ -372,8 +435,8 @@ func TestRetry(t *testing.T) {
 				mu.Lock()
 				dates = append(dates, r.Header.Get("x-date"))
 				mu.Unlock()
-				if r.Header.Get("x-signature") != auth.Sign("s3cret", r.Header.Get("x-date")) {
-					t.Errorf("request %d not signed for its own x-date", i)
+				if r.Header.Get("x-signature") != signature.SignV2("s3cret", r.Header.Get("x-date"), r.URL.Query()) {
+					t.Errorf("request %d not signed (v2) for its own x-date and query", i)
 				}
 				if tc.failures < 0 || i <= tc.failures {
 					if tc.retryAfter != "" {
