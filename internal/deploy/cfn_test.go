@@ -401,6 +401,10 @@ func samGenerated(tpl obj, name string) bool {
 	if fn, suffix, ok := strings.Cut(name, "."); ok && (suffix == "Version" || suffix == "Alias") {
 		return slices.Contains(fns, fn) && get(tpl, "Resources", fn, "Properties", "AutoPublishAlias") != nil
 	}
+	// SAM's reference to the stage it generates for an AWS::Serverless::Api.
+	if api, ok := strings.CutSuffix(name, ".Stage"); ok {
+		return get(tpl, "Resources", api, "Type") == "AWS::Serverless::Api"
+	}
 	if name == "ServerlessDeploymentApplication" {
 		return slices.ContainsFunc(fns, func(fn string) bool {
 			return get(tpl, "Resources", fn, "Properties", "DeploymentPreference") != nil

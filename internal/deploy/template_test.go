@@ -123,8 +123,6 @@ var templateChecks = []struct {
 		set("fixed stage name", "v1", at(apiProps, "StageName")...),
 		set("no throttling", deleted, at(apiProps, "MethodSettings")...),
 		set("throttling not a parameter", 10000, at(apiProps, "MethodSettings", 0, "ThrottlingRateLimit")...),
-		set("API Gateway key required", obj{"ApiKeyRequired": true}, at(apiProps, "Auth")...),
-		set("API Gateway key required on the route", obj{"ApiKeyRequired": true}, at(event, "Auth")...),
 		set("wrong path", "/messages", at(event, "Path")...),
 		set("wrong method", "POST", at(event, "Method")...),
 		set("route on the implicit API", deleted, at(event, "RestApiId")...),
@@ -685,17 +683,6 @@ func checkAPI(tpl obj) []string {
 	}
 	if !throttled {
 		problems = append(problems, "API has no stage-wide MethodSettings with ThrottlingRateLimit and ThrottlingBurstLimit from Number parameters")
-	}
-	// Our signature is the authentication: an API Gateway key would take x-api-key.
-	walk(tpl["Resources"], func(m obj) {
-		if m["ApiKeyRequired"] == true {
-			problems = append(problems, "ApiKeyRequired is true somewhere: API Gateway would claim x-api-key")
-		}
-	})
-	for _, typ := range []string{"AWS::ApiGateway::ApiKey", "AWS::ApiGateway::UsagePlan"} {
-		if ids := resourcesOfType(tpl, typ); len(ids) > 0 {
-			problems = append(problems, fmt.Sprintf("template declares %s %v", typ, ids))
-		}
 	}
 	ev := get(tpl, event...)
 	if !isRef(get(ev, "RestApiId"), apiID) || get(ev, "Path") != "/vip-messages" || !strings.EqualFold(str(get(ev, "Method")), "GET") {
