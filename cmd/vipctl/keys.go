@@ -23,11 +23,12 @@ import (
 
 func init() {
 	register(&command{name: "keys", summary: "create, rotate and revoke API keys (Secrets Manager)", subs: []*command{
-		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--prefix P] [--json]", summary: "create a key; prints its id and secret once", run: keysCreate},
+		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--prefix P] [--json]", summary: "create a key; prints its id and secret once", run: keysCreate},
 		{name: "rotate", args: "[--force] [--prefix P] [--json] KEYID", summary: "add a new current secret, keep the old one as previous", run: keysRotate},
 		{name: "retire-previous", args: "[--prefix P] KEYID", summary: "drop the previous secret once callers use the new one", run: keysRetirePrevious},
-		{name: "revoke", args: "[--force] [--recovery-days N] [--prefix P] KEYID", summary: "delete the key's secret (recoverable unless --force)", run: keysRevoke},
+		{name: "revoke", args: "[--force] [--recovery-days N] [--stage S] [--prefix P] KEYID", summary: "delete the key's API Gateway key and its secret (recoverable unless --force)", run: keysRevoke},
 		{name: "restore", args: "[--prefix P] KEYID", summary: "undo a revoke within its recovery window", run: keysRestore},
+		{name: "set-tier", args: "--tier T --stage S KEYID", summary: "move a key to a rate-limit tier of a deployed stage (registers it there if needed)", run: keysSetTier},
 		{name: "show", args: "[--prefix P] KEYID", summary: "show a key's workspaces and number of secrets (never the secrets)", run: keysShow},
 		{name: "list", args: "[--limit N] [--next TOKEN] [--all] [--json] [--prefix P]", summary: "list the keys under the prefix, revoked ones included", run: keysList},
 		{name: "set-workspaces", args: "--workspace ID [--workspace ID ...] [--prefix P] KEYID", summary: "replace the workspaces a key may read", run: keysSetWorkspaces},
@@ -124,9 +125,11 @@ func (e *env) printKey(k keyOut, asJSON bool) error {
 }
 
 func keysCreate(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "--workspace ID [--workspace ID ...] [--id KEYID] [--prefix P] [--json]")
+	f := newFlags(path, "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--prefix P] [--json]")
 	var kf keyFlags
 	kf.register(f, e)
+	var ef edgeFlags
+	ef.register(f, e, true)
 	ws := workspaceFlag(f)
 	id := f.String("id", "", "the key id (default: generated, "+keyIDPrefix+"<20 hex digits>)")
 	asJSON := f.Bool("json", false, "print one JSON object")
@@ -136,15 +139,34 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 	if err := checkWorkspaces(f, *ws); err != nil {
 		return err
 	}
+	if err := ef.check(f, e, true); err != nil {
+		return err
+	}
 	keyID := *id
 	if keyID == "" {
 		keyID = newKeyID()
 	} else if !auth.ValidKeyID(keyID) {
 		return f.usageErr("--id %q is not a key id ([A-Za-z0-9_-]{8,128})", keyID)
 	}
+	if ef.deployed() {
+		if err := checkEdgeKeyID(keyID); err != nil {
+			return f.usageErr("--id: %s", err)
+		}
+	}
 	sm, err := kf.open(ctx, e)
 	if err != nil {
 		return err
+	}
+	// The edge first: a key API Gateway refuses (an id in use, no such stage)
+	// leaves no secret behind, and the secret is printed only once both exist.
+	if ef.deployed() {
+		g, err := newEdge(ctx, e, ef.stage)
+		if err != nil {
+			return err
+		}
+		if _, err := g.register(ctx, keyID, ef.tier); err != nil {
+			return err
+		}
 	}
 	v := auth.SecretValue{Secrets: []string{newSecret()}, WorkspaceIDs: *ws}
 	s, err := v.Encode()
@@ -158,10 +180,17 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 		Description:  aws.String("VIP messages API key " + keyID),
 	})
 	if err != nil {
+		if ef.deployed() {
+			err = fmt.Errorf("%w (its API Gateway key was registered: vipctl keys revoke --stage %s %s removes it)", smError(err, keyID, name), ef.stage, keyID)
+			return err
+		}
 		return smError(err, keyID, name)
 	}
 	if err := e.printKey(keyOut{KeyID: keyID, Secret: v.Secrets[0], SecretName: name, WorkspaceIDs: v.WorkspaceIDs}, *asJSON); err != nil {
 		return err
+	}
+	if ef.deployed() {
+		fmt.Fprintf(e.stderr, "Key %s is in tier %s of stage %s.\n", keyID, ef.tier, ef.stage)
 	}
 	fmt.Fprintln(e.stderr, "Store the secret now: vipctl does not show it again.")
 	return nil
@@ -294,14 +323,32 @@ func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
 	kf.register(f, e)
 	force := f.Bool("force", false, "delete at once, without recovery")
 	days := f.Int("recovery-days", 30, "days (7-30) the secret can be restored")
+	var ef edgeFlags
+	ef.register(f, e, false)
 	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, func() error {
 		if !*force && (*days < 7 || *days > 30) {
 			return f.usageErr("--recovery-days %d: want 7 to 30", *days)
 		}
-		return nil
+		return ef.check(f, e, false)
 	})
 	if err != nil {
 		return err
+	}
+	// The edge first: from then on API Gateway refuses the key, whatever the caches say.
+	if ef.deployed() {
+		g, err := newEdge(ctx, e, ef.stage)
+		if err != nil {
+			return err
+		}
+		found, err := g.remove(ctx, keyID)
+		if err != nil {
+			return err
+		}
+		if found {
+			fmt.Fprintf(e.stdout, "key %s: API Gateway key deleted (stage %s refuses it now)\n", keyID, ef.stage)
+		} else {
+			fmt.Fprintf(e.stderr, "key %s: no API Gateway key with this value; revoking the secret\n", keyID)
+		}
 	}
 	in := &secretsmanager.DeleteSecretInput{SecretId: aws.String(name)}
 	if *force {

@@ -1,0 +1,280 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"strings"
+
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/apigateway"
+	"github.com/aws/smithy-go"
+
+	"github.com/vip-messages/api/internal/usageplan"
+)
+
+// The edge of a deployed stage (README, "Rate limits"): every key id is also an
+// API Gateway API key (name and value = the key id) attached to the usage plan
+// of its tier, vip-messages-<stage>-<tier>. The local stack has no API Gateway:
+// without --stage, the keys commands touch Secrets Manager only.
+
+const envStage = "VIP_STAGE"
+
+// gatewayAPI is the part of API Gateway vipctl uses.
+type gatewayAPI interface {
+	GetUsagePlans(context.Context, *apigateway.GetUsagePlansInput, ...func(*apigateway.Options)) (*apigateway.GetUsagePlansOutput, error)
+	GetApiKeys(context.Context, *apigateway.GetApiKeysInput, ...func(*apigateway.Options)) (*apigateway.GetApiKeysOutput, error)
+	CreateApiKey(context.Context, *apigateway.CreateApiKeyInput, ...func(*apigateway.Options)) (*apigateway.CreateApiKeyOutput, error)
+	DeleteApiKey(context.Context, *apigateway.DeleteApiKeyInput, ...func(*apigateway.Options)) (*apigateway.DeleteApiKeyOutput, error)
+	CreateUsagePlanKey(context.Context, *apigateway.CreateUsagePlanKeyInput, ...func(*apigateway.Options)) (*apigateway.CreateUsagePlanKeyOutput, error)
+	DeleteUsagePlanKey(context.Context, *apigateway.DeleteUsagePlanKeyInput, ...func(*apigateway.Options)) (*apigateway.DeleteUsagePlanKeyOutput, error)
+}
+
+// edgeFlags pick the deployed stage (and the tier) of a keys command.
+type edgeFlags struct {
+	stage, tier string
+}
+
+func (ef *edgeFlags) register(f *flags, e *env, withTier bool) {
+	f.StringVar(&ef.stage, "stage", e.getenv(envStage), "deployed stage (dev, staging, prod) whose API Gateway usage plans hold the key ($"+envStage+"); empty: the local stack, which has no API Gateway")
+	if withTier {
+		f.StringVar(&ef.tier, "tier", usageplan.DefaultTier, "rate-limit tier: "+strings.Join(usageplan.Tiers, ", "))
+	}
+}
+
+// check validates the flags. Against an AWS account (no Secrets Manager
+// endpoint override) a stage is required: a key that is not an API Gateway
+// key of its stage is refused at the edge.
+func (ef *edgeFlags) check(f *flags, e *env, withTier bool) error {
+	ef.stage = strings.TrimSpace(ef.stage)
+	if withTier && !usageplan.Valid(ef.tier) {
+		return f.usageErr("--tier %q: want one of %s", ef.tier, strings.Join(usageplan.Tiers, ", "))
+	}
+	if ef.stage == "" && !localEndpoint(e) {
+		return f.usageErr("--stage (or $%s) is required against an AWS account: the key must also be an API Gateway key of that stage's tier", envStage)
+	}
+	return nil
+}
+
+// deployed reports whether the command works on a deployed stage's edge.
+func (ef *edgeFlags) deployed() bool { return ef.stage != "" }
+
+// localEndpoint: the Secrets Manager calls go to a local endpoint (the local
+// stack); the SDK reads these from the process environment.
+func localEndpoint(*env) bool {
+	return os.Getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
+}
+
+// checkEdgeKeyID: on a deployed stage the key id is an API Gateway key value,
+// which API Gateway wants 20 to 128 characters long.
+func checkEdgeKeyID(keyID string) error {
+	if len(keyID) < usageplan.MinKeyIDLen || len(keyID) > usageplan.MaxKeyIDLen {
+		return fmt.Errorf("key id %q has %d characters: on a deployed stage a key id is also its API Gateway API key value, "+
+			"which must be %d to %d characters, so API Gateway would refuse every request with it; create a key with a generated id (%s + 20 hex digits)",
+			keyID, len(keyID), usageplan.MinKeyIDLen, usageplan.MaxKeyIDLen, keyIDPrefix)
+	}
+	return nil
+}
+
+func gatewayClient(ctx context.Context, e *env) (gatewayAPI, error) {
+	cfg, err := e.aws(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return apigateway.NewFromConfig(cfg), nil
+}
+
+// edge is one stage's API Gateway.
+type edge struct {
+	gw    gatewayAPI
+	stage string
+}
+
+func newEdge(ctx context.Context, e *env, stage string) (*edge, error) {
+	gw, err := gatewayClient(ctx, e)
+	if err != nil {
+		return nil, err
+	}
+	return &edge{gw: gw, stage: stage}, nil
+}
+
+// plans maps the stage's tier plan ids to their tiers.
+func (g *edge) plans(ctx context.Context) (map[string]string, error) {
+	names := map[string]string{}
+	for _, t := range usageplan.Tiers {
+		names[usageplan.PlanName(g.stage, t)] = t
+	}
+	out := map[string]string{}
+	in := &apigateway.GetUsagePlansInput{Limit: aws.Int32(500)}
+	for {
+		page, err := g.gw.GetUsagePlans(ctx, in)
+		if err != nil {
+			return nil, fmt.Errorf("API Gateway usage plans: %w", err)
+		}
+		for _, p := range page.Items {
+			if t, ok := names[aws.ToString(p.Name)]; ok {
+				out[aws.ToString(p.Id)] = t
+			}
+		}
+		if aws.ToString(page.Position) == "" {
+			return out, nil
+		}
+		in.Position = page.Position
+	}
+}
+
+// planOf is the id of a tier's plan in the stage.
+func (g *edge) planOf(ctx context.Context, tier string) (string, error) {
+	plans, err := g.plans(ctx)
+	if err != nil {
+		return "", err
+	}
+	for id, t := range plans {
+		if t == tier {
+			return id, nil
+		}
+	}
+	return "", fmt.Errorf("no API Gateway usage plan %s: is stage %s deployed from this template (make deploy STAGE=%s), in this account and region?",
+		usageplan.PlanName(g.stage, tier), g.stage, g.stage)
+}
+
+// apiKey finds the API Gateway key whose value is keyID; "" when there is none.
+func (g *edge) apiKey(ctx context.Context, keyID string) (string, error) {
+	in := &apigateway.GetApiKeysInput{NameQuery: aws.String(keyID), IncludeValues: aws.Bool(true), Limit: aws.Int32(500)}
+	for {
+		page, err := g.gw.GetApiKeys(ctx, in)
+		if err != nil {
+			return "", fmt.Errorf("API Gateway keys: %w", err)
+		}
+		for _, k := range page.Items {
+			if aws.ToString(k.Value) == keyID {
+				return aws.ToString(k.Id), nil
+			}
+		}
+		if aws.ToString(page.Position) == "" {
+			return "", nil
+		}
+		in.Position = page.Position
+	}
+}
+
+// register makes keyID an API Gateway key of the tier's plan: it creates the
+// API key (unless it exists) and moves it out of the stage's other tier plans.
+func (g *edge) register(ctx context.Context, keyID, tier string) (created bool, err error) {
+	if err := checkEdgeKeyID(keyID); err != nil {
+		return false, err
+	}
+	plans, err := g.plans(ctx)
+	if err != nil {
+		return false, err
+	}
+	target := ""
+	for id, t := range plans {
+		if t == tier {
+			target = id
+		}
+	}
+	if target == "" {
+		_, err := g.planOf(ctx, tier) // the explanation
+		return false, err
+	}
+	id, err := g.apiKey(ctx, keyID)
+	if err != nil {
+		return false, err
+	}
+	if id == "" {
+		out, err := g.gw.CreateApiKey(ctx, &apigateway.CreateApiKeyInput{
+			Name:        aws.String(keyID),
+			Value:       aws.String(keyID),
+			Enabled:     true,
+			Description: aws.String("VIP messages API key " + keyID + " (secret in Secrets Manager)"),
+			Tags:        map[string]string{"project": "vip-messages", "stage": g.stage},
+		})
+		if err != nil {
+			return false, gatewayError(err, keyID)
+		}
+		id, created = aws.ToString(out.Id), true
+	}
+	// A key sits in one plan per API stage: leave the other tiers first.
+	for plan, t := range plans {
+		if t == tier {
+			continue
+		}
+		_, err := g.gw.DeleteUsagePlanKey(ctx, &apigateway.DeleteUsagePlanKeyInput{UsagePlanId: aws.String(plan), KeyId: aws.String(id)})
+		if err != nil && !isCode(err, "NotFoundException") {
+			return created, fmt.Errorf("key %s: leaving tier %s: %w", keyID, t, err)
+		}
+	}
+	_, err = g.gw.CreateUsagePlanKey(ctx, &apigateway.CreateUsagePlanKeyInput{UsagePlanId: aws.String(target), KeyId: aws.String(id), KeyType: aws.String("API_KEY")})
+	if err != nil && !isCode(err, "ConflictException") {
+		return created, fmt.Errorf("key %s: joining tier %s: %w", keyID, tier, err)
+	}
+	return created, nil
+}
+
+// remove deletes keyID's API Gateway key, which also takes it out of every
+// usage plan. It reports whether there was one.
+func (g *edge) remove(ctx context.Context, keyID string) (bool, error) {
+	id, err := g.apiKey(ctx, keyID)
+	if err != nil || id == "" {
+		return false, err
+	}
+	_, err = g.gw.DeleteApiKey(ctx, &apigateway.DeleteApiKeyInput{ApiKey: aws.String(id)})
+	if err != nil && !isCode(err, "NotFoundException") {
+		return false, fmt.Errorf("key %s: deleting its API Gateway key: %w", keyID, err)
+	}
+	return true, nil
+}
+
+func isCode(err error, code string) bool {
+	var ae smithy.APIError
+	return errors.As(err, &ae) && ae.ErrorCode() == code
+}
+
+func gatewayError(err error, keyID string) error {
+	var ae smithy.APIError
+	if errors.As(err, &ae) {
+		switch ae.ErrorCode() {
+		case "ConflictException":
+			return fmt.Errorf("key %s already exists as an API Gateway key", keyID)
+		case "BadRequestException":
+			return fmt.Errorf("key %s: API Gateway: %s", keyID, ae.ErrorMessage())
+		}
+	}
+	return fmt.Errorf("key %s: API Gateway: %w", keyID, err)
+}
+
+func keysSetTier(ctx context.Context, e *env, path string, args []string) error {
+	f := newFlags(path, "--tier T --stage S KEYID")
+	var ef edgeFlags
+	ef.register(f, e, true)
+	pos, err := f.parse(e, args, 1, 1)
+	if err != nil {
+		return err
+	}
+	if err := ef.check(f, e, true); err != nil {
+		return err
+	}
+	keyID, err := keyArg(f, pos)
+	if err != nil {
+		return err
+	}
+	if !ef.deployed() {
+		return f.usageErr("--stage (or $%s) is required: tiers exist on deployed stages only (the local gateway's bucket is one for all keys)", envStage)
+	}
+	g, err := newEdge(ctx, e, ef.stage)
+	if err != nil {
+		return err
+	}
+	created, err := g.register(ctx, keyID, ef.tier)
+	if err != nil {
+		return err
+	}
+	if created {
+		fmt.Fprintf(e.stdout, "key %s: registered at the edge of stage %s, tier %s\n", keyID, ef.stage, ef.tier)
+	} else {
+		fmt.Fprintf(e.stdout, "key %s: tier %s on stage %s\n", keyID, ef.tier, ef.stage)
+	}
+	return nil
+}
