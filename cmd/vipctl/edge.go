@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -43,15 +42,20 @@ func (ef *edgeFlags) register(f *flags, e *env, withTier bool) {
 	}
 }
 
-// check validates the flags. Against an AWS account (no Secrets Manager
-// endpoint override) a stage is required: a key that is not an API Gateway
-// key of its stage is refused at the edge.
-func (ef *edgeFlags) check(f *flags, e *env, withTier bool) error {
+// check validates the flags before any call.
+func (ef *edgeFlags) check(f *flags, withTier bool) error {
 	ef.stage = strings.TrimSpace(ef.stage)
 	if withTier && !usageplan.Valid(ef.tier) {
 		return f.usageErr("--tier %q: want one of %s", ef.tier, strings.Join(usageplan.Tiers, ", "))
 	}
-	if ef.stage == "" && !localEndpoint(e) {
+	return nil
+}
+
+// requireStage: against an AWS account (Secrets Manager not on this machine)
+// a stage is required, since a key that is not also an API Gateway key of its
+// stage's tier is refused at the edge. local is keyFlags.local, after open.
+func (ef *edgeFlags) requireStage(f *flags, local bool) error {
+	if ef.stage == "" && !local {
 		return f.usageErr("--stage (or $%s) is required against an AWS account: the key must also be an API Gateway key of that stage's tier", envStage)
 	}
 	return nil
@@ -59,12 +63,6 @@ func (ef *edgeFlags) check(f *flags, e *env, withTier bool) error {
 
 // deployed reports whether the command works on a deployed stage's edge.
 func (ef *edgeFlags) deployed() bool { return ef.stage != "" }
-
-// localEndpoint: the Secrets Manager calls go to a local endpoint (the local
-// stack); the SDK reads these from the process environment.
-func localEndpoint(*env) bool {
-	return os.Getenv("AWS_ENDPOINT_URL_SECRETS_MANAGER") != "" || os.Getenv("AWS_ENDPOINT_URL") != ""
-}
 
 // checkEdgeKeyID: on a deployed stage the key id is an API Gateway key value,
 // which API Gateway wants 20 to 128 characters long.
@@ -99,14 +97,18 @@ func newEdge(ctx context.Context, e *env, stage string) (*edge, error) {
 	return &edge{gw: gw, stage: stage}, nil
 }
 
-// plans maps the stage's tier plan ids to their tiers.
-func (g *edge) plans(ctx context.Context) (map[string]string, error) {
+// plans maps the stage's tier plan ids to their tiers: every plan, or with a
+// non-empty apiKeyID the plans that key is in.
+func (g *edge) plans(ctx context.Context, apiKeyID string) (map[string]string, error) {
 	names := map[string]string{}
 	for _, t := range usageplan.Tiers {
 		names[usageplan.PlanName(g.stage, t)] = t
 	}
 	out := map[string]string{}
 	in := &apigateway.GetUsagePlansInput{Limit: aws.Int32(500)}
+	if apiKeyID != "" {
+		in.KeyId = aws.String(apiKeyID)
+	}
 	for {
 		page, err := g.gw.GetUsagePlans(ctx, in)
 		if err != nil {
@@ -126,7 +128,7 @@ func (g *edge) plans(ctx context.Context) (map[string]string, error) {
 
 // planOf is the id of a tier's plan in the stage.
 func (g *edge) planOf(ctx context.Context, tier string) (string, error) {
-	plans, err := g.plans(ctx)
+	plans, err := g.plans(ctx, "")
 	if err != nil {
 		return "", err
 	}
@@ -160,45 +162,39 @@ func (g *edge) apiKey(ctx context.Context, keyID string) (string, error) {
 }
 
 // register makes keyID an API Gateway key of the tier's plan: it creates the
-// API key (unless it exists) and moves it out of the stage's other tier plans.
+// API key unless it exists, and moves it out of the stage's other tier plans.
 func (g *edge) register(ctx context.Context, keyID, tier string) (created bool, err error) {
 	if err := checkEdgeKeyID(keyID); err != nil {
 		return false, err
 	}
-	plans, err := g.plans(ctx)
+	target, err := g.planOf(ctx, tier)
 	if err != nil {
-		return false, err
-	}
-	target := ""
-	for id, t := range plans {
-		if t == tier {
-			target = id
-		}
-	}
-	if target == "" {
-		_, err := g.planOf(ctx, tier) // the explanation
 		return false, err
 	}
 	id, err := g.apiKey(ctx, keyID)
 	if err != nil {
 		return false, err
 	}
+	current := map[string]string{}
 	if id == "" {
 		out, err := g.gw.CreateApiKey(ctx, &apigateway.CreateApiKeyInput{
 			Name:        aws.String(keyID),
 			Value:       aws.String(keyID),
 			Enabled:     true,
-			Description: aws.String("VIP messages API key " + keyID + " (secret in Secrets Manager)"),
+			Description: aws.String("VIP messages API key " + keyID + " (its secret is in Secrets Manager)"),
 			Tags:        map[string]string{"project": "vip-messages", "stage": g.stage},
 		})
 		if err != nil {
 			return false, gatewayError(err, keyID)
 		}
 		id, created = aws.ToString(out.Id), true
+	} else if current, err = g.plans(ctx, id); err != nil {
+		return false, err
 	}
-	// A key sits in one plan per API stage: leave the other tiers first.
-	for plan, t := range plans {
-		if t == tier {
+	// A key sits in at most one plan per API stage: leave the old tier first.
+	// Until it joins the new one (the next call) the edge refuses it.
+	for plan, t := range current {
+		if plan == target {
 			continue
 		}
 		_, err := g.gw.DeleteUsagePlanKey(ctx, &apigateway.DeleteUsagePlanKeyInput{UsagePlanId: aws.String(plan), KeyId: aws.String(id)})
@@ -206,8 +202,11 @@ func (g *edge) register(ctx context.Context, keyID, tier string) (created bool, 
 			return created, fmt.Errorf("key %s: leaving tier %s: %w", keyID, t, err)
 		}
 	}
+	if _, in := current[target]; in {
+		return created, nil
+	}
 	_, err = g.gw.CreateUsagePlanKey(ctx, &apigateway.CreateUsagePlanKeyInput{UsagePlanId: aws.String(target), KeyId: aws.String(id), KeyType: aws.String("API_KEY")})
-	if err != nil && !isCode(err, "ConflictException") {
+	if err != nil {
 		return created, fmt.Errorf("key %s: joining tier %s: %w", keyID, tier, err)
 	}
 	return created, nil
@@ -253,7 +252,7 @@ func keysSetTier(ctx context.Context, e *env, path string, args []string) error 
 	if err != nil {
 		return err
 	}
-	if err := ef.check(f, e, true); err != nil {
+	if err := ef.check(f, true); err != nil {
 		return err
 	}
 	keyID, err := keyArg(f, pos)

@@ -77,13 +77,22 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if p := r.URL.Query().Get("position"); p != "" {
 			fmt.Sscan(p, &start)
 		}
-		end := min(start+2, len(g.plans))
+		plans := g.plans
+		if key := r.URL.Query().Get("keyId"); key != "" {
+			plans = nil
+			for _, p := range g.plans {
+				if g.members[p[0]][key] {
+					plans = append(plans, p)
+				}
+			}
+		}
+		end := min(start+2, len(plans))
 		var items []map[string]string
-		for _, p := range g.plans[start:end] {
+		for _, p := range plans[start:end] {
 			items = append(items, map[string]string{"id": p[0], "name": p[1]})
 		}
-		out := map[string]any{"items": items}
-		if end < len(g.plans) {
+		out := map[string]any{"item": items}
+		if end < len(plans) {
 			out["position"] = fmt.Sprint(end)
 		}
 		_ = json.NewEncoder(w).Encode(out)
@@ -106,7 +115,7 @@ func (g *fakeGateway) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			}
 			items = append(items, item)
 		}
-		_ = json.NewEncoder(w).Encode(map[string]any{"items": items})
+		_ = json.NewEncoder(w).Encode(map[string]any{"item": items})
 	case r.Method == http.MethodPost && r.URL.Path == "/apikeys":
 		value, _ := rec.Body["value"].(string)
 		name, _ := rec.Body["name"].(string)
@@ -258,7 +267,7 @@ func TestKeysAtTheEdge(t *testing.T) {
 	}
 	// Again: nothing to leave, already in.
 	mustRun(t, getenv, "keys", "set-tier", "--stage", "dev", "--tier", "basic", k.KeyID)
-	fake.take()
+	wantCalls(t, fake.take())
 	if got := fake.tierOf(t, k.KeyID); got != usageplan.Basic {
 		t.Fatalf("after set-tier again: tier %q", got)
 	}

@@ -139,7 +139,7 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 	if err := checkWorkspaces(f, *ws); err != nil {
 		return err
 	}
-	if err := ef.check(f, e, true); err != nil {
+	if err := ef.check(f, true); err != nil {
 		return err
 	}
 	keyID := *id
@@ -155,6 +155,9 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 	}
 	sm, err := kf.open(ctx, e)
 	if err != nil {
+		return err
+	}
+	if err := ef.requireStage(f, kf.local); err != nil {
 		return err
 	}
 	// The edge first: a key API Gateway refuses (an id in use, no such stage)
@@ -318,7 +321,7 @@ func keysRetirePrevious(ctx context.Context, e *env, path string, args []string)
 }
 
 func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--force] [--recovery-days N] [--prefix P] KEYID")
+	f := newFlags(path, "[--force] [--recovery-days N] [--stage S] [--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
 	force := f.Bool("force", false, "delete at once, without recovery")
@@ -329,9 +332,12 @@ func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
 		if !*force && (*days < 7 || *days > 30) {
 			return f.usageErr("--recovery-days %d: want 7 to 30", *days)
 		}
-		return ef.check(f, e, false)
+		return ef.check(f, false)
 	})
 	if err != nil {
+		return err
+	}
+	if err := ef.requireStage(f, kf.local); err != nil {
 		return err
 	}
 	// The edge first: from then on API Gateway refuses the key, whatever the caches say.
