@@ -112,6 +112,7 @@ EVENT ?= events/list.json
 ## run: DynamoDB Local, the local Secrets Manager endpoint and the demo data, and the API
 ## at http://localhost:3000/vip-messages, as API Gateway would serve it. Ctrl-C stops all.
 ## RUN_FLAGS='-secrets-addr 0.0.0.0:8010' lets a sam local container reach it on Linux.
+## RUN_FLAGS="-rate-limit 2 -burst 4" turns on a per-key token bucket (429s), off by default.
 run: tools
 	$(GO) run ./cmd/localstack run $(RUN_FLAGS)
 

@@ -23,7 +23,17 @@ func runCmd(args []string) error {
 	addr := fs.String("addr", devstack.APIAddr, "address of the API")
 	secretsAddr := fs.String("secrets-addr", devstack.SecretsAddr,
 		"address of the local Secrets Manager endpoint; 0.0.0.0:8010 lets a sam local container reach it on Linux (README)")
+	// Off by default, so local load tests are not throttled; on, a client's
+	// 429 handling can be tried (README, "Rate limits").
+	rate := fs.Float64("rate-limit", 0, "per-key token bucket: requests per second for each x-api-key, as a deployed tier's usage plan (0: no limit)")
+	burst := fs.Int("burst", 0, "per-key token bucket size (with -rate-limit; default the rate, at least 1)")
 	_ = fs.Parse(args)
+	if *rate < 0 || *burst < 0 {
+		return fmt.Errorf("-rate-limit and -burst must not be negative")
+	}
+	if *burst == 0 {
+		*burst = max(1, int(*rate))
+	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
@@ -70,13 +80,16 @@ func runCmd(args []string) error {
 		return err
 	}
 	srv := &http.Server{
-		Handler:           gateway.New(gateway.VipMessages, h.Handle),
+		Handler:           gateway.NewWithOptions(gateway.VipMessages, h.Handle, gateway.Options{RateLimit: *rate, Burst: *burst}),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
 	printReady(stack, *addr)
+	if *rate > 0 {
+		fmt.Printf("Per-key rate limit: %g requests/s, burst %d (429 with Retry-After beyond).\n", *rate, *burst)
+	}
 	select {
 	case err = <-errc:
 	case <-ctx.Done():

@@ -23,7 +23,7 @@ import (
 
 func init() {
 	register(&command{name: "keys", summary: "create, rotate and revoke API keys (Secrets Manager)", subs: []*command{
-		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--prefix P] [--json]", summary: "create a key; prints its id and secret once", run: keysCreate},
+		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--min-signature-version 2] [--prefix P] [--json]", summary: "create a key; prints its id and secret once", run: keysCreate},
 		{name: "rotate", args: "[--force] [--prefix P] [--json] KEYID", summary: "add a new current secret, keep the old one as previous", run: keysRotate},
 		{name: "retire-previous", args: "[--prefix P] KEYID", summary: "drop the previous secret once callers use the new one", run: keysRetirePrevious},
 		{name: "revoke", args: "[--force] [--recovery-days N] [--stage S] [--prefix P] KEYID", summary: "delete the key's API Gateway key and its secret (recoverable unless --force)", run: keysRevoke},
@@ -31,7 +31,7 @@ func init() {
 		{name: "set-tier", args: "--tier T --stage S KEYID", summary: "move a key to a rate-limit tier of a deployed stage (registers it there if needed)", run: keysSetTier},
 		{name: "show", args: "[--prefix P] KEYID", summary: "show a key's workspaces and number of secrets (never the secrets)", run: keysShow},
 		{name: "list", args: "[--limit N] [--next TOKEN] [--all] [--json] [--prefix P]", summary: "list the keys under the prefix, revoked ones included", run: keysList},
-		{name: "set-workspaces", args: "--workspace ID [--workspace ID ...] [--prefix P] KEYID", summary: "replace the workspaces a key may read", run: keysSetWorkspaces},
+		{name: "set-workspaces", args: "[--workspace ID ...] [--min-signature-version 1|2] [--prefix P] KEYID", summary: "replace the workspaces a key may read, or the oldest signature version it accepts", run: keysSetWorkspaces},
 	}})
 }
 
@@ -125,12 +125,13 @@ func (e *env) printKey(k keyOut, asJSON bool) error {
 }
 
 func keysCreate(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--prefix P] [--json]")
+	f := newFlags(path, "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--min-signature-version 2] [--prefix P] [--json]")
 	var kf keyFlags
 	kf.register(f, e)
 	var ef edgeFlags
 	ef.register(f, e, true)
 	ws := workspaceFlag(f)
+	minVersion := minSignatureVersionFlag(f)
 	id := f.String("id", "", "the key id (default: generated, "+keyIDPrefix+"<20 hex digits>)")
 	asJSON := f.Bool("json", false, "print one JSON object")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
@@ -140,6 +141,9 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 		return err
 	}
 	if err := ef.check(f, true); err != nil {
+		return err
+	}
+	if err := checkMinSignatureVersion(f, *minVersion); err != nil {
 		return err
 	}
 	keyID := *id
@@ -171,7 +175,7 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 			return err
 		}
 	}
-	v := auth.SecretValue{Secrets: []string{newSecret()}, WorkspaceIDs: *ws}
+	v := auth.SecretValue{Secrets: []string{newSecret()}, WorkspaceIDs: *ws, MinSignatureVersion: storedMinVersion(*minVersion)}
 	s, err := v.Encode()
 	if err != nil {
 		return err
@@ -396,23 +400,38 @@ func keysShow(ctx context.Context, e *env, path string, args []string) error {
 	fmt.Fprintf(tw, "secret name\t%s\n", name)
 	fmt.Fprintf(tw, "secrets\t%s\n", secrets)
 	fmt.Fprintf(tw, "workspaces\t%s\n", strings.Join(v.WorkspaceIDs, ","))
+	fmt.Fprintf(tw, "signatures\t%s\n", signaturesAccepted(v.MinSignatureVersion))
 	return tw.Flush()
 }
 
 func keysSetWorkspaces(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "--workspace ID [--workspace ID ...] [--prefix P] KEYID")
+	f := newFlags(path, "[--workspace ID ...] [--min-signature-version 1|2] [--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
 	ws := workspaceFlag(f)
-	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, func() error { return checkWorkspaces(f, *ws) })
+	minVersion := minSignatureVersionFlag(f)
+	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, func() error {
+		if len(*ws) == 0 && f.isSet("min-signature-version") {
+			return checkMinSignatureVersion(f, *minVersion)
+		}
+		if err := checkWorkspaces(f, *ws); err != nil {
+			return err
+		}
+		return checkMinSignatureVersion(f, *minVersion)
+	})
 	if err != nil {
 		return err
 	}
-	v.WorkspaceIDs = *ws
+	if len(*ws) > 0 {
+		v.WorkspaceIDs = *ws
+	}
+	if f.isSet("min-signature-version") {
+		v.MinSignatureVersion = storedMinVersion(*minVersion)
+	}
 	if err := writeKey(ctx, sm, keyID, name, v); err != nil {
 		return err
 	}
-	fmt.Fprintf(e.stdout, "key %s: workspaces %s\n", keyID, strings.Join(v.WorkspaceIDs, ","))
+	fmt.Fprintf(e.stdout, "key %s: workspaces %s; signatures %s\n", keyID, strings.Join(v.WorkspaceIDs, ","), signaturesAccepted(v.MinSignatureVersion))
 	e.cacheNote(&kf)
 	return nil
 }
@@ -450,6 +469,35 @@ func keysRestore(ctx context.Context, e *env, path string, args []string) error 
 	fmt.Fprintf(e.stdout, "key %s restored: secret %s is no longer scheduled for deletion\n", keyID, name)
 	e.cacheNote(&kf)
 	return nil
+}
+
+// minSignatureVersionFlag is --min-signature-version: 2 makes a key refuse
+// version 1 signatures (README, "Moving a key to v2 only").
+func minSignatureVersionFlag(f *flags) *int {
+	return f.Int("min-signature-version", 1, "oldest signature version the key accepts: 2 refuses version 1 (x-date only, replayable with another query)")
+}
+
+func checkMinSignatureVersion(f *flags, v int) error {
+	if v != 1 && v != 2 {
+		return f.usageErr("--min-signature-version %d: want 1 (both versions) or 2 (version 2 only)", v)
+	}
+	return nil
+}
+
+// storedMinVersion is the secret's minSignatureVersion: absent for 1, so that a
+// key that accepts both looks as it always did.
+func storedMinVersion(v int) int {
+	if v <= 1 {
+		return 0
+	}
+	return v
+}
+
+func signaturesAccepted(min int) string {
+	if min >= 2 {
+		return "v2 only"
+	}
+	return "v1 and v2"
 }
 
 // smError says what a Secrets Manager error means for the key.

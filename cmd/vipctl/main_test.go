@@ -146,46 +146,84 @@ func TestUsage(t *testing.T) {
 
 func TestSign(t *testing.T) {
 	const date = "2026-06-01T12:00:00Z"
-	want := "x-api-key: demo-key-0001\nx-date: " + date + "\nx-signature: " + auth.Sign("demo-secret-please-change", date) + "\n"
+	const target = "http://localhost:3000/vip-messages?workspaceId=ws-demo&mediumId=ch-demo&from=2026-05-01&to=2026-05-31&limit=5"
+	// The documented test vector (README, "Signing requests").
+	const vector = "v2=feed1fe20c8aa0b1a98ea1d9c8b6cca97b91c91b8450cc6998929232a064386e"
+	want := "x-api-key: demo-key-0001\nx-date: " + date + "\nx-signature: " + vector + "\n"
+	wantV1 := "x-api-key: demo-key-0001\nx-date: " + date + "\nx-signature: " + auth.Sign("demo-secret-please-change", date) + "\n"
 	for _, tc := range []struct {
 		name   string
 		getenv func(string) string
 		args   []string
+		want   string
 	}{
-		{"flags", noEnv, []string{"sign", "--key", "demo-key-0001", "--secret", "demo-secret-please-change", "--date", date}},
+		{"flags", noEnv, []string{"sign", "--key", "demo-key-0001", "--secret", "demo-secret-please-change", "--date", date, target}, want},
 		{"environment", func(k string) string {
 			return map[string]string{envAPIKey: "demo-key-0001", envAPISecret: "demo-secret-please-change"}[k]
-		}, []string{"sign", "--date", date}},
+		}, []string{"sign", "--date", date, target}, want},
 		{"flags win", func(k string) string {
 			return map[string]string{envAPIKey: "other-key-0002", envAPISecret: "other"}[k]
-		}, []string{"sign", "--date", date, "--key=demo-key-0001", "--secret=demo-secret-please-change"}},
-		{"offset date", noEnv, []string{"sign", "-key", "demo-key-0001", "-secret", "demo-secret-please-change", "-date", "2026-06-01T14:00:00+02:00"}},
+		}, []string{"sign", "--date", date, "--key=demo-key-0001", "--secret=demo-secret-please-change", target}, want},
+		{"offset date", noEnv, []string{"sign", "-key", "demo-key-0001", "-secret", "demo-secret-please-change", "-date", "2026-06-01T14:00:00+02:00", target}, want},
+		{"query in another order, on a stage URL", noEnv, []string{"sign", "--key", "demo-key-0001", "--secret", "demo-secret-please-change", "--date", date,
+			"https://abc123.execute-api.us-east-1.amazonaws.com/prod/vip-messages?limit=5&to=2026-05-31&from=2026-05-01&mediumId=ch-demo&workspaceId=ws-demo"}, want},
+		{"version 1 needs no URL", noEnv, []string{"sign", "--signature-version", "1", "--key", "demo-key-0001", "--secret", "demo-secret-please-change", "--date", date}, wantV1},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			r := vipctl(tc.getenv, tc.args...)
-			if r.code != 0 || r.stdout != want || r.stderr != "" {
-				t.Errorf("%s\nwant stdout:\n%s", r, want)
+			if r.code != 0 || r.stdout != tc.want || r.stderr != "" {
+				t.Errorf("%s\nwant stdout:\n%s", r, tc.want)
 			}
 		})
 	}
+	for _, tc := range []struct {
+		name, msg string
+		args      []string
+	}{
+		{"no URL", "missing URL: a version 2 signature covers the request's query", nil},
+		{"another path", "does not end in /vip-messages", []string{"http://localhost:3000/messages?a=1"}},
+		{"bad escape", "query: invalid URL escape", []string{"http://localhost:3000/vip-messages?a=%zz"}},
+		{"version 3", "--signature-version 3: want 2 or 1", []string{"--signature-version", "3", target}},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			r := vipctl(noEnv, append([]string{"sign", "--key", "demo-key-0001", "--secret", "s"}, tc.args...)...)
+			if r.code != exitUsage || !strings.Contains(r.stderr, tc.msg) {
+				t.Errorf("want exit 2 with %q\n%s", tc.msg, r)
+			}
+		})
+	}
+	if r := vipctl(noEnv, "sign", "--key", "demo-key-0001", "--secret", "s", "http://localhost:3000/vip-messages?from=2026-05-01T00:00:00+02:00"); r.code != 0 || !strings.Contains(r.stderr, "write %2B for a plus sign") {
+		t.Errorf("a '+' in the URL: want a note\n%s", r)
+	}
 
-	// A signature made now is accepted by the real handler.
+	// Headers made now for a URL are accepted by the real handler for that
+	// URL, and for no other query.
 	getenv := vars(t)
-	r := vipctl(getenv, "sign")
+	u := apiURL(t) + "/vip-messages?workspaceId=ws-demo&mediumId=ch-demo&from=2026-01-01&to=2026-01-02&label=cl%20churn%C3%A9"
+	r := vipctl(getenv, "sign", u)
 	if r.code != 0 {
 		t.Fatal(r)
 	}
-	req, _ := http.NewRequest(http.MethodGet, apiURL(t)+"/vip-messages?workspaceId=ws-demo&mediumId=ch-demo&from=2026-01-01&to=2026-01-02", nil)
-	for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
-		k, v, _ := strings.Cut(line, ": ")
-		req.Header.Set(k, v)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		t.Errorf("signed request answered %d", resp.StatusCode)
+	for _, tc := range []struct {
+		url  string
+		want int
+	}{
+		{u, http.StatusOK},
+		{strings.Replace(u, "to=2026-01-02", "to=2026-01-03", 1), http.StatusUnauthorized},
+		{u + "&limit=1", http.StatusUnauthorized},
+	} {
+		req, _ := http.NewRequest(http.MethodGet, tc.url, nil)
+		for _, line := range strings.Split(strings.TrimSpace(r.stdout), "\n") {
+			k, v, _ := strings.Cut(line, ": ")
+			req.Header.Set(k, v)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != tc.want {
+			t.Errorf("%s signed for %s answered %d, want %d", tc.url, u, resp.StatusCode, tc.want)
+		}
 	}
 }

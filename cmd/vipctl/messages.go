@@ -54,6 +54,7 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 		return f.usageErr("--limit %d: want 1 to 200 (leave it out for the API's default, 50)", q.Limit)
 	}
 	c := client.New(cred.url, cred.key, cred.secret)
+	c.SignatureVersion = cred.version
 	c.HTTPClient = httpClient(*timeout)
 	c.UserAgent = "vipctl"
 

@@ -4,6 +4,8 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/vip-messages/api/client"
@@ -13,8 +15,8 @@ import (
 )
 
 func init() {
-	register(&command{name: "sign", args: "[--key ID] [--secret S] [--date RFC3339]",
-		summary: "print the three signature headers (curl -H @<(vipctl sign) URL)", run: signCmd})
+	register(&command{name: "sign", args: "[--key ID] [--secret S] [--date RFC3339] [--signature-version 1] URL",
+		summary: "print the three signature headers of a request to URL (curl -H @<(vipctl sign \"$URL\") \"$URL\")", run: signCmd})
 	register(&command{name: "sign-event", args: "[--key ID] [--secret S] FILE",
 		summary: "print a sample API Gateway event with a fresh x-date, signed as the key (error samples stay errors)", run: signEventCmd})
 }
@@ -22,6 +24,9 @@ func init() {
 // credentials are the caller's flags shared by sign and messages.
 type credentials struct {
 	url, key, secret string
+	// version is the signature version: 2 (the default) or 1, the fallback
+	// for a server that predates version 2.
+	version int
 }
 
 func (c *credentials) register(f *flags, e *env, withURL bool) {
@@ -30,6 +35,7 @@ func (c *credentials) register(f *flags, e *env, withURL bool) {
 	}
 	f.StringVar(&c.key, "key", e.getenv(envAPIKey), "API key id ($"+envAPIKey+")")
 	f.StringVar(&c.secret, "secret", "", "API key secret ($"+envAPISecret+"; prefer the variable: flags show in ps)")
+	f.IntVar(&c.version, "signature-version", client.SignatureV2, "2 signs the query too; 1 signs x-date only (for a server without version 2; keys set to minSignatureVersion 2 refuse it)")
 }
 
 // check fills the secret from the environment and reports what is missing,
@@ -50,15 +56,19 @@ func (c *credentials) check(f *flags, e *env, missing ...string) error {
 	if !auth.ValidKeyID(c.key) {
 		return f.usageErr("--key %q is not a key id ([A-Za-z0-9_-]{8,128})", c.key)
 	}
+	if c.version != client.SignatureV1 && c.version != client.SignatureV2 {
+		return f.usageErr("--signature-version %d: want 2 or 1", c.version)
+	}
 	return nil
 }
 
 func signCmd(_ context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--key ID] [--secret S] [--date RFC3339]")
+	f := newFlags(path, "[--key ID] [--secret S] [--date RFC3339] [--signature-version 1] URL")
 	var cred credentials
 	cred.register(f, e, false)
 	date := f.String("date", "", "the instant to sign (RFC 3339); default now")
-	if _, err := f.parse(e, args, 0, 0); err != nil {
+	pos, err := f.parse(e, args, 0, 1)
+	if err != nil {
 		return err
 	}
 	if err := cred.check(f, e); err != nil {
@@ -72,11 +82,43 @@ func signCmd(_ context.Context, e *env, path string, args []string) error {
 		}
 		now = t
 	}
-	h := client.SignedHeaders(cred.key, cred.secret, now)
+	var h http.Header
+	switch {
+	case cred.version == client.SignatureV1:
+		h = client.SignedHeaders(cred.key, cred.secret, now)
+	case len(pos) == 0:
+		return f.usageErr("missing URL: a version 2 signature covers the request's query (or --signature-version 1)")
+	default:
+		query, err := signedQuery(e, pos[0])
+		if err != nil {
+			return f.usageErr("%s", err)
+		}
+		h = client.SignedHeadersV2(cred.key, cred.secret, now, query)
+	}
 	for _, name := range []string{client.HeaderKeyID, client.HeaderDate, client.HeaderSignature} {
 		fmt.Fprintf(e.stdout, "%s: %s\n", name, h.Get(name))
 	}
 	return nil
+}
+
+// signedQuery is the query of a request URL as API Gateway decodes it (a '+'
+// is a space, as in url.ParseQuery), which a version 2 signature covers.
+func signedQuery(e *env, raw string) (url.Values, error) {
+	u, err := url.Parse(raw)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return nil, fmt.Errorf("URL %q: want http(s)://host[/stage]/vip-messages?query", raw)
+	}
+	if !strings.HasSuffix(u.Path, client.Path) {
+		return nil, fmt.Errorf("URL %q: its path does not end in %s, the API's one resource", raw, client.Path)
+	}
+	query, err := url.ParseQuery(u.RawQuery)
+	if err != nil {
+		return nil, fmt.Errorf("URL %q: query: %v", raw, err)
+	}
+	if strings.Contains(u.RawQuery, "+") {
+		fmt.Fprintln(e.stderr, "vipctl: note: a '+' in a query string is a space to API Gateway, and so in the signature; write %2B for a plus sign (as in an offset like +02:00)")
+	}
+	return query, nil
 }
 
 // signEventCmd signs a sample event as a key: the samples of events/ are

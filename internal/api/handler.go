@@ -18,11 +18,13 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/signature"
 )
 
 // Authenticator checks a request's signature headers.
 type Authenticator interface {
-	Authenticate(ctx context.Context, headers map[string]string, multi map[string][]string) (auth.Key, error)
+	// query is every query parameter (signature.Query), which a v2 signature covers.
+	Authenticate(ctx context.Context, headers map[string]string, multi map[string][]string, query map[string][]string) (auth.Key, error)
 }
 
 // Authorizer checks that a key may read a workspace channel.
@@ -141,7 +143,8 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 
 // serve answers a request with the 200 body, or the error to answer instead.
 func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, hdr map[string]string, rl *requestLog) (string, error) {
-	key, err := h.auth.Authenticate(ctx, req.Headers, req.MultiValueHeaders)
+	key, err := h.auth.Authenticate(ctx, req.Headers, req.MultiValueHeaders,
+		signature.Query(req.QueryStringParameters, req.MultiValueQueryStringParameters))
 	if err != nil {
 		// Whose requests fail, when the key id is well formed.
 		rl.keyID, _ = auth.KeyID(req.Headers, req.MultiValueHeaders)

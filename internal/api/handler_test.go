@@ -410,7 +410,7 @@ func TestUnavailable(t *testing.T) {
 
 type fakeAuth struct{}
 
-func (fakeAuth) Authenticate(context.Context, map[string]string, map[string][]string) (auth.Key, error) {
+func (fakeAuth) Authenticate(context.Context, map[string]string, map[string][]string, map[string][]string) (auth.Key, error) {
 	return auth.Key{ID: "k-0000001", WorkspaceIDs: []string{"ws"}}, nil
 }
 

@@ -91,6 +91,14 @@ func TestRequestMetrics(t *testing.T) {
 		auth.SecretValue{Secrets: []string{"other-secret"}, WorkspaceIDs: []string{seed.DemoBasicWorkspace}}); err != nil {
 		t.Fatal(err)
 	}
+	if err := smlocal.PutKey(ctx, s.SecretsManager(), s.SecretPrefix, "metrics-v2only-01",
+		auth.SecretValue{Secrets: []string{"v2-secret"}, WorkspaceIDs: []string{seed.DemoWorkspace}, MinSignatureVersion: 2}); err != nil {
+		t.Fatal(err)
+	}
+	v2OnlyKeyV1 := func(h map[string]string) {
+		h["X-Api-Key"] = "metrics-v2only-01"
+		h["X-Signature"] = auth.Sign("v2-secret", h["X-Date"])
+	}
 	otherKey := func(h map[string]string) {
 		h["X-Api-Key"] = "metrics-other-01"
 		h["X-Signature"] = auth.Sign("other-secret", h["X-Date"])
@@ -150,6 +158,8 @@ func TestRequestMetrics(t *testing.T) {
 			expect{reason: auth.ReasonUnknownKey, lookup: true}},
 		{"401 signature mismatch", request(window(nil), func(h map[string]string) { h["X-Signature"] = auth.Sign("not-the-secret", h["X-Date"]) }), nil, nil, 401,
 			expect{reason: auth.ReasonSignatureMismatch, lookup: true}},
+		{"401 signature v1 refused", request(window(nil), v2OnlyKeyV1), nil, nil, 401,
+			expect{reason: auth.ReasonV1Refused, lookup: true}},
 
 		{"401 Secrets Manager denies access: an unknown key, counted apart", request(window(nil)), nil, smDenies, 401,
 			expect{reason: auth.ReasonUnknownKey, lookup: true, denied: true}},

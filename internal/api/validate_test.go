@@ -54,7 +54,7 @@ func TestQueryWindow(t *testing.T) {
 
 type stubAuth struct{}
 
-func (stubAuth) Authenticate(context.Context, map[string]string, map[string][]string) (auth.Key, error) {
+func (stubAuth) Authenticate(context.Context, map[string]string, map[string][]string, map[string][]string) (auth.Key, error) {
 	return auth.Key{ID: "fuzz-key-01"}, nil
 }
 

@@ -21,7 +21,6 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
-	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -31,6 +30,7 @@ import (
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/outage"
 	"github.com/vip-messages/api/internal/rfc3339"
+	"github.com/vip-messages/api/internal/signature"
 )
 
 // Header names, lower case; requests may spell them in any case.
@@ -54,21 +54,22 @@ var ErrUnauthenticated = clienterr.New(clienterr.Unauthenticated, "invalid crede
 // line and the AuthFailures metric's Reason dimension. Unlike the message, a
 // reason may tell an unknown key from a wrong signature: only operators see it.
 const (
-	ReasonMissingHeader     = "missing header"     // x-api-key, x-date or x-signature absent or empty
-	ReasonDuplicateHeader   = "duplicate header"   // one of them sent more than once
-	ReasonKeyIDFormat       = "key id format"      // x-api-key not [A-Za-z0-9_-]{8,128}
-	ReasonDateFormat        = "x-date format"      // x-date not RFC 3339 with an offset
-	ReasonStaleDate         = "stale x-date"       // x-date more than MaxAge old
-	ReasonFutureDate        = "future x-date"      // x-date more than MaxClockAhead ahead
-	ReasonSignatureFormat   = "signature format"   // x-signature not 64 lowercase hex
-	ReasonUnknownKey        = "unknown key"        // no usable secret: unknown, revoked, deleted or malformed
-	ReasonSignatureMismatch = "signature mismatch" // a known key, but no listed secret signed it
+	ReasonMissingHeader     = "missing header"       // x-api-key, x-date or x-signature absent or empty
+	ReasonDuplicateHeader   = "duplicate header"     // one of them sent more than once
+	ReasonKeyIDFormat       = "key id format"        // x-api-key not [A-Za-z0-9_-]{8,128}
+	ReasonDateFormat        = "x-date format"        // x-date not RFC 3339 with an offset
+	ReasonStaleDate         = "stale x-date"         // x-date more than MaxAge old
+	ReasonFutureDate        = "future x-date"        // x-date more than MaxClockAhead ahead
+	ReasonSignatureFormat   = "signature format"     // x-signature not 64 lowercase hex
+	ReasonUnknownKey        = "unknown key"          // no usable secret: unknown, revoked, deleted or malformed
+	ReasonSignatureMismatch = "signature mismatch"   // a known key, but no listed secret signed it
+	ReasonV1Refused         = "signature v1 refused" // a valid version 1 signature of a key that requires version 2
 )
 
 // Reasons lists every reason a 401 can carry.
 var Reasons = []string{
 	ReasonMissingHeader, ReasonDuplicateHeader, ReasonKeyIDFormat, ReasonDateFormat, ReasonStaleDate,
-	ReasonFutureDate, ReasonSignatureFormat, ReasonUnknownKey, ReasonSignatureMismatch,
+	ReasonFutureDate, ReasonSignatureFormat, ReasonUnknownKey, ReasonSignatureMismatch, ReasonV1Refused,
 }
 
 // The uniform 401 of an unknown key and of a wrong signature: ErrUnauthenticated
@@ -77,6 +78,11 @@ var (
 	errUnknownKey        = &clienterr.Error{Kind: clienterr.Unauthenticated, Message: ErrUnauthenticated.Message, Reason: ReasonUnknownKey}
 	errSignatureMismatch = &clienterr.Error{Kind: clienterr.Unauthenticated, Message: ErrUnauthenticated.Message, Reason: ReasonSignatureMismatch}
 )
+
+// ErrV2Required is the 401 of a valid version 1 signature made with a key
+// whose secret says "minSignatureVersion": 2 (reason ReasonV1Refused).
+var ErrV2Required = rejection(ReasonV1Refused,
+	"this key requires signature v2: send x-signature: v2=<hex of HMAC-SHA256 over v2, GET, /vip-messages, the canonical query and x-date> (see the API documentation, Signing requests)")
 
 // rejection is a 401 whose message says what is wrong with the request; reason
 // labels the check that failed, for logs and metrics.
@@ -130,7 +136,9 @@ func NewVerifier(keys KeySource, log *slog.Logger) *Verifier {
 
 // Authenticate checks a request's headers, given as API Gateway's proxy request
 // carries them (Headers and MultiValueHeaders; either may be nil), and returns
-// the key that signed it.
+// the key that signed it. query is every query parameter of the request as
+// the handler reads it (signature.Query of the event's two maps), which a
+// version 2 signature covers.
 //
 // Header names are matched case-insensitively. A header is "duplicated", and the
 // request rejected, when it arrives more than once in any way: two values in
@@ -140,12 +148,15 @@ func NewVerifier(keys KeySource, log *slog.Logger) *Verifier {
 //
 // The checks run in this order, so nothing is looked up for a malformed request:
 // presence of all three headers, the key id's format, x-date's format and
-// freshness, the signature's format (64 lowercase hex digits; upper case is
-// rejected as malformed, since the contract says lowercase and accepting both
-// would make two spellings of one signature), then the key lookup and a
-// constant-time comparison with HMAC-SHA256(secret, x-date as sent) for every
-// listed secret.
-func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, multiHeaders map[string][]string) (Key, error) {
+// freshness, the signature's format ("v2=" and 64 lowercase hex digits, or 64
+// alone for version 1; upper case is rejected as malformed, since the contract
+// says lowercase and accepting both would make two spellings of one
+// signature), then the key lookup and a constant-time comparison for every
+// listed secret: with HMAC-SHA256(secret, signature.StringToSign(query, x-date))
+// for version 2, HMAC-SHA256(secret, x-date as sent) for version 1. Last, a key
+// whose secret says "minSignatureVersion": 2 refuses a (valid) version 1
+// signature with a message that says so; an invalid one gets the uniform 401.
+func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, multiHeaders map[string][]string, query map[string][]string) (Key, error) {
 	var vals [3]string
 	for i, name := range [3]string{HeaderKeyID, HeaderDate, HeaderSignature} {
 		val, err := header(headers, multiHeaders, name)
@@ -170,13 +181,17 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 		return Key{}, err
 	}
 
-	mac, ok := decodeSignature(sig)
+	version, mac, ok := signature.Parse(sig)
 	if !ok {
-		err := rejection(ReasonSignatureFormat, "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)")
+		err := rejection(ReasonSignatureFormat, "malformed x-signature header: expected v2= and 64 lowercase hex characters (HMAC-SHA256), or 64 alone for version 1")
 		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", err.Reason))
 		return Key{}, err
 	}
 
+	msg := date
+	if version == signature.V2 {
+		msg = signature.StringToSign(query, date)
+	}
 	val, err := v.Keys.LookupKey(ctx, keyID)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
@@ -185,14 +200,20 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 		}
 		// The same HMACs as for a wrong signature, so that timing does not tell
 		// an unknown key from a known one.
-		verify(nil, date, mac)
+		verify(nil, msg, mac)
 		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", ReasonUnknownKey))
 		return Key{}, errUnknownKey
 	}
 
-	if !verify(val.Secrets, date, mac) {
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", ReasonSignatureMismatch))
+	if !verify(val.Secrets, msg, mac) {
+		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", ReasonSignatureMismatch), slog.Int("signatureVersion", version))
 		return Key{}, errSignatureMismatch
+	}
+	// Only a valid v1 signature learns that the key wants v2: its sender holds
+	// the secret, and is told how to fix the request.
+	if version < val.MinSignatureVersion {
+		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", ErrV2Required.Reason))
+		return Key{}, ErrV2Required
 	}
 	return Key{ID: keyID, WorkspaceIDs: append([]string(nil), val.WorkspaceIDs...)}, nil
 }
@@ -303,24 +324,10 @@ func span(a, b time.Time) string {
 	return fmt.Sprintf("%d days", (b.Unix()-a.Unix())/86400)
 }
 
-// decodeSignature decodes 64 lowercase hex digits.
-func decodeSignature(sig string) ([]byte, bool) {
-	if len(sig) != 2*sha256.Size {
-		return nil, false
-	}
-	for i := 0; i < len(sig); i++ {
-		c := sig[i]
-		if !('0' <= c && c <= '9' || 'a' <= c && c <= 'f') {
-			return nil, false
-		}
-	}
-	b, err := hex.DecodeString(sig)
-	return b, err == nil
-}
-
-// Sign returns the x-signature for an x-date value: lowercase hex of
-// HMAC-SHA256(secret, date). Clients, tests and the dev stack use it.
-func Sign(secret, date string) string { return hex.EncodeToString(sum(secret, date)) }
+// Sign returns the version 1 x-signature for an x-date value: lowercase hex of
+// HMAC-SHA256(secret, date). Tests and the dev stack use it; clients sign
+// version 2 (signature.SignV2).
+func Sign(secret, date string) string { return signature.SignV1(secret, date) }
 
 // minMACs is the number of HMACs every signature check computes: a key has
 // one secret, or two while it is rotated (README: at most two).
@@ -334,18 +341,19 @@ var dummySecret = func() string {
 	return base64.RawURLEncoding.EncodeToString(b)
 }()
 
-// verify reports whether mac is the HMAC of date under one of the secrets. It
+// verify reports whether mac is the HMAC of msg (the string a signature
+// version signs) under one of the secrets. It
 // computes every HMAC, whichever matches, and at least minMACs of them (with
 // dummySecret), so that its time tells neither which secret matched nor
 // whether the key has one secret, two, or none (unknown).
-func verify(secrets []string, date string, mac []byte) bool {
+func verify(secrets []string, msg string, mac []byte) bool {
 	match := false
 	for i := range max(len(secrets), minMACs) {
 		secret, isReal := dummySecret, i < len(secrets)
 		if isReal {
 			secret = secrets[i]
 		}
-		if hmac.Equal(sum(secret, date), mac) && isReal {
+		if hmac.Equal(sum(secret, msg), mac) && isReal {
 			match = true
 		}
 	}
@@ -355,11 +363,11 @@ func verify(secrets []string, date string, mac []byte) bool {
 // onSum, when set (tests), is called for every HMAC computed.
 var onSum func()
 
-func sum(secret, date string) []byte {
+func sum(secret, msg string) []byte {
 	if onSum != nil {
 		onSum()
 	}
 	h := hmac.New(sha256.New, []byte(secret))
-	h.Write([]byte(date))
+	h.Write([]byte(msg))
 	return h.Sum(nil)
 }

@@ -1,6 +1,7 @@
 package auth_test
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"maps"
@@ -11,12 +12,14 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/clienterr"
+	"github.com/vip-messages/api/internal/signature"
 )
 
 const (
 	goodKey      = "key-good-0001"
 	malformedKey = "key-malformed-01"
 	deletedKey   = "key-deleted-001"
+	v2OnlyKey    = "key-v2-only-001"
 	unknownKey   = "key-unknown-001"
 	current      = "s3cret-current-value"
 	previous     = "s3cret-previous-value"
@@ -28,6 +31,7 @@ func seed(e *env) {
 	e.putKey(goodKey, []string{current, previous}, []string{"ws-a", "ws-b"})
 	e.putRaw(malformedKey, `{"secrets": "MALFORMED-SECRET-PLAINTEXT", "workspaceIds": ["ws-a"]}`)
 	e.putKey(deletedKey, []string{current}, []string{"ws-a"})
+	e.putRaw(v2OnlyKey, `{"secrets": ["`+current+`", "`+previous+`"], "workspaceIds": ["ws-a", "ws-b"], "minSignatureVersion": 2}`)
 	e.deleteKey(deletedKey)
 	e.sm.ResetCalls()
 }
@@ -57,6 +61,22 @@ func TestAuthenticate(t *testing.T) {
 	at := func(d string) map[string]string { // good key, signed date d
 		return map[string]string{"x-api-key": goodKey, "x-date": d, "x-signature": auth.Sign(current, d)}
 	}
+	// The request's query, and v2 signatures of it.
+	query := map[string][]string{"workspaceId": {"ws-a"}, "mediumId": {"ch-1"}, "from": {"2026-05-01T00:00:00+02:00"}, "to": {"2026-05-31"}, "label": {"cl churné"}}
+	v2 := func(key, secret string, q map[string][]string) map[string]string {
+		return map[string]string{"x-api-key": key, "x-date": goodDate, "x-signature": signature.SignV2(secret, goodDate, q)}
+	}
+	plus := func(name, value string) map[string][]string {
+		q := maps.Clone(query)
+		q[name] = append(slices.Clone(q[name]), value)
+		return q
+	}
+	without := func(name string) map[string][]string {
+		q := maps.Clone(query)
+		delete(q, name)
+		return q
+	}
+	const v2Required = "this key requires signature v2…"
 
 	const (
 		ok = iota
@@ -66,9 +86,12 @@ func TestAuthenticate(t *testing.T) {
 		name    string
 		headers map[string]string
 		multi   map[string][]string
+		query   map[string][]string // nil: the request has no query string
 		want    int
 		msg     string // the client message: exact, or a prefix when it ends with "…"
 		lookups int    // GetSecretValue calls it may cause
+		key     string // the key a success returns; goodKey when empty
+		reason  string // the rejection's Reason, when set
 	}{
 		{name: "good, current secret", headers: good, want: ok, lookups: 1},
 		{name: "good, previous secret", headers: e.signed(goodKey, previous, 0), want: ok},
@@ -112,11 +135,33 @@ func TestAuthenticate(t *testing.T) {
 
 		{name: "signature wrong", headers: with(good, "x-signature", ptr(auth.Sign("other-secret", goodDate))), want: unauth, msg: "invalid credentials", lookups: 0},
 		{name: "signature of another date", headers: with(good, "x-signature", ptr(auth.Sign(current, "2026-06-01T12:00:00.000Z"))), want: unauth, msg: "invalid credentials"},
-		{name: "signature uppercase hex", headers: with(good, "x-signature", ptr(strings.ToUpper(goodSig))), want: unauth, msg: "malformed x-signature header: expected 64 lowercase hex characters (HMAC-SHA256)"},
+		{name: "signature uppercase hex", headers: with(good, "x-signature", ptr(strings.ToUpper(goodSig))), want: unauth, msg: "malformed x-signature header: expected v2= and 64 lowercase hex characters (HMAC-SHA256), or 64 alone for version 1"},
 		{name: "signature too short", headers: with(good, "x-signature", ptr(goodSig[:63])), want: unauth, msg: "malformed x-signature header…"},
 		{name: "signature too long", headers: with(good, "x-signature", ptr(goodSig+"0")), want: unauth, msg: "malformed x-signature header…"},
 		{name: "signature not hex", headers: with(good, "x-signature", ptr("g"+goodSig[1:])), want: unauth, msg: "malformed x-signature header…"},
 		{name: "signature base64", headers: with(good, "x-signature", ptr("q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=")), want: unauth, msg: "malformed x-signature header…"},
+
+		{name: "v2, current secret", headers: v2(goodKey, current, query), query: query, want: ok, lookups: 1},
+		{name: "v2, previous secret (rotation)", headers: v2(goodKey, previous, query), query: query, want: ok},
+		{name: "v2, no query", headers: v2(goodKey, current, nil), want: ok},
+		{name: "v2 over an empty query is v2 over none", headers: v2(goodKey, current, map[string][]string{}), want: ok},
+		{name: "v2 over another query", headers: v2(goodKey, current, plus("label", "other")), query: query, want: unauth, msg: "invalid credentials"},
+		{name: "v2 with a parameter added", headers: v2(goodKey, current, query), query: plus("limit", "5"), want: unauth, msg: "invalid credentials"},
+		{name: "v2 with a value repeated", headers: v2(goodKey, current, query), query: plus("workspaceId", "ws-a"), want: unauth, msg: "invalid credentials"},
+		{name: "v2 with a parameter dropped", headers: v2(goodKey, current, query), query: without("label"), want: unauth, msg: "invalid credentials"},
+		{name: "v2 with a value changed", headers: v2(goodKey, current, query), query: plus("workspaceId", "ws-b"), want: unauth, msg: "invalid credentials"},
+		{name: "v2 of another date", headers: with(v2(goodKey, current, query), "x-date", ptr("2026-06-01T12:00:00.0Z")), query: query, want: unauth, msg: "invalid credentials"},
+		{name: "v2 with the wrong secret", headers: v2(goodKey, "other-secret", query), query: query, want: unauth, msg: "invalid credentials"},
+		{name: "v2 prefix on a v1 signature", headers: with(good, "x-signature", ptr("v2="+goodSig)), want: unauth, msg: "invalid credentials"},
+		{name: "v1 value under a v2 request", headers: with(v2(goodKey, current, nil), "x-signature", ptr(strings.TrimPrefix(signature.SignV2(current, goodDate, nil), "v2="))), want: unauth, msg: "invalid credentials"},
+		{name: "V2= upper case", headers: with(good, "x-signature", ptr("V2="+goodSig)), want: unauth, msg: "malformed x-signature header…"},
+		{name: "v3", headers: with(good, "x-signature", ptr("v3="+goodSig)), want: unauth, msg: "malformed x-signature header…"},
+		{name: "v2-only key, v2", headers: v2(v2OnlyKey, current, query), query: query, want: ok, key: v2OnlyKey, lookups: 1},
+		{name: "v2-only key, v2 with the previous secret", headers: v2(v2OnlyKey, previous, query), query: query, want: ok, key: v2OnlyKey},
+		{name: "v2-only key, valid v1", headers: e.signed(v2OnlyKey, current, 0), query: query, want: unauth, msg: v2Required, reason: "signature v1 refused"},
+		{name: "v2-only key, valid v1 of the previous secret", headers: e.signed(v2OnlyKey, previous, 0), want: unauth, msg: v2Required, reason: "signature v1 refused"},
+		{name: "v2-only key, wrong v1", headers: e.signed(v2OnlyKey, "other-secret", 0), want: unauth, msg: "invalid credentials"},
+		{name: "v2-only key, wrong v2", headers: v2(v2OnlyKey, current, query), query: without("from"), want: unauth, msg: "invalid credentials"},
 
 		{name: "unknown key", headers: e.signed(unknownKey, current, 0), want: unauth, msg: "invalid credentials", lookups: 1},
 		{name: "key scheduled for deletion", headers: e.signed(deletedKey, current, 0), want: unauth, msg: "invalid credentials", lookups: 1},
@@ -125,7 +170,7 @@ func TestAuthenticate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.getCalls()
-			key, err := e.v.Authenticate(context.Background(), tt.headers, tt.multi)
+			key, err := e.v.Authenticate(context.Background(), tt.headers, tt.multi, tt.query)
 			if n := e.getCalls() - before; n > tt.lookups {
 				t.Errorf("made %d GetSecretValue calls, want at most %d", n, tt.lookups)
 			}
@@ -133,7 +178,8 @@ func TestAuthenticate(t *testing.T) {
 				if err != nil {
 					t.Fatalf("err = %v, want success", err)
 				}
-				if key.ID != goodKey || !key.Allows("ws-a") || !key.Allows("ws-b") || key.Allows("ws-c") {
+				wantKey := cmp.Or(tt.key, goodKey)
+				if key.ID != wantKey || !key.Allows("ws-a") || !key.Allows("ws-b") || key.Allows("ws-c") {
 					t.Fatalf("key = %+v", key)
 				}
 				return
@@ -144,6 +190,9 @@ func TestAuthenticate(t *testing.T) {
 			}
 			if !slices.Contains(auth.Reasons, ce.Reason) {
 				t.Fatalf("err %v carries reason %q, not one of auth.Reasons", err, ce.Reason)
+			}
+			if tt.reason != "" && ce.Reason != tt.reason {
+				t.Fatalf("reason %q, want %q", ce.Reason, tt.reason)
 			}
 			got := ce.Message
 			if p, isPrefix := strings.CutSuffix(tt.msg, "…"); isPrefix {

@@ -132,7 +132,7 @@ func TestConcurrentLookupsMakeOneCall(t *testing.T) {
 			errs := make(chan error, n)
 			for range n {
 				wg.Go(func() {
-					_, err := v.Authenticate(context.Background(), e.signed(tc.key, current, 0), nil)
+					_, err := v.Authenticate(context.Background(), e.signed(tc.key, current, 0), nil, nil)
 					errs <- err
 				})
 			}
@@ -260,6 +260,9 @@ func TestMalformedSecretValues(t *testing.T) {
 		{"empty workspace id", `{"secrets": ["s"], "workspaceIds": [""]}`},
 		{"null", `null`},
 		{"array", `["s"]`},
+		{"minSignatureVersion 3", `{"secrets": ["s"], "workspaceIds": ["ws"], "minSignatureVersion": 3}`},
+		{"minSignatureVersion negative", `{"secrets": ["s"], "workspaceIds": ["ws"], "minSignatureVersion": -1}`},
+		{"minSignatureVersion a string", `{"secrets": ["s"], "workspaceIds": ["ws"], "minSignatureVersion": "2"}`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if _, err := auth.ParseSecretValue(tc.value); err == nil {
@@ -267,8 +270,23 @@ func TestMalformedSecretValues(t *testing.T) {
 			}
 		})
 	}
-	if v, err := auth.ParseSecretValue(`{"secrets": ["a", "b"], "workspaceIds": [], "note": "extra fields are ignored"}`); err != nil || len(v.Secrets) != 2 {
+	if v, err := auth.ParseSecretValue(`{"secrets": ["a", "b"], "workspaceIds": [], "note": "extra fields are ignored"}`); err != nil || len(v.Secrets) != 2 || v.MinSignatureVersion != 0 {
 		t.Fatalf("valid value: %v %v", v, err)
+	}
+	for _, min := range []int{1, 2} {
+		raw := fmt.Sprintf(`{"secrets": ["a"], "workspaceIds": ["ws"], "minSignatureVersion": %d}`, min)
+		v, err := auth.ParseSecretValue(raw)
+		if err != nil || v.MinSignatureVersion != min {
+			t.Fatalf("%s: %v %v", raw, v, err)
+		}
+		// Encode keeps it; a value without it stays without (old readers see nothing new).
+		enc, err := v.Encode()
+		if err != nil || !strings.Contains(enc, fmt.Sprintf(`"minSignatureVersion":%d`, min)) {
+			t.Fatalf("Encode = %s, %v", enc, err)
+		}
+	}
+	if enc, _ := (auth.SecretValue{Secrets: []string{"a"}, WorkspaceIDs: []string{"ws"}}).Encode(); strings.Contains(enc, "minSignatureVersion") {
+		t.Fatalf("Encode without a minimum = %s", enc)
 	}
 }
 

@@ -20,7 +20,7 @@ func TestLogsLeakNoSecret(t *testing.T) {
 	var sent []map[string]string
 	send := func(h map[string]string, multi map[string][]string) {
 		sent = append(sent, h)
-		_, _ = e.v.Authenticate(t.Context(), h, multi)
+		_, _ = e.v.Authenticate(t.Context(), h, multi, nil)
 	}
 	at := func(d, secret string) map[string]string {
 		return map[string]string{"x-api-key": goodKey, "x-date": d, "x-signature": auth.Sign(secret, d)}

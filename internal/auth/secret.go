@@ -6,19 +6,26 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+
+	"github.com/vip-messages/api/internal/signature"
 )
 
 // SecretValue is the JSON value of an API key's secret in Secrets Manager:
 //
-//	{"secrets": ["<current>", "<previous, optional>"], "workspaceIds": ["ws1", ...]}
+//	{"secrets": ["<current>", "<previous, optional>"], "workspaceIds": ["ws1", ...], "minSignatureVersion": 2}
 //
 // A signature made with any listed secret is accepted, so a key rotates by
 // listing the new secret first, and drops the old one once clients have moved.
+// minSignatureVersion, optional, is the oldest signature version the key
+// accepts: 2 refuses version 1 (which covers only x-date, so a captured
+// request could be replayed with another query); absent (or 1) accepts both.
 // Its String, GoString and LogValue leave the secrets out, so that printing or
 // logging one by mistake leaks nothing.
 type SecretValue struct {
 	Secrets      []string `json:"secrets"`
 	WorkspaceIDs []string `json:"workspaceIds"`
+	// MinSignatureVersion is 0 (absent) or 1 for both versions, 2 for v2 only.
+	MinSignatureVersion int `json:"minSignatureVersion,omitempty"`
 }
 
 // SecretName is the Secrets Manager name of an API key's secret.
@@ -61,6 +68,9 @@ func (v SecretValue) validate() error {
 			return fmt.Errorf(`secret value "workspaceIds"[%d] is empty`, i)
 		}
 	}
+	if v.MinSignatureVersion < 0 || v.MinSignatureVersion > signature.V2 {
+		return fmt.Errorf(`secret value "minSignatureVersion" is %d, want 1 or 2`, v.MinSignatureVersion)
+	}
 	return nil
 }
 
@@ -79,7 +89,7 @@ func (v SecretValue) Encode() (string, error) {
 }
 
 func (v SecretValue) String() string {
-	return fmt.Sprintf("{secrets:[%d redacted] workspaceIds:%q}", len(v.Secrets), v.WorkspaceIDs)
+	return fmt.Sprintf("{secrets:[%d redacted] workspaceIds:%q minSignatureVersion:%d}", len(v.Secrets), v.WorkspaceIDs, v.MinSignatureVersion)
 }
 
 // GoString keeps %#v from printing the secrets.
@@ -87,5 +97,5 @@ func (v SecretValue) GoString() string { return "auth.SecretValue" + v.String() 
 
 // LogValue keeps slog from printing the secrets.
 func (v SecretValue) LogValue() slog.Value {
-	return slog.GroupValue(slog.Int("secrets", len(v.Secrets)), slog.Any("workspaceIds", v.WorkspaceIDs))
+	return slog.GroupValue(slog.Int("secrets", len(v.Secrets)), slog.Any("workspaceIds", v.WorkspaceIDs), slog.Int("minSignatureVersion", v.MinSignatureVersion))
 }

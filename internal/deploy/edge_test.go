@@ -14,6 +14,7 @@ import (
 	"github.com/BurntSushi/toml"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/usageplan"
 )
 
@@ -86,6 +87,7 @@ func init() {
 			set("no content type", deleted, gwr("DEFAULT_5XX", "ResponseParameters", "Headers", "Content-Type")...),
 			set("text content type", "'text/plain'", gwr("INVALID_API_KEY", "ResponseParameters", "Headers", "Content-Type")...),
 			set("message is not a string", `{"message":42}`, gwr("QUOTA_EXCEEDED", "ResponseTemplates", "application/json")...),
+			set("throttled text drifts from the local gateway's", `{"message":"slow down"}`, gwr("THROTTLED", "ResponseTemplates", "application/json")...),
 		}},
 	}...)
 }
@@ -276,8 +278,13 @@ func checkGatewayResponses(tpl obj) []string {
 		if m, ok := msg["message"].(string); len(msg) != 1 || !ok || m == "" {
 			problems = append(problems, fmt.Sprintf("%s: body %q, want {\"message\": <string>}", want.typ, body))
 		}
-		if want.typ == "INVALID_API_KEY" && msg["message"] != auth.ErrUnauthenticated.Message {
-			problems = append(problems, fmt.Sprintf("%s: message %q differs from the function's unknown-key 401 %q", want.typ, msg["message"], auth.ErrUnauthenticated.Message))
+		// The same text as the function's, or as the local gateway's stand-in.
+		if same := map[string]string{
+			"INVALID_API_KEY":              auth.ErrUnauthenticated.Message,
+			"THROTTLED":                    gateway.ThrottledMessage,
+			"MISSING_AUTHENTICATION_TOKEN": gateway.NotFoundMessage,
+		}[want.typ]; same != "" && msg["message"] != same {
+			problems = append(problems, fmt.Sprintf("%s: message %q differs from the code's %q", want.typ, msg["message"], same))
 		}
 	}
 	return problems

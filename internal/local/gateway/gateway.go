@@ -8,10 +8,14 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/hex"
+	"encoding/json"
 	"io"
+	"math"
 	"net"
 	"net/http"
+	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
@@ -30,19 +34,57 @@ type Route struct {
 // local stack serves it, in stage "local".
 var VipMessages = Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}
 
-// New returns an http.Handler that routes Route to h. Like API Gateway, any other
-// method or path answers 403 {"message":"Missing Authentication Token"}, and a
-// handler error answers 502.
-func New(route Route, h HandlerFunc) http.Handler {
+// The messages of the answers the gateway makes itself, the same as the
+// deployed stage's GatewayResponses in template.yaml (internal/deploy checks).
+const (
+	NotFoundMessage  = "not found: this API serves GET /vip-messages only"
+	ThrottledMessage = "too many requests: this API key is over its rate limit, retry after Retry-After seconds"
+	// BadGatewayMessage is API Gateway's own for a failed integration.
+	BadGatewayMessage = "Internal server error"
+)
+
+// Options of a gateway beyond its route.
+type Options struct {
+	// RateLimit, when positive, gives every x-api-key value its own token
+	// bucket, like a deployed stage's usage plan throttle: Burst tokens,
+	// refilled at RateLimit per second. A request finding the bucket empty
+	// gets API Gateway's 429 with Retry-After, and never reaches the handler.
+	// Zero (the default) applies no limit, so local load tests are not throttled.
+	RateLimit float64
+	Burst     int
+	// Now is the bucket's clock; nil means time.Now.
+	Now func() time.Time
+}
+
+// New returns an http.Handler that routes Route to h, without rate limits.
+func New(route Route, h HandlerFunc) http.Handler { return NewWithOptions(route, h, Options{}) }
+
+// NewWithOptions returns an http.Handler that routes Route to h. As the
+// deployed stage, any other method or path answers 404 {"message": ...}, a
+// handler error answers 502, and with Options.RateLimit a key over its
+// bucket answers 429; each of these with Content-Type application/json and
+// X-Request-Id.
+func NewWithOptions(route Route, h HandlerFunc, opt Options) http.Handler {
+	var limit *limiter
+	if opt.RateLimit > 0 {
+		limit = newLimiter(opt.RateLimit, max(opt.Burst, 1), opt.Now)
+	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != route.Method || r.URL.Path != route.Path {
-			writeJSON(w, http.StatusForbidden, `{"message":"Missing Authentication Token"}`)
+			writeMessage(w, http.StatusNotFound, NotFoundMessage)
 			return
+		}
+		if limit != nil {
+			if wait, ok := limit.take(r.Header.Get("x-api-key")); !ok {
+				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
+				writeMessage(w, http.StatusTooManyRequests, ThrottledMessage)
+				return
+			}
 		}
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
 		resp, err := h(r.Context(), Event(r, route, body))
 		if err != nil {
-			writeJSON(w, http.StatusBadGateway, `{"message": "Internal server error"}`)
+			writeMessage(w, http.StatusBadGateway, BadGatewayMessage)
 			return
 		}
 		for k, v := range resp.Headers {
@@ -56,7 +98,7 @@ func New(route Route, h HandlerFunc) http.Handler {
 		out := []byte(resp.Body)
 		if resp.IsBase64Encoded {
 			if out, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
-				writeJSON(w, http.StatusBadGateway, `{"message": "Internal server error"}`)
+				writeMessage(w, http.StatusBadGateway, BadGatewayMessage)
 				return
 			}
 		}
@@ -65,14 +107,77 @@ func New(route Route, h HandlerFunc) http.Handler {
 	})
 }
 
-func writeJSON(w http.ResponseWriter, status int, body string) {
+// writeMessage answers as the deployed stage's gateway responses do.
+func writeMessage(w http.ResponseWriter, status int, msg string) {
+	body, _ := json.Marshal(map[string]string{"message": msg})
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.Header().Set("X-Request-Id", newRequestID())
 	w.WriteHeader(status)
-	_, _ = io.WriteString(w, body)
+	_, _ = w.Write(body)
+}
+
+// limiter holds a token bucket per key.
+type limiter struct {
+	mu      sync.Mutex
+	rate    float64
+	burst   float64
+	now     func() time.Time
+	buckets map[string]*bucket
+}
+
+type bucket struct {
+	tokens float64
+	at     time.Time
+}
+
+// maxBuckets bounds the memory a flood of random keys can take: past it, full
+// buckets (the same as no bucket) are dropped.
+const maxBuckets = 10000
+
+func newLimiter(rate float64, burst int, now func() time.Time) *limiter {
+	if now == nil {
+		now = time.Now
+	}
+	return &limiter{rate: rate, burst: float64(burst), now: now, buckets: map[string]*bucket{}}
+}
+
+// take spends a token of key's bucket; when there is none it reports how long
+// until there is.
+func (l *limiter) take(key string) (time.Duration, bool) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= maxBuckets {
+			l.dropFull(now)
+		}
+		b = &bucket{tokens: l.burst, at: now}
+		l.buckets[key] = b
+	}
+	b.tokens = min(l.burst, b.tokens+now.Sub(b.at).Seconds()*l.rate)
+	b.at = now
+	if b.tokens >= 1 {
+		b.tokens--
+		return 0, true
+	}
+	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second)), false
+}
+
+func (l *limiter) dropFull(now time.Time) {
+	for k, b := range l.buckets {
+		if b.tokens+now.Sub(b.at).Seconds()*l.rate >= l.burst {
+			delete(l.buckets, k)
+		}
+	}
 }
 
 // Event builds the proxy event API Gateway would send for r. As there, the
-// single-value maps hold the last value of a repeated header or parameter.
+// single-value maps hold the last value of a repeated header or parameter, and
+// query names and values are decoded as a form is: %XX, and '+' as a space
+// (a REST API's Lambda proxy event has "plus=a+b" as "a b" and "a%2Bb" as
+// "a+b", recorded against AWS by LocalStack's validated API Gateway tests).
 func Event(r *http.Request, route Route, body []byte) events.APIGatewayProxyRequest {
 	ev := events.APIGatewayProxyRequest{
 		Resource:                        route.Path,

@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"slices"
+	"strconv"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 )
@@ -68,8 +70,107 @@ func TestOtherRoutesAnswerLikeAPIGateway(t *testing.T) {
 	} {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
-		if w.Code != http.StatusForbidden || w.Body.String() != `{"message":"Missing Authentication Token"}` {
-			t.Errorf("%s %s: %d %s", r.Method, r.URL.Path, w.Code, w.Body)
+		// The deployed stage's MISSING_AUTHENTICATION_TOKEN gateway response.
+		if w.Code != http.StatusNotFound || w.Body.String() != `{"message":"not found: this API serves GET /vip-messages only"}` ||
+			w.Header().Get("Content-Type") != "application/json" || len(w.Header().Get("X-Request-Id")) != 36 {
+			t.Errorf("%s %s: %d %s %v", r.Method, r.URL.Path, w.Code, w.Body, w.Header())
 		}
+	}
+}
+
+// The query decoding of a REST API's Lambda proxy event, as recorded against
+// AWS: '+' is a space, %2B a plus, ':' and '/' stay, UTF-8 is decoded.
+func TestQueryDecodedLikeAPIGateway(t *testing.T) {
+	r := httptest.NewRequest(http.MethodGet, "/vip-messages?dateTimeOffset=2023-06-12T18:05:10.123456+00:00&email=test%2Balias@gmail.com"+
+		"&plus=test+alias@gmail.com&url=https://www.google.com/&whitespace=foo%20bar&label=churn%C3%A9", nil)
+	ev := Event(r, Route{Path: "/vip-messages"}, nil)
+	for name, want := range map[string]string{
+		"dateTimeOffset": "2023-06-12T18:05:10.123456 00:00",
+		"email":          "test+alias@gmail.com",
+		"plus":           "test alias@gmail.com",
+		"url":            "https://www.google.com/",
+		"whitespace":     "foo bar",
+		"label":          "churné",
+	} {
+		if got := ev.QueryStringParameters[name]; got != want || !slices.Equal(ev.MultiValueQueryStringParameters[name], []string{want}) {
+			t.Errorf("%s = %q, want %q", name, got, want)
+		}
+	}
+}
+
+func TestTokenBucketPerKey(t *testing.T) {
+	clock := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	calls := 0
+	h := NewWithOptions(Route{Method: http.MethodGet, Path: "/vip-messages"},
+		func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			calls++
+			return events.APIGatewayProxyResponse{StatusCode: 200, Body: "{}"}, nil
+		}, Options{RateLimit: 2, Burst: 3, Now: func() time.Time { return clock }})
+	do := func(key string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/vip-messages", nil)
+		r.Header.Set("x-api-key", key)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for i := 0; i < 3; i++ {
+		if w := do("key-a"); w.Code != 200 {
+			t.Fatalf("request %d within the burst: %d", i+1, w.Code)
+		}
+	}
+	w := do("key-a")
+	if w.Code != http.StatusTooManyRequests || w.Header().Get("Retry-After") != "1" || w.Header().Get("Content-Type") != "application/json" ||
+		w.Body.String() != `{"message":"`+ThrottledMessage+`"}` || w.Header().Get("X-Request-Id") == "" {
+		t.Fatalf("over the burst: %d %v %s", w.Code, w.Header(), w.Body)
+	}
+	if calls != 3 {
+		t.Fatalf("the handler ran %d times, want 3: a throttled request never reaches it", calls)
+	}
+	if w := do("key-b"); w.Code != 200 {
+		t.Fatalf("another key has its own bucket: %d", w.Code)
+	}
+	clock = clock.Add(500 * time.Millisecond) // one token at 2/s
+	if w := do("key-a"); w.Code != 200 {
+		t.Fatalf("after a refill: %d", w.Code)
+	}
+	if w := do("key-a"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("bucket empty again: %d", w.Code)
+	}
+	clock = clock.Add(time.Hour) // refills to the burst, no more
+	for i := 0; i < 3; i++ {
+		if w := do("key-a"); w.Code != 200 {
+			t.Fatalf("after an hour, request %d: %d", i+1, w.Code)
+		}
+	}
+	if w := do("key-a"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("the bucket holds Burst tokens at most: %d", w.Code)
+	}
+}
+
+func TestNoLimitByDefault(t *testing.T) {
+	h := New(Route{Method: http.MethodGet, Path: "/vip-messages"},
+		func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+		})
+	for i := 0; i < 1000; i++ {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/vip-messages", nil))
+		if w.Code != 200 {
+			t.Fatalf("request %d: %d", i, w.Code)
+		}
+	}
+}
+
+func TestBucketsStayBounded(t *testing.T) {
+	clock := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	l := newLimiter(1, 1, func() time.Time { return clock })
+	for i := 0; i < 3*maxBuckets; i++ {
+		l.take(strconv.Itoa(i))
+		if i%maxBuckets == 0 {
+			clock = clock.Add(time.Second) // the earlier buckets are full again
+		}
+	}
+	if len(l.buckets) > maxBuckets+1 {
+		t.Fatalf("%d buckets", len(l.buckets))
 	}
 }

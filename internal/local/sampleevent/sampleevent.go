@@ -17,6 +17,7 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/rfc3339"
+	"github.com/vip-messages/api/internal/signature"
 )
 
 // Files lists the sample API Gateway events in dir (the repository's events/):
@@ -72,7 +73,8 @@ func Date(ev events.APIGatewayProxyRequest) (time.Time, error) {
 }
 
 // Resign moves the event's x-date to now and, when its signature was right for
-// secret, signs it again with secret. A deliberately wrong signature stays
+// secret, signs it again with secret: version 2, over the event's own query
+// parameters. A deliberately wrong signature stays
 // wrong, and an event without the headers is left alone, so error samples keep
 // their error.
 func Resign(ev events.APIGatewayProxyRequest, secret string, now time.Time) events.APIGatewayProxyRequest {
@@ -81,8 +83,10 @@ func Resign(ev events.APIGatewayProxyRequest, secret string, now time.Time) even
 }
 
 // ResignAs moves the event's x-date to now and, when its signature was right
-// (for its own x-date) with one of the secrets in was, signs it with secret
-// and, unless keyID is empty, sets x-api-key to keyID. An event whose
+// (version 1 for its own x-date, or version 2 for its own x-date and query)
+// with one of the secrets in was, signs it with secret, version 2 over the
+// event's own query parameters (signature.Query of its two maps, as the
+// handler reads them), and, unless keyID is empty, sets x-api-key to keyID. An event whose
 // signature was right with none of them is an error sample: only its x-date
 // changes, so it keeps its error. It reports whether it signed.
 func ResignAs(ev events.APIGatewayProxyRequest, was []string, keyID, secret string, now time.Time) (events.APIGatewayProxyRequest, bool) {
@@ -95,12 +99,14 @@ func ResignAs(ev events.APIGatewayProxyRequest, was []string, keyID, secret stri
 	multi := cloneMulti(ev.MultiValueHeaders)
 	date := now.UTC().Format(time.RFC3339)
 	set(headers, multi, dateKey, date)
+	query := signature.Query(ev.QueryStringParameters, ev.MultiValueQueryStringParameters)
 	signed := false
 	for _, w := range was {
-		signed = signed || hasSig && hmac.Equal([]byte(oldSig), []byte(auth.Sign(w, oldDate)))
+		signed = signed || hasSig && (hmac.Equal([]byte(oldSig), []byte(signature.SignV1(w, oldDate))) ||
+			hmac.Equal([]byte(oldSig), []byte(signature.SignV2(w, oldDate, query))))
 	}
 	if signed {
-		set(headers, multi, sigKey, auth.Sign(secret, date))
+		set(headers, multi, sigKey, signature.SignV2(secret, date, query))
 		if keyID != "" {
 			k, _, ok := header(headers, auth.HeaderKeyID)
 			if !ok {

@@ -7,6 +7,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/signature"
 )
 
 func TestResign(t *testing.T) {
@@ -14,16 +15,23 @@ func TestResign(t *testing.T) {
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	ev := func(sig string) events.APIGatewayProxyRequest {
 		return events.APIGatewayProxyRequest{
-			Headers:           map[string]string{"X-Date": old, "x-signature": sig, "x-api-key": "k-0000001"},
-			MultiValueHeaders: map[string][]string{"x-date": {old}, "X-Signature": {sig}},
+			Headers:                         map[string]string{"X-Date": old, "x-signature": sig, "x-api-key": "k-0000001"},
+			MultiValueHeaders:               map[string][]string{"x-date": {old}, "X-Signature": {sig}},
+			QueryStringParameters:           map[string]string{"workspaceId": "ws-demo", "label": "b"},
+			MultiValueQueryStringParameters: map[string][]string{"workspaceId": {"ws-demo"}, "label": {"a", "b"}},
 		}
 	}
+	// The event's own query: both labels, as the handler reads them.
+	query := map[string][]string{"workspaceId": {"ws-demo"}, "label": {"a", "b"}}
+	renewed := signature.SignV2(secret, "2026-06-01T12:00:00Z", query)
 	cases := []struct {
 		name    string
 		in      events.APIGatewayProxyRequest
 		wantSig string
 	}{
-		{"valid signature is renewed", ev(auth.Sign(secret, old)), auth.Sign(secret, "2026-06-01T12:00:00Z")},
+		{"valid v1 signature is renewed as v2", ev(auth.Sign(secret, old)), renewed},
+		{"valid v2 signature is renewed", ev(signature.SignV2(secret, old, query)), renewed},
+		{"v2 of another query stays wrong", ev(signature.SignV2(secret, old, map[string][]string{"workspaceId": {"ws-demo"}})), signature.SignV2(secret, old, map[string][]string{"workspaceId": {"ws-demo"}})},
 		{"wrong signature stays wrong", ev("00"), "00"},
 	}
 	for _, c := range cases {
@@ -61,8 +69,8 @@ func TestResignAs(t *testing.T) {
 		signed        bool
 		wantKey, want string
 	}{
-		{"right for the demo secret", ev(auth.Sign(demo, old)), true, "my-key-0001", auth.Sign(mine, date)},
-		{"right for the new secret", ev(auth.Sign(mine, old)), true, "my-key-0001", auth.Sign(mine, date)},
+		{"right for the demo secret", ev(auth.Sign(demo, old)), true, "my-key-0001", signature.SignV2(mine, date, nil)},
+		{"right for the new secret", ev(auth.Sign(mine, old)), true, "my-key-0001", signature.SignV2(mine, date, nil)},
 		{"right for neither: an error sample", ev(auth.Sign("other", old)), false, "demo-key-0001", auth.Sign("other", old)},
 	} {
 		t.Run(c.name, func(t *testing.T) {
