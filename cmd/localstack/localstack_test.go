@@ -97,8 +97,8 @@ func TestServeWalksDemoChannel(t *testing.T) {
 		t.Fatalf("walk returned %d messages, want %d in newest-first order", len(got), len(wantKeys))
 	}
 
-	// Anything but GET /vip-messages answers as API Gateway does.
-	if status, _, body := get(t, base+"/other"); status != http.StatusForbidden || !strings.Contains(string(body), "Missing Authentication Token") {
+	// Anything but GET /vip-messages answers as the deployed stage's gateway response does.
+	if status, _, body := get(t, base+"/other"); status != http.StatusNotFound || !strings.Contains(string(body), "not found: this API serves GET /vip-messages only") {
 		t.Fatalf("unknown path: %d %s", status, body)
 	}
 }

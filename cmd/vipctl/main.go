@@ -4,7 +4,7 @@
 // Operators: create, rotate and revoke API keys in Secrets Manager, register
 // workspaces and connect channels in DynamoDB.
 //
-//	vipctl sign                       the three signature headers, for curl -H @<(vipctl sign)
+//	vipctl sign URL                   the three signature headers of a request, for curl -H @<(vipctl sign "$URL") "$URL"
 //	vipctl sign-event FILE            a sample API Gateway event, signed afresh
 //	vipctl messages list ...          JSON lines (or --table); --all walks every page
 //	vipctl keys create|rotate|retire-previous|revoke|show ...
