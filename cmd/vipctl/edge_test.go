@@ -330,3 +330,22 @@ func TestKeysAtTheEdgeRefusals(t *testing.T) {
 		t.Fatalf("20-character id: tier %q, want the default standard", got)
 	}
 }
+
+// Against an AWS account, create and revoke need the stage: a key that is not
+// also an API Gateway key of its stage would be refused at the edge.
+func TestStageRequiredAgainstAWS(t *testing.T) {
+	awsAccount(t)
+	stage := func(k string) string {
+		return map[string]string{envSecretPrefix: "vip-api/dev/api-keys"}[k]
+	}
+	for _, args := range [][]string{
+		{"keys", "create", "--workspace", "ws-demo"},
+		{"keys", "revoke", "vk_0123456789abcdef0123"},
+	} {
+		var rec offline
+		r := vipctlVia(&rec, stage, args...)
+		if r.code != exitUsage || !strings.Contains(r.stderr, "--stage (or $VIP_STAGE) is required against an AWS account") || rec.requests.Load() != 0 {
+			t.Errorf("vipctl %s: want exit 2 asking for --stage, no request; %d requests\n%s", strings.Join(args, " "), rec.requests.Load(), r)
+		}
+	}
+}

@@ -57,12 +57,13 @@ func vipctlVia(client aws.HTTPClient, getenv func(string) string, args ...string
 // secret; nil marks one that touches neither (it calls the API). A new command
 // must be added here, so that it cannot skip the guard unnoticed.
 var awsArgs = map[string][]string{
-	"keys create":             {"--workspace", "ws-demo"},
+	"keys create":             {"--workspace", "ws-demo", "--stage", "dev"},
 	"keys list":               {},
 	"keys restore":            {"demo-key-0001"},
 	"keys rotate":             {"demo-key-0001"},
 	"keys retire-previous":    {"demo-key-0001"},
-	"keys revoke":             {"demo-key-0001"},
+	"keys revoke":             {"--stage", "dev", "demo-key-0001"},
+	"keys set-tier":           nil, // API Gateway only (edge_test.go)
 	"keys show":               {"demo-key-0001"},
 	"keys set-workspaces":     {"--workspace", "ws-demo", "demo-key-0001"},
 	"workspaces put":          {"--vip", "ws-a"},
