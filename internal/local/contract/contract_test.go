@@ -11,7 +11,8 @@ import (
 )
 
 // openapi.yaml writes the standard headers once (components/responses, a YAML
-// anchor); resolved, every status still declares them, and 503 its Retry-After.
+// anchor); resolved, every status still declares them, and 429 and 503 their
+// Retry-After.
 func TestEveryResponseDeclaresTheStandardHeaders(t *testing.T) {
 	path, err := repo.Path("openapi.yaml")
 	if err != nil {
@@ -25,7 +26,10 @@ func TestEveryResponseDeclaresTheStandardHeaders(t *testing.T) {
 		t.Fatal(err)
 	}
 	op := doc.Paths.Find("/vip-messages").Get
-	want := []int{200, 400, 401, 403, 404, 422, 500, 503}
+	want := []int{200, 400, 401, 403, 404, 422, 429, 500, 503}
+	retry := func(status int) bool {
+		return status == http.StatusServiceUnavailable || status == http.StatusTooManyRequests
+	}
 	if got := op.Responses.Len(); got != len(want) {
 		t.Errorf("%d responses, want %d", got, len(want))
 	}
@@ -37,7 +41,7 @@ func TestEveryResponseDeclaresTheStandardHeaders(t *testing.T) {
 		}
 		headers := ref.Value.Headers
 		names := []string{"Cache-Control", "X-Request-Id"}
-		if status == http.StatusServiceUnavailable {
+		if retry(status) {
 			names = append(names, "Retry-After")
 		}
 		for _, name := range names {
@@ -45,11 +49,11 @@ func TestEveryResponseDeclaresTheStandardHeaders(t *testing.T) {
 				t.Errorf("%d: no %s header", status, name)
 			}
 		}
-		if status != http.StatusServiceUnavailable && len(headers) != 2 {
+		if !retry(status) && len(headers) != 2 {
 			t.Errorf("%d: headers %v, want only the standard two", status, keys(headers))
 		}
-		if status == http.StatusServiceUnavailable && !headers["Retry-After"].Value.Required {
-			t.Error("503: Retry-After is not required")
+		if retry(status) && !headers["Retry-After"].Value.Required {
+			t.Errorf("%d: Retry-After is not required", status)
 		}
 		if ref.Value.Content.Get("application/json") == nil {
 			t.Errorf("%d: no application/json body", status)
