@@ -86,7 +86,8 @@ func ExampleAPIError() {
 }
 
 // exampleAPI is a stand-in for the API with canned answers: it checks the
-// signature as the API does (HMAC-SHA256 of x-date, keyed by the secret) and
+// signature as the API does (version 2: HMAC-SHA256, keyed by the secret, of
+// "v2", GET, the path, the canonical query and x-date, one per line) and
 // serves a window of three messages in pages of two. A real stage also checks
 // that x-date is fresh; the tests of this package run against the real handler.
 func exampleAPI() *httptest.Server {
@@ -102,8 +103,8 @@ func exampleAPI() *httptest.Server {
 	return httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		mac := hmac.New(sha256.New, []byte("demo-secret-please-change"))
-		io.WriteString(mac, r.Header.Get("x-date"))
-		if r.Header.Get("x-api-key") != "demo-key-0001" || r.Header.Get("x-signature") != hex.EncodeToString(mac.Sum(nil)) {
+		io.WriteString(mac, "v2\nGET\n/vip-messages\n"+client.CanonicalQuery(r.URL.Query())+"\n"+r.Header.Get("x-date"))
+		if r.Header.Get("x-api-key") != "demo-key-0001" || r.Header.Get("x-signature") != "v2="+hex.EncodeToString(mac.Sum(nil)) {
 			w.WriteHeader(http.StatusUnauthorized)
 			io.WriteString(w, `{"message":"invalid credentials"}`)
 			return
