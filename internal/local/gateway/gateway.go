@@ -95,15 +95,18 @@ func NewWithOptions(route Route, h HandlerFunc, opt Options) http.Handler {
 				w.Header().Add(k, v)
 			}
 		}
-		out := []byte(resp.Body)
 		if resp.IsBase64Encoded {
-			if out, err = base64.StdEncoding.DecodeString(resp.Body); err != nil {
+			out, err := base64.StdEncoding.DecodeString(resp.Body)
+			if err != nil {
 				writeMessage(w, http.StatusBadGateway, BadGatewayMessage)
 				return
 			}
+			w.WriteHeader(resp.StatusCode)
+			_, _ = w.Write(out)
+			return
 		}
 		w.WriteHeader(resp.StatusCode)
-		_, _ = w.Write(out)
+		_, _ = io.WriteString(w, resp.Body) // no copy of a page's body
 	})
 }
 

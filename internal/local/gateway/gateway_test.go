@@ -174,3 +174,29 @@ func TestBucketsStayBounded(t *testing.T) {
 		t.Fatalf("%d buckets", len(l.buckets))
 	}
 }
+
+// A body is written as it is, or decoded first when the handler says it is
+// base64; an undecodable one is API Gateway's 502.
+func TestResponseBody(t *testing.T) {
+	for _, tc := range []struct {
+		name   string
+		resp   events.APIGatewayProxyResponse
+		status int
+		body   string
+	}{
+		{"text", events.APIGatewayProxyResponse{StatusCode: 200, Body: `{"items":[]}`}, 200, `{"items":[]}`},
+		{"base64", events.APIGatewayProxyResponse{StatusCode: 201, Body: "aGk=", IsBase64Encoded: true}, 201, "hi"},
+		{"bad base64", events.APIGatewayProxyResponse{StatusCode: 200, Body: "%%", IsBase64Encoded: true}, 502, `{"message":"` + BadGatewayMessage + `"}`},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := New(VipMessages, func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+				return tc.resp, nil
+			})
+			w := httptest.NewRecorder()
+			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/vip-messages", nil))
+			if w.Code != tc.status || w.Body.String() != tc.body {
+				t.Fatalf("%d %q, want %d %q", w.Code, w.Body, tc.status, tc.body)
+			}
+		})
+	}
+}
