@@ -12,6 +12,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strconv"
+	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -38,6 +40,53 @@ type Server struct {
 	Port int
 	cmd  *exec.Cmd
 	done chan error
+	tail *tailBuffer
+}
+
+// ErrPortBusy is wrapped by Start's error when DynamoDB Local could not bind
+// its port.
+var ErrPortBusy = errors.New("port busy")
+
+// exitError is an exit of DynamoDB Local before it answered.
+type exitError struct {
+	msg  string
+	busy bool
+}
+
+func (e *exitError) Error() string        { return e.msg }
+func (e *exitError) Is(target error) bool { return e.busy && target == ErrPortBusy }
+
+// tailBuffer keeps the last max bytes written to it.
+type tailBuffer struct {
+	mu  sync.Mutex
+	b   []byte
+	max int
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+// message is the JVM's own message in the output: its exception lines
+// without the stack frames, on one line.
+func (t *tailBuffer) message() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	var lines []string
+	for _, l := range strings.Split(string(t.b), "\n") {
+		l = strings.TrimRight(l, "\r")
+		if strings.Contains(l, "Exception") && !strings.HasPrefix(l, "\t") && !strings.HasPrefix(l, " ") ||
+			strings.HasPrefix(l, "Error") {
+			lines = append(lines, strings.TrimSpace(l))
+		}
+	}
+	return strings.Join(lines, "; ")
 }
 
 // Options for Start. A zero Port picks a free one.
@@ -104,12 +153,14 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	if out == nil {
 		out = io.Discard
 	}
-	cmd.Stdout, cmd.Stderr = out, out
+	// The JVM's last words, for an exit before it answers (a busy port).
+	tail := &tailBuffer{max: 16 << 10}
+	cmd.Stdout, cmd.Stderr = io.MultiWriter(out, tail), io.MultiWriter(out, tail)
 	setDeathSignal(cmd)
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start DynamoDB Local: %w", err)
 	}
-	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, cmd: cmd, done: make(chan error, 1)}
+	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, cmd: cmd, done: make(chan error, 1), tail: tail}
 	go func() { s.done <- cmd.Wait() }()
 	if err := s.waitReady(ctx, 60*time.Second); err != nil {
 		s.Stop()
@@ -130,7 +181,12 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 		}
 		select {
 		case exitErr := <-s.done:
-			return fmt.Errorf("DynamoDB Local exited before it answered: %v", exitErr)
+			msg := s.tail.message()
+			if msg == "" {
+				msg = "no error message"
+			}
+			return &exitError{msg: fmt.Sprintf("DynamoDB Local on port %d exited before it answered (%v): %s", s.Port, exitErr, msg),
+				busy: strings.Contains(msg, "BindException")}
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-time.After(100 * time.Millisecond):

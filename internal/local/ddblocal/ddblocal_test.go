@@ -1,0 +1,55 @@
+package ddblocal
+
+import (
+	"context"
+	"errors"
+	"net"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+)
+
+// A busy port: Start names the port and shows the JVM's own message, without
+// its stack frames, and the error matches ErrPortBusy.
+func TestStartOnABusyPort(t *testing.T) {
+	if _, err := FindJar(); err != nil {
+		t.Skip(err)
+	}
+	// DynamoDB Local binds every interface, so hold the port there.
+	l, err := net.Listen("tcp", ":0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	port := l.Addr().(*net.TCPAddr).Port
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	s, err := Start(ctx, Options{Port: port})
+	if err == nil {
+		s.Stop()
+		t.Fatal("started on a busy port")
+	}
+	msg := err.Error()
+	for _, want := range []string{"DynamoDB Local on port " + strconv.Itoa(port) + " exited before it answered", "java.net.BindException: Address already in use"} {
+		if !strings.Contains(msg, want) {
+			t.Errorf("error lacks %q: %s", want, msg)
+		}
+	}
+	if strings.Contains(msg, "\tat ") || strings.Contains(msg, "\n") || !errors.Is(err, ErrPortBusy) {
+		t.Errorf("want one line without stack frames, matching ErrPortBusy: %q", msg)
+	}
+}
+
+func TestTailBuffer(t *testing.T) {
+	tb := &tailBuffer{max: 10}
+	_, _ = tb.Write([]byte("0123456789abc"))
+	if string(tb.b) != "3456789abc" {
+		t.Errorf("tail %q", tb.b)
+	}
+	tb = &tailBuffer{max: 1 << 10}
+	_, _ = tb.Write([]byte("Initializing\nException in thread \"main\" java.io.IOException: x\n\tat a.b(c.java:1)\nCaused by: java.net.BindException: y\n\t... 16 more\n"))
+	if got := tb.message(); got != `Exception in thread "main" java.io.IOException: x; Caused by: java.net.BindException: y` {
+		t.Errorf("message %q", got)
+	}
+}
