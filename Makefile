@@ -113,8 +113,11 @@ EVENT ?= events/list.json
 ## at http://localhost:3000/vip-messages, as API Gateway would serve it. Ctrl-C stops all.
 ## RUN_FLAGS='-secrets-addr 0.0.0.0:8010' lets a sam local container reach it on Linux.
 ## RUN_FLAGS="-rate-limit 2 -burst 4" turns on a per-key token bucket (429s), off by default.
+## LOCAL_API_PORT, LOCAL_DYNAMODB_PORT, LOCAL_SECRETS_PORT choose its ports (3000, 8000, 8010).
+# Built, then run: `go run` exits 1 on Ctrl-C whatever the program does, which make reports as an error.
 run: tools
-	$(GO) run ./cmd/localstack run $(RUN_FLAGS)
+	@$(GO) build -o $(LOCAL_BIN)/localstack ./cmd/localstack
+	$(LOCAL_BIN)/localstack run $(RUN_FLAGS)
 
 ## local-bootstrap: the functions for this machine, with the deploy build's flags.
 local-bootstrap:

@@ -8,6 +8,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strings"
 	"testing"
@@ -141,11 +142,16 @@ func TestInvokeThroughRIE(t *testing.T) {
 	}
 	for event, status := range cases {
 		t.Run(event, func(t *testing.T) {
-			var out bytes.Buffer
+			var out, logs bytes.Buffer
 			err := invokeCmd([]string{"-event", filepath.Join(root, "events", event), "-bootstrap", bootstrap, "-rie", rie,
-				"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out)
+				"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out, &logs)
 			if err != nil {
 				t.Fatal(err)
+			}
+			// The emulator's REPORT line keeps its Duration, not its placeholders.
+			if l := logs.String(); !strings.Contains(l, "INIT REPORT") || !regexp.MustCompile(`\nREPORT RequestId: \S+\tDuration: [0-9.]+ ms\t\(aws-lambda-rie's other`).MatchString(l) ||
+				strings.Contains(l, "Max Memory Used") {
+				t.Errorf("emulator logs:\n%s", l)
 			}
 			var resp struct {
 				StatusCode int

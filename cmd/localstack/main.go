@@ -25,7 +25,7 @@ func main() {
 	case "run":
 		err = runCmd(args)
 	case "invoke":
-		err = invokeCmd(args, os.Stdout)
+		err = invokeCmd(args, os.Stdout, os.Stderr)
 	default:
 		usage()
 	}

@@ -9,25 +9,52 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
 	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 )
 
+// Environment variables that choose make run's ports (the flags win), so that
+// `make run LOCAL_API_PORT=3001` works as well as RUN_FLAGS.
+const (
+	envAPIPort     = "LOCAL_API_PORT"
+	envDynamoPort  = "LOCAL_DYNAMODB_PORT"
+	envSecretsPort = "LOCAL_SECRETS_PORT"
+)
+
 func runCmd(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
-	addr := fs.String("addr", devstack.APIAddr, "address of the API")
+	addr := fs.String("addr", devstack.APIAddr, "address of the API (host:port)")
 	secretsAddr := fs.String("secrets-addr", devstack.SecretsAddr,
 		"address of the local Secrets Manager endpoint; 0.0.0.0:8010 lets a sam local container reach it on Linux (README)")
 	// Off by default, so local load tests are not throttled; on, a client's
 	// 429 handling can be tried (README, "Rate limits").
 	rate := fs.Float64("rate-limit", 0, "per-key token bucket: requests per second for each x-api-key, as a deployed tier's usage plan (0: no limit)")
 	burst := fs.Int("burst", 0, "per-key token bucket size (with -rate-limit; default the rate, at least 1)")
+	apiPort := fs.Int("api-port", envInt(envAPIPort), "port of the API, replacing -addr's ($"+envAPIPort+")")
+	dynamoPort := fs.Int("dynamodb-port", envInt(envDynamoPort), fmt.Sprintf("port of DynamoDB Local ($%s; default %d)", envDynamoPort, devstack.DynamoPort))
+	secretsPort := fs.Int("secrets-port", envInt(envSecretsPort), "port of the local Secrets Manager, replacing -secrets-addr's ($"+envSecretsPort+")")
 	_ = fs.Parse(args)
+	for _, p := range []struct {
+		name string
+		v    *int
+	}{{"api-port", apiPort}, {"dynamodb-port", dynamoPort}, {"secrets-port", secretsPort}} {
+		if *p.v < 0 || *p.v > 65535 {
+			return fmt.Errorf("-%s %d is not a port", p.name, *p.v)
+		}
+	}
+	*addr = withPort(*addr, *apiPort)
+	*secretsAddr = withPort(*secretsAddr, *secretsPort)
+	if *dynamoPort == 0 {
+		*dynamoPort = devstack.DynamoPort
+	}
 	if *rate < 0 || *burst < 0 {
 		return fmt.Errorf("-rate-limit and -burst must not be negative")
 	}
@@ -37,10 +64,67 @@ func runCmd(args []string) error {
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
 	defer stop()
+	err := serve(ctx, *addr, *secretsAddr, *dynamoPort, gateway.Options{RateLimit: *rate, Burst: *burst})
+	if ctx.Err() != nil {
+		// Ctrl-C, at any moment: a stop asked for, not a failure.
+		fmt.Println("\nstopped.")
+		return nil
+	}
+	return err
+}
+
+// withPort replaces the port of addr (host:port) when port is not 0.
+func withPort(addr string, port int) string {
+	if port == 0 {
+		return addr
+	}
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		host = addr
+	}
+	return net.JoinHostPort(host, strconv.Itoa(port))
+}
+
+// envInt is the integer in the variable, or 0 (unset or not a number, which
+// the flag's range check then reports as the default).
+func envInt(name string) int {
+	n, err := strconv.Atoi(strings.TrimSpace(os.Getenv(name)))
+	if err != nil {
+		return 0
+	}
+	return n
+}
+
+// portHint says how to pick another port.
+func portHint(what string, port int, flagName, envName string) string {
+	return fmt.Sprintf("%s port %d is busy (another make run?): pick another with %s=%d make run, or RUN_FLAGS='-%s %d'",
+		what, port, envName, port+1, flagName, port+1)
+}
+
+func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gateway.Options) error {
+	// Bind the API first, so a busy port is an error at once, not after
+	// DynamoDB Local started, nor a banner.
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		if errors.Is(err, syscall.EADDRINUSE) {
+			_, port, _ := net.SplitHostPort(addr)
+			p, _ := strconv.Atoi(port)
+			return fmt.Errorf("%s (%w)", portHint("API", p, "api-port", envAPIPort), err)
+		}
+		return err
+	}
+	defer ln.Close()
 
 	fmt.Println("starting DynamoDB Local, the local Secrets Manager endpoint and the demo data ...")
-	stack, err := devstack.Start(ctx, devstack.Options{SecretsAddr: *secretsAddr})
-	if err != nil {
+	stack, err := devstack.Start(ctx, devstack.Options{SecretsAddr: secretsAddr, DynamoPort: dynamoPort})
+	switch {
+	case errors.Is(err, ddblocal.ErrPortBusy):
+		return fmt.Errorf("%s\n%w", portHint("DynamoDB Local", dynamoPort, "dynamodb-port", envDynamoPort), err)
+	case errors.Is(err, syscall.EADDRINUSE):
+		_, port, _ := net.SplitHostPort(secretsAddr)
+		p, _ := strconv.Atoi(port)
+		return fmt.Errorf("%s (%w)", portHint("Secrets Manager", p, "secrets-port", envSecretsPort), err)
+	case err != nil:
 		return err
 	}
 	defer stack.Close()
@@ -74,21 +158,16 @@ func runCmd(args []string) error {
 		case <-indexerCtx.Done():
 		}
 	}()
-	// Bind before saying "ready", so a busy port is an error, not a banner.
-	ln, err := net.Listen("tcp", *addr)
-	if err != nil {
-		return err
-	}
 	srv := &http.Server{
-		Handler:           gateway.NewWithOptions(gateway.VipMessages, h.Handle, gateway.Options{RateLimit: *rate, Burst: *burst}),
+		Handler:           gateway.NewWithOptions(gateway.VipMessages, h.Handle, gw),
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	printReady(stack, *addr)
-	if *rate > 0 {
-		fmt.Printf("Per-key rate limit: %g requests/s, burst %d (429 with Retry-After beyond).\n", *rate, *burst)
+	printReady(stack, addr)
+	if gw.RateLimit > 0 {
+		fmt.Printf("Per-key rate limit: %g requests/s, burst %d (429 with Retry-After beyond).\n", gw.RateLimit, gw.Burst)
 	}
 	select {
 	case err = <-errc:
@@ -96,7 +175,7 @@ func runCmd(args []string) error {
 		fmt.Println("\nstopping ...")
 		shutdown, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
-		err = srv.Shutdown(shutdown)
+		return srv.Shutdown(shutdown)
 	}
 	if errors.Is(err, http.ErrServerClosed) {
 		err = nil
@@ -121,9 +200,21 @@ DATE=$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ); SIG=$(printf '%%s' "$DATE" | openssl 
 
 or: go run ./cmd/vipctl messages list --url http://%s --key %s --secret %s --workspace %s --medium %s --from %s --to %s
 
+vipctl's operator commands (keys, workspaces, channels, index) against this stack:
+export AWS_REGION=%s AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_ENDPOINT_URL_DYNAMODB=%s AWS_ENDPOINT_URL_SECRETS_MANAGER=%s
+%s
 Ctrl-C stops everything.
 `, addr, stack.DynamoEndpoint, stack.Table, stack.SecretsEndpoint, stack.SecretPrefix, devstack.Region,
 		devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel,
 		devstack.DemoSecret, devstack.DemoKeyID, url,
-		addr, devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly))
+		addr, devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly),
+		devstack.Region, stack.DynamoEndpoint, stack.SecretsEndpoint, cacheHint(os.Getenv("KEY_CACHE_TTL")))
+}
+
+// cacheHint says how soon key changes show, and how to see them at once.
+func cacheHint(ttl string) string {
+	if ttl == "" {
+		return "Key changes (vipctl keys rotate, revoke, ...) show within KEY_CACHE_TTL, 5m by default: KEY_CACHE_TTL=2s make run shows them at once.\n"
+	}
+	return "Key changes (vipctl keys rotate, revoke, ...) show within KEY_CACHE_TTL=" + ttl + ".\n"
 }

@@ -234,7 +234,7 @@ func TestInvokeStreamEvent(t *testing.T) {
 	var out bytes.Buffer
 	if err := invokeCmd([]string{"-event", filepath.Join(root, "events", "stream-label-indexer.json"),
 		"-bootstrap", bins.API, "-indexer-bootstrap", bins.Indexer, "-rie", bins.RIE,
-		"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out); err != nil {
+		"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	var resp struct {
