@@ -147,7 +147,9 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 		signature.Query(req.QueryStringParameters, req.MultiValueQueryStringParameters))
 	if err != nil {
 		// Whose requests fail, when the key id is well formed.
-		rl.keyID, _ = auth.KeyID(req.Headers, req.MultiValueHeaders)
+		if id, ok := auth.KeyID(req.Headers, req.MultiValueHeaders); ok {
+			rl.keyID = id
+		}
 		return "", err
 	}
 	rl.keyID = key.ID

@@ -31,6 +31,7 @@ import (
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/outage"
 )
 
@@ -508,5 +509,71 @@ func TestSlowDependencyAnswers503BeforeTheDeadline(t *testing.T) {
 	contract.CheckEvent(t, ev, resp)
 	if resp.StatusCode != http.StatusServiceUnavailable || ctx.Err() != nil {
 		t.Fatalf("got %d (lambda context: %v), want a 503 while the Lambda still has time", resp.StatusCode, ctx.Err())
+	}
+}
+
+// A 401 is one line at the default level, the request's own, with metrics on
+// and off: its request id, the key id when it is well formed, and why
+// (auth.Reasons), never the signature or the x-date; the verifier logs nothing
+// of its own.
+func TestUnauthorizedLogLine(t *testing.T) {
+	s := demoStack(t)
+	set := func(k, v string) func(map[string]string) {
+		return func(h map[string]string) {
+			if v == "" {
+				delete(h, k)
+				return
+			}
+			h[k] = v
+		}
+	}
+	resign := func(secret string) func(map[string]string) {
+		return func(h map[string]string) { h["X-Signature"] = auth.Sign(secret, h["X-Date"]) }
+	}
+	stale := time.Now().Add(-2 * time.Minute).UTC().Format(time.RFC3339)
+	cases := []struct {
+		name   string
+		mutate []func(map[string]string)
+		key    string // "" when the line must have none
+		reason string
+	}{
+		{"wrong signature", []func(map[string]string){resign("other-secret")}, devstack.DemoKeyID, auth.ReasonSignatureMismatch},
+		{"unknown key", []func(map[string]string){set("X-Api-Key", "nobody-key-0001")}, "nobody-key-0001", auth.ReasonUnknownKey},
+		{"stale x-date", []func(map[string]string){set("X-Date", stale), resign(devstack.DemoSecret)}, devstack.DemoKeyID, auth.ReasonStaleDate},
+		{"uppercase signature", []func(map[string]string){func(h map[string]string) { h["X-Signature"] = strings.ToUpper(h["X-Signature"]) }}, devstack.DemoKeyID, auth.ReasonSignatureFormat},
+		{"missing signature", []func(map[string]string){set("X-Signature", "")}, devstack.DemoKeyID, auth.ReasonMissingHeader},
+		{"missing key", []func(map[string]string){set("X-Api-Key", "")}, "", auth.ReasonMissingHeader},
+		{"malformed key id", []func(map[string]string){set("X-Api-Key", "bad key!")}, "", auth.ReasonKeyIDFormat},
+	}
+	for _, stage := range []string{"", "prod"} {
+		var logs bytes.Buffer
+		cfg := s.Config()
+		cfg.Stage = stage // "": metrics off
+		h := app.NewWithClients(cfg, s.DynamoDB(), s.SecretsManager(), slog.New(slog.NewJSONHandler(&logs, nil)))
+		for _, tc := range cases {
+			t.Run(fmt.Sprintf("metrics %v/%s", stage != "", tc.name), func(t *testing.T) {
+				logs.Reset()
+				ev := request(window(nil), tc.mutate...)
+				if resp := call(t, h, ev); resp.StatusCode != http.StatusUnauthorized {
+					t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
+				}
+				out := strings.TrimSpace(logs.String())
+				if strings.Count(out, "\n") != 0 {
+					t.Fatalf("want one line for the request:\n%s", out)
+				}
+				var m map[string]any
+				if err := json.Unmarshal([]byte(out), &m); err != nil {
+					t.Fatal(err)
+				}
+				if m["msg"] != "request" || m["level"] != "INFO" || m["requestId"] != "test-request" || m["status"] != float64(401) ||
+					m[metrics.DimReason] != tc.reason || m["reason"] == nil {
+					t.Errorf("line %v, want the request's INFO line with Reason %q", m, tc.reason)
+				}
+				if got, has := m["apiKeyId"]; tc.key == "" && has || tc.key != "" && got != tc.key {
+					t.Errorf("apiKeyId %v, want %q", got, tc.key)
+				}
+				checkNoSecretsLogged(t, out, ev.Headers["X-Signature"], ev.Headers["X-Date"])
+			})
+		}
 	}
 }

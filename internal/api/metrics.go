@@ -120,6 +120,10 @@ func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err err
 		put(MetricReadCapacity, rl.page.Stats.ReadCapacity)
 	}
 	if doc == nil {
+		// Without metrics the line still says why a 401 failed.
+		if status == http.StatusUnauthorized {
+			*attrs = append(*attrs, slog.String(metrics.DimReason, authReason(err)))
+		}
 		return nil
 	}
 	put(MetricStatus2xx, oneIf(status >= 200 && status < 300))
@@ -150,14 +154,18 @@ func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err err
 		put(MetricReadLabelIndex, oneIf(path == messages.ReadLabelIndex))
 	}
 	if status == http.StatusUnauthorized {
-		reason := unspecifiedReason
-		if e, ok := clienterr.As(err); ok && e.Reason != "" {
-			reason = e.Reason
-		}
-		doc.Dimension(metrics.DimReason, reason)
+		doc.Dimension(metrics.DimReason, authReason(err))
 		doc.Put(AuthMetrics, MetricAuthFailures, 1)
 	}
 	return doc
+}
+
+// authReason is the Reason of a 401 (auth.Reasons).
+func authReason(err error) string {
+	if e, ok := clienterr.As(err); ok && e.Reason != "" {
+		return e.Reason
+	}
+	return unspecifiedReason
 }
 
 func oneIf(b bool) float64 {

@@ -124,8 +124,10 @@ type Verifier struct {
 	Keys KeySource
 	// Now is the server clock; nil means time.Now.
 	Now func() time.Time
-	// Log receives one line per rejection, with the key id when it is well formed.
-	// It never receives a secret, a signature or an x-date value.
+	// Log receives the key store's unavailability. A rejection is not logged
+	// here: the caller logs it once, on the request's own line, with the
+	// error's Reason and KeyID. It never receives a secret, a signature or an
+	// x-date value.
 	Log *slog.Logger
 }
 
@@ -161,7 +163,6 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 	for i, name := range [3]string{HeaderKeyID, HeaderDate, HeaderSignature} {
 		val, err := header(headers, multiHeaders, name)
 		if err != nil {
-			v.reject(ctx, err)
 			return Key{}, err
 		}
 		vals[i] = val
@@ -169,23 +170,17 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 	keyID, date, sig := vals[0], vals[1], vals[2]
 
 	if !ValidKeyID(keyID) {
-		err := rejection(ReasonKeyIDFormat, "malformed x-api-key header: expected 8 to 128 characters of A-Z, a-z, 0-9, '_' or '-'")
-		v.reject(ctx, err)
-		return Key{}, err
+		return Key{}, rejection(ReasonKeyIDFormat, "malformed x-api-key header: expected 8 to 128 characters of A-Z, a-z, 0-9, '_' or '-'")
 	}
-	log := v.log().With("apiKeyId", keyID)
 
 	now := v.now()
 	if err := checkDate(date, now); err != nil {
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", err.Reason), slog.String("error", err.Message))
 		return Key{}, err
 	}
 
 	version, mac, ok := signature.Parse(sig)
 	if !ok {
-		err := rejection(ReasonSignatureFormat, "malformed x-signature header: expected v2= and 64 lowercase hex characters (HMAC-SHA256), or 64 alone for version 1")
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", err.Reason))
-		return Key{}, err
+		return Key{}, rejection(ReasonSignatureFormat, "malformed x-signature header: expected v2= and 64 lowercase hex characters (HMAC-SHA256), or 64 alone for version 1")
 	}
 
 	msg := date
@@ -195,31 +190,24 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 	val, err := v.Keys.LookupKey(ctx, keyID)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
-			log.LogAttrs(ctx, slog.LevelError, "key store unavailable", slog.String("error", err.Error()))
+			v.log().LogAttrs(ctx, slog.LevelError, "key store unavailable", slog.String("apiKeyId", keyID), slog.String("error", err.Error()))
 			return Key{}, err
 		}
 		// The same HMACs as for a wrong signature, so that timing does not tell
 		// an unknown key from a known one.
 		verify(nil, msg, mac)
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", ReasonUnknownKey))
 		return Key{}, errUnknownKey
 	}
 
 	if !verify(val.Secrets, msg, mac) {
-		log.LogAttrs(ctx, slog.LevelDebug, "auth rejected", slog.String("reason", ReasonSignatureMismatch), slog.Int("signatureVersion", version))
 		return Key{}, errSignatureMismatch
 	}
 	// Only a valid v1 signature learns that the key wants v2: its sender holds
 	// the secret, and is told how to fix the request.
 	if version < val.MinSignatureVersion {
-		log.LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", ErrV2Required.Reason))
 		return Key{}, ErrV2Required
 	}
 	return Key{ID: keyID, WorkspaceIDs: append([]string(nil), val.WorkspaceIDs...)}, nil
-}
-
-func (v *Verifier) reject(ctx context.Context, err *clienterr.Error) {
-	v.log().LogAttrs(ctx, slog.LevelInfo, "auth rejected", slog.String("reason", err.Reason), slog.String("error", err.Message))
 }
 
 func (v *Verifier) now() time.Time {
@@ -240,7 +228,10 @@ func (v *Verifier) log() *slog.Logger {
 // what a failed request's log line may name (the signature and x-date never).
 func KeyID(headers map[string]string, multi map[string][]string) (string, bool) {
 	id, err := header(headers, multi, HeaderKeyID)
-	return id, err == nil && ValidKeyID(id)
+	if err != nil || !ValidKeyID(id) {
+		return "", false // never the client's text of a malformed id
+	}
+	return id, true
 }
 
 // header returns the single value of the named header, or a client-safe error.
