@@ -119,7 +119,7 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 	stack, err := devstack.Start(ctx, devstack.Options{SecretsAddr: secretsAddr, DynamoPort: dynamoPort})
 	switch {
 	case errors.Is(err, ddblocal.ErrPortBusy):
-		return fmt.Errorf("%s\n%w", portHint("DynamoDB Local", dynamoPort, "dynamodb-port", envDynamoPort), err)
+		return fmt.Errorf("%s (%w)", portHint("DynamoDB Local", dynamoPort, "dynamodb-port", envDynamoPort), err)
 	case errors.Is(err, syscall.EADDRINUSE):
 		_, port, _ := net.SplitHostPort(secretsAddr)
 		p, _ := strconv.Atoi(port)

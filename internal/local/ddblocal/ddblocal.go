@@ -132,6 +132,13 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 		if port, err = FreePort(); err != nil {
 			return nil, err
 		}
+	} else if l, err := net.Listen("tcp", ":"+strconv.Itoa(port)); err != nil {
+		// Checked first: with another DynamoDB Local on the port, the readiness
+		// probe would get its answer and this one's bind failure would go
+		// unnoticed, its tables written into the other.
+		return nil, &exitError{msg: fmt.Sprintf("DynamoDB Local port %d is busy: %v", port, err), busy: true}
+	} else {
+		_ = l.Close()
 	}
 	dir := filepath.Dir(jar)
 	storage := []string{"-inMemory"}
