@@ -1,12 +1,10 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"io"
 	"net/http"
-	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync"
@@ -15,7 +13,7 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/gateway"
+	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/signature"
@@ -28,17 +26,15 @@ const (
 	newSecret, oldSecret = "the-new-secret", "the-old-secret"
 )
 
-var (
-	sigSrvOnce sync.Once
-	sigSrv     *httptest.Server
-)
+var sigKeysOnce sync.Once
 
-// signatureAPI is the real handler behind the local gateway, over HTTP: the
-// query string goes through the gateway's decoding, as through API Gateway's.
+// signatureAPI is the real handler behind the local gateway, over HTTP
+// (stacktest.API): the query string goes through the gateway's decoding, as
+// through API Gateway's. The signature tests' keys are stored once.
 func signatureAPI(t *testing.T) string {
 	t.Helper()
-	s := demoStack(t)
-	sigSrvOnce.Do(func() {
+	s, url := stacktest.API(t)
+	sigKeysOnce.Do(func() {
 		ctx := context.Background()
 		for id, v := range map[string]auth.SecretValue{
 			v2OnlyKeyID:  {Secrets: []string{newSecret, oldSecret}, WorkspaceIDs: []string{seed.DemoWorkspace}, MinSignatureVersion: 2},
@@ -48,12 +44,8 @@ func signatureAPI(t *testing.T) string {
 				t.Fatal(err)
 			}
 		}
-		var logs bytes.Buffer
-		h := newHandler(t, &logs)
-		sigSrv = httptest.NewServer(gateway.New(gateway.Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "test"}, h.Handle))
-		// Shared by the tests of the binary; it ends with the process.
 	})
-	return sigSrv.URL
+	return url
 }
 
 // get sends GET /vip-messages?rawQuery with the three headers and returns the

@@ -52,7 +52,7 @@ func TestEventLikeAPIGateway(t *testing.T) {
 }
 
 func TestEmptyQueryIsNull(t *testing.T) {
-	ev := Event(httptest.NewRequest(http.MethodGet, "/vip-messages", nil), Route{Path: "/vip-messages"}, nil)
+	ev := Event(httptest.NewRequest(http.MethodGet, "/vip-messages", nil), VipMessages, nil)
 	if ev.QueryStringParameters != nil || ev.MultiValueQueryStringParameters != nil {
 		t.Fatal("API Gateway sends null query maps for an empty query string")
 	}
@@ -83,7 +83,7 @@ func TestOtherRoutesAnswerLikeAPIGateway(t *testing.T) {
 func TestQueryDecodedLikeAPIGateway(t *testing.T) {
 	r := httptest.NewRequest(http.MethodGet, "/vip-messages?dateTimeOffset=2023-06-12T18:05:10.123456+00:00&email=test%2Balias@gmail.com"+
 		"&plus=test+alias@gmail.com&url=https://www.google.com/&whitespace=foo%20bar&label=churn%C3%A9", nil)
-	ev := Event(r, Route{Path: "/vip-messages"}, nil)
+	ev := Event(r, VipMessages, nil)
 	for name, want := range map[string]string{
 		"dateTimeOffset": "2023-06-12T18:05:10.123456 00:00",
 		"email":          "test+alias@gmail.com",
@@ -101,7 +101,7 @@ func TestQueryDecodedLikeAPIGateway(t *testing.T) {
 func TestTokenBucketPerKey(t *testing.T) {
 	clock := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	calls := 0
-	h := NewWithOptions(Route{Method: http.MethodGet, Path: "/vip-messages"},
+	h := NewWithOptions(VipMessages,
 		func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			calls++
 			return events.APIGatewayProxyResponse{StatusCode: 200, Body: "{}"}, nil
@@ -148,7 +148,7 @@ func TestTokenBucketPerKey(t *testing.T) {
 }
 
 func TestNoLimitByDefault(t *testing.T) {
-	h := New(Route{Method: http.MethodGet, Path: "/vip-messages"},
+	h := New(VipMessages,
 		func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			return events.APIGatewayProxyResponse{StatusCode: 200}, nil
 		})
