@@ -71,7 +71,11 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		return err
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	cmd := exec.CommandContext(ctx, *rie, "--runtime-interface-emulator-address", addr, *bootstrap)
+	rieArgs, err := rieFlags(addr)
+	if err != nil {
+		return err
+	}
+	cmd := exec.CommandContext(ctx, *rie, append(rieArgs, *bootstrap)...)
 	cmd.Env = os.Environ()
 	for k, v := range stack.Env() {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -118,6 +122,17 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		return errors.New("the emulator answered " + resp.Status)
 	}
 	return nil
+}
+
+// rieFlags are aws-lambda-rie's address flags: the invoke API on addr, and the
+// Runtime API the function talks to on a free port (its default, a fixed
+// 127.0.0.1:9001, makes two emulators on one machine fail).
+func rieFlags(addr string) ([]string, error) {
+	port, err := ddblocal.FreePort()
+	if err != nil {
+		return nil, err
+	}
+	return []string{"--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:" + strconv.Itoa(port)}, nil
 }
 
 // isStreamEvent: a DynamoDB stream event (Records from aws:dynamodb).

@@ -112,7 +112,11 @@ func TestPageSizeUnderRIE(t *testing.T) {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var logs lockedBuffer
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, bootstrap)
+	rieArgs, err := rieFlags(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rie, append(rieArgs, bootstrap)...)
 	cmd.Env = os.Environ()
 	for k, v := range stack.Env() {
 		cmd.Env = append(cmd.Env, k+"="+v)

@@ -178,7 +178,11 @@ func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	var logs bytes.Buffer
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, bootstrap)
+	rieArgs, err := rieFlags(addr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rie, append(rieArgs, bootstrap)...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
