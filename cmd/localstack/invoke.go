@@ -41,10 +41,12 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 	if err != nil {
 		return err
 	}
-	var payload []byte
+	// sign gives the payload to send; an API event is signed when it is sent,
+	// since seeding the stack can take longer than x-date stays fresh.
+	sign := func() ([]byte, error) { return raw, nil }
 	anchor := time.Now()
 	if isStreamEvent(raw) {
-		payload, *bootstrap = raw, *indexerBootstrap
+		*bootstrap = *indexerBootstrap
 	} else {
 		ev, err := sampleevent.Load(*eventPath)
 		if err != nil {
@@ -53,9 +55,7 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		if anchor, err = sampleevent.Date(ev); err != nil {
 			return fmt.Errorf("%s: %w", *eventPath, err)
 		}
-		if payload, err = json.Marshal(sampleevent.Resign(ev, devstack.DemoSecret, time.Now())); err != nil {
-			return err
-		}
+		sign = func() ([]byte, error) { return json.Marshal(sampleevent.Resign(ev, devstack.DemoSecret, time.Now())) }
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
@@ -98,6 +98,10 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		return err
 	}
 
+	payload, err := sign()
+	if err != nil {
+		return err
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
 		"http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(payload))
 	if err != nil {
