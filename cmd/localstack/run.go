@@ -208,13 +208,16 @@ Ctrl-C stops everything.
 		devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel,
 		devstack.DemoSecret, devstack.DemoKeyID, url,
 		addr, devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly),
-		devstack.Region, stack.DynamoEndpoint, stack.SecretsEndpoint, cacheHint(os.Getenv("KEY_CACHE_TTL")))
+		devstack.Region, stack.DynamoEndpoint, stack.SecretsEndpoint, cacheHint(os.Getenv("KEY_CACHE_TTL"), os.Getenv("KEY_NEGATIVE_TTL")))
 }
 
-// cacheHint says how soon key changes show, and how to see them at once.
-func cacheHint(ttl string) string {
-	if ttl == "" {
-		return "Key changes (vipctl keys rotate, revoke, ...) show within KEY_CACHE_TTL, 5m by default: KEY_CACHE_TTL=2s make run shows them at once.\n"
+// cacheHint says how soon key changes show, and how to see them at once: a
+// changed key waits for KEY_CACHE_TTL, a restored one (remembered as unknown
+// while revoked) for KEY_NEGATIVE_TTL.
+func cacheHint(ttl, negative string) string {
+	if ttl == "" || negative == "" {
+		return "Key changes (vipctl keys rotate, revoke, ...) show within KEY_CACHE_TTL (5m by default), a restored or new key\n" +
+			"within KEY_NEGATIVE_TTL (30s): KEY_CACHE_TTL=2s KEY_NEGATIVE_TTL=2s make run shows them at once.\n"
 	}
-	return "Key changes (vipctl keys rotate, revoke, ...) show within KEY_CACHE_TTL=" + ttl + ".\n"
+	return "Key changes (vipctl keys rotate, revoke, ...) show within KEY_CACHE_TTL=" + ttl + ", a restored or new key within KEY_NEGATIVE_TTL=" + negative + ".\n"
 }

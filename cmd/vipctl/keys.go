@@ -268,7 +268,7 @@ func keyValueCmd(ctx context.Context, e *env, f *flags, kf *keyFlags, args []str
 const cacheNote = "Running handlers pick the change up within KEY_CACHE_TTL (default 5m)."
 
 // localCacheHint is added to cacheNote against the local stack.
-const localCacheHint = "Local stack: start it with KEY_CACHE_TTL=2s make run to see key changes at once."
+const localCacheHint = "Local stack: start it with KEY_CACHE_TTL=2s KEY_NEGATIVE_TTL=2s make run to see key changes at once."
 
 // cacheNote says when a key change shows, with the hint for the local stack.
 func (e *env) cacheNote(kf *keyFlags) {
