@@ -6,7 +6,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -146,23 +145,7 @@ func TestPageSizeUnderRIE(t *testing.T) {
 			Headers:               map[string]string{"x-api-key": devstack.DemoKeyID, "x-date": date, "x-signature": auth.Sign(devstack.DemoSecret, date)},
 			QueryStringParameters: q,
 		}
-		payload, err := json.Marshal(ev)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(payload))
-		if err != nil {
-			t.Fatal(err)
-		}
-		defer resp.Body.Close()
-		out, err := io.ReadAll(resp.Body)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if resp.StatusCode != http.StatusOK || resp.Header.Get("Error-Type") != "" {
-			t.Fatalf("the emulator answered %s %s: %.300s", resp.Status, resp.Header.Get("Error-Type"), out)
-		}
-		return out
+		return postRIE(t, addr, ev)
 	}
 
 	type largest struct{ payload, body, items int }

@@ -201,7 +201,10 @@ func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
 	return addr
 }
 
-func invokeRIE(t *testing.T, addr string, event, out any) {
+// postRIE sends event to the emulator at addr and returns the payload the
+// runtime sent back; an emulator error (a function error, a payload over its
+// limit) fails the test.
+func postRIE(t *testing.T, addr string, event any) []byte {
 	t.Helper()
 	payload, err := json.Marshal(event)
 	if err != nil {
@@ -216,9 +219,15 @@ func invokeRIE(t *testing.T, addr string, event, out any) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.StatusCode != http.StatusOK {
-		t.Fatalf("emulator answered %s: %s", resp.Status, body)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Error-Type") != "" {
+		t.Fatalf("the emulator answered %s %s: %.300s", resp.Status, resp.Header.Get("Error-Type"), body)
 	}
+	return body
+}
+
+func invokeRIE(t *testing.T, addr string, event, out any) {
+	t.Helper()
+	body := postRIE(t, addr, event)
 	if err := json.Unmarshal(body, out); err != nil {
 		t.Fatalf("not a function response: %v\n%s", err, body)
 	}
