@@ -151,13 +151,6 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 	indexerDone := make(chan error, 1)
 	go func() { indexerDone <- indexer.Run(indexerCtx) }()
 	defer func() { stopIndexer(); <-indexerDone }()
-	go func() {
-		select {
-		case <-indexer.CaughtUp():
-			fmt.Println("label indexer: caught up with the table's stream (LOG_LEVEL=debug logs each batch's lag)")
-		case <-indexerCtx.Done():
-		}
-	}()
 	srv := &http.Server{
 		Handler:           gateway.NewWithOptions(gateway.VipMessages, h.Handle, gw),
 		ReadHeaderTimeout: 10 * time.Second,
@@ -165,9 +158,22 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 	errc := make(chan error, 1)
 	go func() { errc <- srv.Serve(ln) }()
 
-	printReady(stack, addr)
-	if gw.RateLimit > 0 {
-		fmt.Printf("Per-key rate limit: %g requests/s, burst %d (429 with Retry-After beyond).\n", gw.RateLimit, gw.Burst)
+	// The banner comes after the indexer has caught up with the demo data, so
+	// that it is not buried under the catch-up's batch lines and label queries
+	// are complete once it shows.
+	fmt.Println("label indexer: catching up with the table's stream ...")
+	select {
+	case <-indexer.CaughtUp():
+		fmt.Println("label indexer: caught up (LOG_LEVEL=debug logs each batch's lag)")
+	case <-ctx.Done():
+	case err = <-errc:
+		return err
+	}
+	if ctx.Err() == nil {
+		printReady(stack, addr)
+		if gw.RateLimit > 0 {
+			fmt.Printf("Per-key rate limit: %g requests/s, burst %d (429 with Retry-After beyond).\n", gw.RateLimit, gw.Burst)
+		}
 	}
 	select {
 	case err = <-errc:
