@@ -1,15 +1,12 @@
 package main
 
 import (
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"testing"
 	"time"
 
-	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
@@ -27,24 +24,7 @@ func BenchmarkLocalAPIPage(b *testing.B) {
 		"from": {now.UTC().AddDate(0, 0, -30).Format(time.DateOnly)}, "to": {now.UTC().Format(time.DateOnly)}}
 	u := base + gateway.VipMessages.Path + "?" + q.Encode()
 
-	page := func() time.Duration {
-		req, _ := http.NewRequest(http.MethodGet, u, nil)
-		date := time.Now().UTC().Format(time.RFC3339)
-		req.Header.Set("x-api-key", devstack.DemoKeyID)
-		req.Header.Set("x-date", date)
-		req.Header.Set("x-signature", auth.Sign(devstack.DemoSecret, date))
-		start := time.Now()
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			b.Fatal(err)
-		}
-		_, _ = io.Copy(io.Discard, resp.Body)
-		resp.Body.Close()
-		if resp.StatusCode != http.StatusOK {
-			b.Fatalf("status %d", resp.StatusCode)
-		}
-		return time.Since(start)
-	}
+	page := func() time.Duration { return timedPage(b, http.DefaultClient, u) }
 	for range 20 { // warm: key and access caches, connections, JIT of DynamoDB Local
 		page()
 	}

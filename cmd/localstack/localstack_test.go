@@ -104,14 +104,19 @@ func TestServeWalksDemoChannel(t *testing.T) {
 	}
 }
 
-func get(t testing.TB, u string) (int, http.Header, []byte) {
-	t.Helper()
+// demoRequest is a GET of u signed (v1) as the demo key, x-date now.
+func demoRequest(u string) *http.Request {
 	req, _ := http.NewRequest(http.MethodGet, u, nil)
 	date := time.Now().UTC().Format(time.RFC3339)
 	req.Header.Set("x-api-key", devstack.DemoKeyID)
 	req.Header.Set("x-date", date)
 	req.Header.Set("x-signature", auth.Sign(devstack.DemoSecret, date))
-	resp, err := http.DefaultClient.Do(req)
+	return req
+}
+
+func get(t testing.TB, u string) (int, http.Header, []byte) {
+	t.Helper()
+	resp, err := http.DefaultClient.Do(demoRequest(u))
 	if err != nil {
 		t.Fatal(err)
 	}
