@@ -95,11 +95,7 @@ func (c *Checker) TTL() time.Duration { return c.ttl }
 // the package's errors. The key's own workspace list is checked first, so a key
 // asking for another workspace causes no read.
 func (c *Checker) Check(ctx context.Context, key auth.Key, workspaceID, mediumID string) error {
-	if !key.Allows(workspaceID) {
-		return ErrKeyNotAllowed
-	}
-	if verdict, ok := c.cached(workspaceID, mediumID); ok {
-		metrics.FromContext(ctx).WorkspaceCache(true)
+	if verdict, known := c.Known(ctx, key, workspaceID, mediumID); known {
 		return verdict
 	}
 	metrics.FromContext(ctx).WorkspaceCache(false)
@@ -126,12 +122,17 @@ func (c *Checker) Check(ctx context.Context, key auth.Key, workspaceID, mediumID
 // Known returns the verdict of Check when it needs no read: the key does not
 // allow the workspace, or the answer is cached. A caller may start work that
 // only an allowed request needs (the page's Query) while Check reads, when the
-// verdict is not known.
-func (c *Checker) Known(key auth.Key, workspaceID, mediumID string) (verdict error, known bool) {
+// verdict is not known. An answer from the cache counts as a workspace cache
+// hit in ctx's metrics.
+func (c *Checker) Known(ctx context.Context, key auth.Key, workspaceID, mediumID string) (verdict error, known bool) {
 	if !key.Allows(workspaceID) {
 		return ErrKeyNotAllowed, true
 	}
-	return c.cached(workspaceID, mediumID)
+	verdict, known = c.cached(workspaceID, mediumID)
+	if known {
+		metrics.FromContext(ctx).WorkspaceCache(true)
+	}
+	return verdict, known
 }
 
 func (c *Checker) cached(workspaceID, mediumID string) (verdict error, ok bool) {

@@ -32,7 +32,7 @@ type Authorizer interface {
 	Check(ctx context.Context, key auth.Key, workspaceID, mediumID string) error
 	// Known is Check's verdict when it needs no read (the key's own workspace
 	// list, or a cached answer); known is false when Check would read.
-	Known(key auth.Key, workspaceID, mediumID string) (verdict error, known bool)
+	Known(ctx context.Context, key auth.Key, workspaceID, mediumID string) (verdict error, known bool)
 }
 
 // Lister reads one page of messages.
@@ -192,19 +192,17 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 // one DynamoDB round trip instead of two. The check's answer still wins: a
 // refused or failed check cancels the Query and its page is dropped unseen.
 func (h *Handler) authorizeAndList(ctx context.Context, key auth.Key, q messages.Query) (messages.Page, error) {
-	if _, known := h.access.Known(key, q.WorkspaceID, q.MediumID); known {
-		// Check answers without a read, and records the cache hit.
-		if err := h.access.Check(ctx, key, q.WorkspaceID, q.MediumID); err != nil {
-			return messages.Page{}, err
+	if verdict, known := h.access.Known(ctx, key, q.WorkspaceID, q.MediumID); known {
+		if verdict != nil {
+			return messages.Page{}, verdict
 		}
 		return h.store.List(ctx, q)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var checkRec *metrics.Recorder
 	checkCtx := ctx
 	if rec := metrics.FromContext(ctx); rec != nil {
-		checkRec = &metrics.Recorder{}
+		checkRec := &metrics.Recorder{}
 		checkCtx = metrics.NewContext(ctx, checkRec)
 		// The check's read and the page's Queries overlap: the request waited
 		// on DynamoDB for the longer of the two.

@@ -417,8 +417,8 @@ func (fakeAuth) Authenticate(context.Context, map[string]string, map[string][]st
 
 type allowAll struct{}
 
-func (allowAll) Check(context.Context, auth.Key, string, string) error { return nil }
-func (allowAll) Known(auth.Key, string, string) (error, bool)          { return nil, true }
+func (allowAll) Check(context.Context, auth.Key, string, string) error         { return nil }
+func (allowAll) Known(context.Context, auth.Key, string, string) (error, bool) { return nil, true }
 
 type brokenStore struct{ panics bool }
 

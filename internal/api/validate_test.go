@@ -60,8 +60,8 @@ func (stubAuth) Authenticate(context.Context, map[string]string, map[string][]st
 
 type stubAccess struct{}
 
-func (stubAccess) Check(context.Context, auth.Key, string, string) error { return nil }
-func (stubAccess) Known(auth.Key, string, string) (error, bool)          { return nil, true }
+func (stubAccess) Check(context.Context, auth.Key, string, string) error         { return nil }
+func (stubAccess) Known(context.Context, auth.Key, string, string) (error, bool) { return nil, true }
 
 type stubStore struct{}
 

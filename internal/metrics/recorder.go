@@ -90,26 +90,15 @@ func (r *Recorder) CalledDynamoDB(d time.Duration) {
 	r.DynamoDBCalls++
 }
 
-// Add adds what o recorded to r: work done for the request on another
-// goroutine records into its own Recorder, added once that work has returned.
-func (r *Recorder) Add(o *Recorder) {
-	r.Join(o, -1)
-}
-
 // Join adds what o recorded on another goroutine that started when r's
 // DynamoDB time was mark and ran beside r's own: their DynamoDB calls
 // overlapped, so the request waited the longer of the two, not their sum.
-// A negative mark adds the times (the work did not overlap).
 func (r *Recorder) Join(o *Recorder, mark time.Duration) {
 	if r == nil || o == nil {
 		return
 	}
 	r.SecretsManager += o.SecretsManager
-	if mark >= 0 {
-		r.DynamoDB = mark + max(r.DynamoDB-mark, o.DynamoDB)
-	} else {
-		r.DynamoDB += o.DynamoDB
-	}
+	r.DynamoDB = mark + max(r.DynamoDB-mark, o.DynamoDB)
 	r.SecretsManagerWaits += o.SecretsManagerWaits
 	r.DynamoDBCalls += o.DynamoDBCalls
 	r.KeyCacheHits += o.KeyCacheHits
