@@ -27,11 +27,12 @@ fmt-check:
 vet:
 	$(GO) vet ./...
 
-## test: gofmt check, go vet, then the whole suite with the race detector against DynamoDB Local.
-# -timeout: cmd/localstack builds the functions and seeds several stacks; on a busy
-# 2-core machine under -race that passes go test's default 10 minutes per package.
+## test: gofmt check, go vet, then the whole suite with the race detector against one
+## DynamoDB Local that every test binary shares (each test makes its own tables).
+# -timeout is go test's own, a bound for a busy machine, not a speed target: no test
+# waits on a fixed deadline of its own.
 test: tools fmt-check vet
-	$(GO) test -race -count=1 -timeout 30m ./...
+	$(GO) run ./cmd/localstack with-dynamodb -- $(GO) test -race -count=1 -timeout 30m ./...
 
 # ---- Build and deploy (template.yaml, samconfig.toml; checked by internal/deploy tests).
 LAMBDA_PKG := ./functions/vip-messages

@@ -5,12 +5,15 @@
 //	                                   and the API at http://localhost:3000/vip-messages
 //	localstack invoke -event F -bootstrap B -rie R
 //	                                   the built function under aws-lambda-rie, one event
+//	localstack with-dynamodb -- CMD    CMD with one DynamoDB Local for all its test
+//	                                   binaries (make test)
 //
 // Both configure the function exactly as Lambda would: environment variables, with
 // the SDK's standard endpoint overrides pointing at the local services.
 package main
 
 import (
+	"errors"
 	"flag"
 	"fmt"
 	"os"
@@ -26,8 +29,14 @@ func main() {
 		err = runCmd(args)
 	case "invoke":
 		err = invokeCmd(args, os.Stdout, os.Stderr)
+	case "with-dynamodb":
+		err = withDynamoDBCmd(args)
 	default:
 		usage()
+	}
+	var code exitCode
+	if errors.As(err, &code) {
+		os.Exit(int(code)) // the command said why
 	}
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "localstack:", err)

@@ -19,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/vip-messages/api/internal/local/repo"
@@ -169,16 +170,17 @@ func Start(ctx context.Context, opt Options) (*Server, error) {
 	}
 	s := &Server{Endpoint: "http://127.0.0.1:" + strconv.Itoa(port), Port: port, cmd: cmd, done: make(chan error, 1), tail: tail}
 	go func() { s.done <- cmd.Wait() }()
-	if err := s.waitReady(ctx, 60*time.Second); err != nil {
+	if err := s.waitReady(ctx); err != nil {
 		s.Stop()
 		return nil, err
 	}
 	return s, nil
 }
 
-func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
+// waitReady waits until the server answers, exits, or ctx ends: a JVM on a
+// busy machine may take minutes, which is no error.
+func (s *Server) waitReady(ctx context.Context) error {
 	client := NewClient(s.Endpoint)
-	deadline := time.Now().Add(limit)
 	for {
 		cctx, cancel := context.WithTimeout(ctx, 2*time.Second)
 		_, err := client.ListTables(cctx, &dynamodb.ListTablesInput{Limit: aws.Int32(1)})
@@ -195,11 +197,8 @@ func (s *Server) waitReady(ctx context.Context, limit time.Duration) error {
 			return &exitError{msg: fmt.Sprintf("DynamoDB Local on port %d exited before it answered (%v): %s", s.Port, exitErr, msg),
 				busy: strings.Contains(msg, "BindException")}
 		case <-ctx.Done():
-			return ctx.Err()
+			return fmt.Errorf("DynamoDB Local did not answer on %s: %w (last: %v)", s.Endpoint, ctx.Err(), err)
 		case <-time.After(100 * time.Millisecond):
-		}
-		if time.Now().After(deadline) {
-			return fmt.Errorf("DynamoDB Local did not answer on %s within %s: %w", s.Endpoint, limit, err)
 		}
 	}
 }
@@ -257,9 +256,14 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, name string) erro
 	if err != nil {
 		return err
 	}
-	if _, err := client.CreateTable(ctx, in); err != nil {
+	out, err := client.CreateTable(ctx, in)
+	if err != nil {
 		return fmt.Errorf("create table %s: %w", name, err)
 	}
+	if out.TableDescription.TableStatus == types.TableStatusActive {
+		return nil // DynamoDB Local's tables are active at once
+	}
+	// The waiter needs a bound; ctx's deadline, if any, ends it sooner.
 	return dynamodb.NewTableExistsWaiter(client).Wait(ctx,
-		&dynamodb.DescribeTableInput{TableName: aws.String(name)}, 30*time.Second)
+		&dynamodb.DescribeTableInput{TableName: aws.String(name)}, time.Hour)
 }

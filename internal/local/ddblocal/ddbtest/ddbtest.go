@@ -9,7 +9,6 @@ import (
 	"strings"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -31,9 +30,8 @@ func Main(m *testing.M) int {
 	if endpoint = os.Getenv(EndpointEnv); endpoint != "" {
 		return m.Run()
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
-	srv, err := ddblocal.Start(ctx, ddblocal.Options{})
-	cancel()
+	// No deadline of its own: go test's -timeout bounds a server that never answers.
+	srv, err := ddblocal.Start(context.Background(), ddblocal.Options{})
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "ddbtest:", err)
 		return 1
@@ -66,9 +64,7 @@ func NewTable(t testing.TB) (*dynamodb.Client, string) {
 	if len(name) > 255 {
 		name = name[:255]
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
-	defer cancel()
-	if err := ddblocal.CreateTable(ctx, client, name); err != nil {
+	if err := ddblocal.CreateTable(context.Background(), client, name); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {
