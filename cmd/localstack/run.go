@@ -5,6 +5,8 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"log/slog"
 	"net"
 	"net/http"
 	"os"
@@ -143,7 +145,9 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 	if err != nil {
 		return err
 	}
-	indexer, err := stack.LabelIndexer(ctx, cfg.Logger(os.Stdout))
+	// Its per-batch lines are debug here: the terminal stays quiet until the
+	// banner, and LOG_LEVEL=debug shows them.
+	indexer, err := stack.LabelIndexer(ctx, slog.New(batchesAtDebug{cfg.Logger(os.Stdout).Handler()}))
 	if err != nil {
 		return err
 	}
@@ -170,7 +174,7 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 		return err
 	}
 	if ctx.Err() == nil {
-		printReady(stack, addr)
+		printReady(os.Stdout, stack, addr)
 		if gw.RateLimit > 0 {
 			fmt.Printf("Per-key rate limit: %g requests/s, burst %d (429 with Retry-After beyond).\n", gw.RateLimit, gw.Burst)
 		}
@@ -189,31 +193,36 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 	return err
 }
 
-func printReady(stack *devstack.Stack, addr string) {
+// printReady prints the banner: where everything is, the line that points
+// vipctl and the docs' examples at this stack, and a version-2 request signed
+// with the secret from that environment (never a --secret flag, which ps shows).
+func printReady(w io.Writer, stack *devstack.Stack, addr string) {
 	to := time.Now().UTC()
 	from := to.AddDate(0, 0, -6)
-	url := fmt.Sprintf("http://%s/vip-messages?workspaceId=%s&mediumId=%s&from=%s&to=%s&limit=5",
-		addr, seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly))
-	fmt.Printf(`
+	query := fmt.Sprintf("workspaceId=%s&mediumId=%s&from=%s&to=%s&limit=5",
+		seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly))
+	fmt.Fprintf(w, `
 VIP messages API ready at http://%s/vip-messages
   DynamoDB Local   %s  (table %s)
   Secrets Manager  %s  (prefix %s, region %s)
-  demo key         %s / secret %s  (workspace %s, channel %s)
+  demo key         %s  (workspace %s, channel %s)
 
-Try it (x-date must be fresh, so sign each request as you send it):
+In another terminal, point vipctl and the docs' examples at it, then send a signed request (version 2):
 
-DATE=$(date -u +%%Y-%%m-%%dT%%H:%%M:%%SZ); SIG=$(printf '%%s' "$DATE" | openssl dgst -sha256 -hmac '%s' -r | cut -d' ' -f1); curl -sS -H 'x-api-key: %s' -H "x-date: $DATE" -H "x-signature: $SIG" '%s'
+export VIP_API_URL=http://%s VIP_API_KEY=%s VIP_API_SECRET=%s
+go run ./cmd/vipctl messages list --workspace %s --medium %s --from %s --to %s --limit 5
 
-or: go run ./cmd/vipctl messages list --url http://%s --key %s --secret %s --workspace %s --medium %s --from %s --to %s
+or with curl: URL="$VIP_API_URL/vip-messages?%s"; curl -sS -H @<(go run ./cmd/vipctl sign "$URL") "$URL"
 
 vipctl's operator commands (keys, workspaces, channels, index) against this stack:
 export AWS_REGION=%s AWS_ACCESS_KEY_ID=local AWS_SECRET_ACCESS_KEY=local AWS_ENDPOINT_URL_DYNAMODB=%s AWS_ENDPOINT_URL_SECRETS_MANAGER=%s
 %s
 Ctrl-C stops everything.
 `, addr, stack.DynamoEndpoint, stack.Table, stack.SecretsEndpoint, stack.SecretPrefix, devstack.Region,
-		devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel,
-		devstack.DemoSecret, devstack.DemoKeyID, url,
-		addr, devstack.DemoKeyID, devstack.DemoSecret, seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly),
+		devstack.DemoKeyID, seed.DemoWorkspace, seed.DemoChannel,
+		addr, devstack.DemoKeyID, devstack.DemoSecret,
+		seed.DemoWorkspace, seed.DemoChannel, from.Format(time.DateOnly), to.Format(time.DateOnly),
+		query,
 		devstack.Region, stack.DynamoEndpoint, stack.SecretsEndpoint, cacheHint(os.Getenv("KEY_CACHE_TTL"), os.Getenv("KEY_NEGATIVE_TTL")))
 }
 
@@ -226,4 +235,37 @@ func cacheHint(ttl, negative string) string {
 			"within KEY_NEGATIVE_TTL (30s): KEY_CACHE_TTL=2s KEY_NEGATIVE_TTL=2s make run shows them at once.\n"
 	}
 	return "Key changes (vipctl keys rotate, revoke, ...) show within KEY_CACHE_TTL=" + ttl + ", a restored or new key within KEY_NEGATIVE_TTL=" + negative + ".\n"
+}
+
+// batchesAtDebug logs the label indexer's info lines, one per batch (a
+// deployed stage's metrics documents), at debug level.
+type batchesAtDebug struct{ slog.Handler }
+
+func (h batchesAtDebug) Enabled(ctx context.Context, l slog.Level) bool {
+	return h.Handler.Enabled(ctx, demote(l))
+}
+
+// Handle checks the level itself: metrics.Log hands its documents to the
+// handler without asking Enabled.
+func (h batchesAtDebug) Handle(ctx context.Context, r slog.Record) error {
+	r.Level = demote(r.Level)
+	if !h.Handler.Enabled(ctx, r.Level) {
+		return nil
+	}
+	return h.Handler.Handle(ctx, r)
+}
+
+func (h batchesAtDebug) WithAttrs(as []slog.Attr) slog.Handler {
+	return batchesAtDebug{h.Handler.WithAttrs(as)}
+}
+
+func (h batchesAtDebug) WithGroup(name string) slog.Handler {
+	return batchesAtDebug{h.Handler.WithGroup(name)}
+}
+
+func demote(l slog.Level) slog.Level {
+	if l == slog.LevelInfo {
+		return slog.LevelDebug
+	}
+	return l
 }
