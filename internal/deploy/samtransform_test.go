@@ -16,10 +16,10 @@ func samTransform(t *testing.T, stage string) obj {
 	t.Helper()
 	py, err := exec.LookPath("python3")
 	if err != nil {
-		t.Skip("python3 is not installed: the SAM transform check needs samtranslator (pip install cfn-lint)")
+		missingTool(t, "python3")
 	}
 	if err := exec.Command(py, "-c", "import samtranslator").Run(); err != nil {
-		t.Skip("samtranslator is not installed (pip install cfn-lint brings it)")
+		missingTool(t, "samtranslator (aws-sam-translator)")
 	}
 	cmd := exec.Command(py, filepath.Join("testdata", "sam_transform.py"), filepath.Join(repoRoot(t), "template.yaml"), "Stage="+stage)
 	out, err := cmd.Output()
