@@ -22,7 +22,6 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/metrics"
-	"github.com/vip-messages/api/internal/outage"
 	"github.com/vip-messages/api/internal/table"
 )
 
@@ -32,10 +31,10 @@ var (
 	ErrWorkspaceNotFound = clienterr.New(clienterr.NotFound, "workspace not found")
 	ErrNotVIP            = clienterr.New(clienterr.Forbidden, "workspace is not a VIP workspace")
 	ErrChannelNotFound   = clienterr.New(clienterr.NotFound, "channel not found or not connected to the workspace")
-	// ErrUnavailable marks a DynamoDB throttling or outage error (see outage.Wrap).
-	// It is outage.ErrUnavailable itself, so one errors.Is check in the API covers
+	// ErrUnavailable marks a DynamoDB throttling or outage error (see clienterr.Outage).
+	// It is clienterr.ErrUnavailable itself, so one errors.Is check in the API covers
 	// every dependency.
-	ErrUnavailable = outage.ErrUnavailable
+	ErrUnavailable = clienterr.ErrUnavailable
 )
 
 // DynamoDB is the part of the DynamoDB client Check uses; *dynamodb.Client
@@ -169,7 +168,7 @@ func (c *Checker) read(ctx context.Context, workspaceID, mediumID string) (verdi
 		}
 		out, err := c.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})
 		if err != nil {
-			return nil, fmt.Errorf("access: BatchGetItem: %w", outage.Wrap(err))
+			return nil, fmt.Errorf("access: BatchGetItem: %w", clienterr.Outage(err))
 		}
 		items = append(items, out.Responses[c.table]...)
 		req = out.UnprocessedKeys

@@ -22,6 +22,7 @@ import (
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/local/contract"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
@@ -32,7 +33,6 @@ import (
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
-	"github.com/vip-messages/api/internal/outage"
 )
 
 // anchor is the x-date of the sample events; the demo data is seeded as of it, so
@@ -492,7 +492,7 @@ type slowStore struct{}
 
 func (slowStore) List(ctx context.Context, _ messages.Query) (messages.Page, error) {
 	<-ctx.Done()
-	return messages.Page{}, fmt.Errorf("messages: query: %w", outage.Wrap(ctx.Err()))
+	return messages.Page{}, fmt.Errorf("messages: query: %w", clienterr.Outage(ctx.Err()))
 }
 
 // A dependency that hangs ends in our own 503 before the Lambda deadline, not in

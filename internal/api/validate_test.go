@@ -15,7 +15,6 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/outage"
 	"github.com/vip-messages/api/internal/rfc3339/rfc3339test"
 )
 
@@ -130,7 +129,7 @@ func TestClassify(t *testing.T) {
 		{fmt.Errorf("auth: %w", &clienterr.Error{Kind: clienterr.Unauthenticated, Message: "missing x-date header", Reason: "header"}), 401, `{"message":"missing x-date header"}`},
 		{clienterr.New(clienterr.Forbidden, "no"), 403, `{"message":"no"}`},
 		{clienterr.New(clienterr.NotFound, "gone"), 404, `{"message":"gone"}`},
-		{fmt.Errorf("messages: query: %w", outage.ErrUnavailable), 503, `{"message":"service temporarily unavailable, please retry"}`},
+		{fmt.Errorf("messages: query: %w", clienterr.ErrUnavailable), 503, `{"message":"service temporarily unavailable, please retry"}`},
 		{clienterr.New(clienterr.Internal, "table missing"), 500, `{"message":"internal error"}`},
 		{clienterr.New(clienterr.Kind(99), "secret detail"), 500, `{"message":"internal error"}`},
 		{errors.New("secret detail"), 500, `{"message":"internal error"}`},

@@ -28,7 +28,6 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/clienterr"
-	"github.com/vip-messages/api/internal/outage"
 	"github.com/vip-messages/api/internal/rfc3339"
 	"github.com/vip-messages/api/internal/signature"
 )
@@ -92,9 +91,9 @@ func rejection(reason, msg string) *clienterr.Error {
 
 // ErrUnavailable means the key store could not be reached (throttling, outage) for
 // a key it has no usable cached value for: a 503, never a 401. It wraps
-// outage.ErrUnavailable, so the API's one outage check covers it; the
+// clienterr.ErrUnavailable, so the API's one outage check covers it; the
 // underlying SDK error is wrapped too, for logs.
-var ErrUnavailable = fmt.Errorf("auth: key store unavailable: %w", outage.ErrUnavailable)
+var ErrUnavailable = fmt.Errorf("auth: key store unavailable: %w", clienterr.ErrUnavailable)
 
 // Key is an authenticated API key.
 type Key struct {

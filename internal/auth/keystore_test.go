@@ -14,9 +14,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/metrics"
-	"github.com/vip-messages/api/internal/outage"
 )
 
 func TestCacheHitWithinTTL(t *testing.T) {
@@ -242,7 +242,7 @@ func TestOutageOnUncachedKeyIsUnavailable(t *testing.T) {
 					e.clock.Advance(auth.DefaultNegativeKeyTTL)
 				}
 				_, err := e.auth(e.signed(tc.key, current, 0))
-				if !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, outage.ErrUnavailable) || errors.Is(err, auth.ErrUnauthenticated) {
+				if !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, clienterr.ErrUnavailable) || errors.Is(err, auth.ErrUnauthenticated) {
 					t.Fatalf("%s: err = %v, want ErrUnavailable (an outage) and not ErrUnauthenticated", tc.name, err)
 				}
 			}

@@ -1,7 +1,8 @@
 // Package clienterr is the API's one vocabulary of failures a client may be told
 // about: a Kind that the API maps to a status, and the text the client reads.
 // Domain packages return (or wrap) an *Error; an error with none in its chain is
-// a bug, which the client sees only as an internal error.
+// a bug, which the client sees only as an internal error. Outage tells a
+// dependency outage (503) from such a bug (500).
 package clienterr
 
 import (

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/outage"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/table"
 )
 
@@ -259,7 +259,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		in.Limit = aws.Int32(int32(read))
 		out, err := s.client.Query(ctx, in)
 		if err != nil {
-			return Page{}, fmt.Errorf("messages: query: %w", outage.Wrap(err))
+			return Page{}, fmt.Errorf("messages: query: %w", clienterr.Outage(err))
 		}
 		page.Stats.Calls++
 		page.Stats.ItemsRead += int(out.ScannedCount)

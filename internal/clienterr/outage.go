@@ -1,7 +1,4 @@
-// Package outage tells a dependency outage (throttling, a 5xx, a broken
-// connection, retries exhausted, a timeout) from a bug, so that the API can answer
-// 503 for the first and 500 for the second.
-package outage
+package clienterr
 
 import (
 	"context"
@@ -12,24 +9,24 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/ratelimit"
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/smithy-go"
-
-	"github.com/vip-messages/api/internal/clienterr"
 )
 
-// ErrUnavailable marks an error as a dependency outage. Every 503 wraps it, so
-// the API has one check for all dependencies.
-var ErrUnavailable = clienterr.New(clienterr.Unavailable, "dependency unavailable")
+// ErrUnavailable marks an error as a dependency outage (throttling, a 5xx, a
+// broken connection, retries exhausted, a timeout), told from a bug so that the
+// API can answer 503 for the first and 500 for the second. Every 503 wraps it,
+// so the API has one check for all dependencies.
+var ErrUnavailable = New(Unavailable, "dependency unavailable")
 
 var (
 	retryables = retry.IsErrorRetryables(retry.DefaultRetryables)
 	throttles  = retry.IsErrorThrottles(retry.DefaultThrottles)
 )
 
-// Wrap marks err with ErrUnavailable when it is a server-side fault, what the SDK
+// Outage marks err with ErrUnavailable when it is a server-side fault, what the SDK
 // itself would retry, what is left after its retries, or a call cut short by
 // the request's deadline or cancellation (a caller that went away is not a
 // bug); any other error is returned as it is.
-func Wrap(err error) error {
+func Outage(err error) error {
 	if err == nil || errors.Is(err, ErrUnavailable) {
 		return err
 	}

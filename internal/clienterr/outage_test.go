@@ -1,4 +1,4 @@
-package outage
+package clienterr_test
 
 import (
 	"context"
@@ -10,9 +10,11 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws/retry"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/smithy-go"
+
+	"github.com/vip-messages/api/internal/clienterr"
 )
 
-func TestWrap(t *testing.T) {
+func TestOutage(t *testing.T) {
 	cases := []struct {
 		name   string
 		err    error
@@ -32,17 +34,17 @@ func TestWrap(t *testing.T) {
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {
-			got := Wrap(c.err)
-			if errors.Is(got, ErrUnavailable) != c.outage {
-				t.Fatalf("Wrap(%v) outage = %v, want %v", c.err, !c.outage, c.outage)
+			got := clienterr.Outage(c.err)
+			if errors.Is(got, clienterr.ErrUnavailable) != c.outage {
+				t.Fatalf("Outage(%v) outage = %v, want %v", c.err, !c.outage, c.outage)
 			}
 			if !errors.Is(got, c.err) {
 				t.Fatal("the original error is lost")
 			}
 		})
 	}
-	if Wrap(nil) != nil {
-		t.Fatal("Wrap(nil) != nil")
+	if clienterr.Outage(nil) != nil {
+		t.Fatal("Outage(nil) != nil")
 	}
 }
 
