@@ -4,13 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
 	"github.com/aws/smithy-go"
-
-	"github.com/vip-messages/api/internal/usageplan"
 )
 
 // The edge of a deployed stage (README, "Rate limits"): every key id is also an
@@ -19,6 +18,30 @@ import (
 // without --stage, the keys commands touch Secrets Manager only.
 
 const envStage = "VIP_STAGE"
+
+// The tiers, smallest first: each is an API Gateway usage plan of
+// template.yaml (rate, burst, daily quota) named by planName.
+const (
+	tierBasic    = "basic"
+	tierStandard = "standard"
+	tierPremium  = "premium"
+)
+
+var tiers = []string{tierBasic, tierStandard, tierPremium}
+
+// defaultTier is the tier of a key created without one.
+const defaultTier = tierStandard
+
+// planName is the name of a tier's usage plan in a stage.
+func planName(stage, tier string) string { return fmt.Sprintf("vip-messages-%s-%s", stage, tier) }
+
+// API Gateway accepts API key values of 20 to 128 characters; our key ids are
+// those values, so a deployed stage needs ids of at least minKeyIDLen.
+// Generated ids (vk_ and 20 hex digits) are 23.
+const (
+	minKeyIDLen = 20
+	maxKeyIDLen = 128
+)
 
 // gatewayAPI is the part of API Gateway vipctl uses.
 type gatewayAPI interface {
@@ -38,15 +61,15 @@ type edgeFlags struct {
 func (ef *edgeFlags) register(f *flags, e *env, withTier bool) {
 	f.StringVar(&ef.stage, "stage", e.getenv(envStage), "deployed stage (dev, staging, prod) whose API Gateway usage plans hold the key ($"+envStage+"); empty: the local stack, which has no API Gateway")
 	if withTier {
-		f.StringVar(&ef.tier, "tier", usageplan.DefaultTier, "rate-limit tier: "+strings.Join(usageplan.Tiers, ", "))
+		f.StringVar(&ef.tier, "tier", defaultTier, "rate-limit tier: "+strings.Join(tiers, ", "))
 	}
 }
 
 // check validates the flags before any call.
 func (ef *edgeFlags) check(f *flags, withTier bool) error {
 	ef.stage = strings.TrimSpace(ef.stage)
-	if withTier && !usageplan.Valid(ef.tier) {
-		return f.usageErr("--tier %q: want one of %s", ef.tier, strings.Join(usageplan.Tiers, ", "))
+	if withTier && !slices.Contains(tiers, ef.tier) {
+		return f.usageErr("--tier %q: want one of %s", ef.tier, strings.Join(tiers, ", "))
 	}
 	return nil
 }
@@ -67,10 +90,10 @@ func (ef *edgeFlags) deployed() bool { return ef.stage != "" }
 // checkEdgeKeyID: on a deployed stage the key id is an API Gateway key value,
 // which API Gateway wants 20 to 128 characters long.
 func checkEdgeKeyID(keyID string) error {
-	if len(keyID) < usageplan.MinKeyIDLen || len(keyID) > usageplan.MaxKeyIDLen {
+	if len(keyID) < minKeyIDLen || len(keyID) > maxKeyIDLen {
 		return fmt.Errorf("key id %q has %d characters: on a deployed stage a key id is also its API Gateway API key value, "+
 			"which must be %d to %d characters, so API Gateway would refuse every request with it; create a key with a generated id (%s + 20 hex digits)",
-			keyID, len(keyID), usageplan.MinKeyIDLen, usageplan.MaxKeyIDLen, keyIDPrefix)
+			keyID, len(keyID), minKeyIDLen, maxKeyIDLen, keyIDPrefix)
 	}
 	return nil
 }
@@ -101,8 +124,8 @@ func newEdge(ctx context.Context, e *env, stage string) (*edge, error) {
 // non-empty apiKeyID the plans that key is in.
 func (g *edge) plans(ctx context.Context, apiKeyID string) (map[string]string, error) {
 	names := map[string]string{}
-	for _, t := range usageplan.Tiers {
-		names[usageplan.PlanName(g.stage, t)] = t
+	for _, t := range tiers {
+		names[planName(g.stage, t)] = t
 	}
 	out := map[string]string{}
 	in := &apigateway.GetUsagePlansInput{Limit: aws.Int32(500)}
@@ -138,7 +161,7 @@ func (g *edge) planOf(ctx context.Context, tier string) (string, error) {
 		}
 	}
 	return "", fmt.Errorf("no API Gateway usage plan %s: is stage %s deployed from this template (make deploy STAGE=%s), in this account and region?",
-		usageplan.PlanName(g.stage, tier), g.stage, g.stage)
+		planName(g.stage, tier), g.stage, g.stage)
 }
 
 // apiKey finds the API Gateway key whose value is keyID; "" when there is none.

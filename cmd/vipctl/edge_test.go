@@ -13,7 +13,6 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/client"
-	"github.com/vip-messages/api/internal/usageplan"
 )
 
 // fakeGateway is the part of API Gateway's REST API that vipctl calls,
@@ -40,9 +39,9 @@ func (r fakeRequest) String() string { return r.Method + " " + r.Path }
 func newFakeGateway(stage string) *fakeGateway {
 	g := &fakeGateway{keys: map[string][2]string{}, members: map[string]map[string]bool{}}
 	// A plan of another stage first, so that names matter.
-	g.plans = append(g.plans, [2]string{"plan-other", usageplan.PlanName("prod", usageplan.Standard)})
-	for _, t := range usageplan.Tiers {
-		g.plans = append(g.plans, [2]string{"plan-" + t, usageplan.PlanName(stage, t)})
+	g.plans = append(g.plans, [2]string{"plan-other", planName("prod", tierStandard)})
+	for _, t := range tiers {
+		g.plans = append(g.plans, [2]string{"plan-" + t, planName(stage, t)})
 	}
 	for _, p := range g.plans {
 		g.members[p[0]] = map[string]bool{}
@@ -254,7 +253,7 @@ func TestKeysAtTheEdge(t *testing.T) {
 	if r := find(reqs, http.MethodGet, "/apikeys"); r == nil || !strings.Contains(r.Query, "includeValues=true") || !strings.Contains(r.Query, "name="+k.KeyID) {
 		t.Errorf("GetApiKeys query %v", r)
 	}
-	if got := fake.tierOf(t, k.KeyID); got != usageplan.Premium {
+	if got := fake.tierOf(t, k.KeyID); got != tierPremium {
 		t.Fatalf("key in tier %q, want premium", got)
 	}
 	wantAnswer(t, "new premium key", listAs(t, k.KeyID, k.Secret, ws, "ch-demo"), nil)
@@ -262,13 +261,13 @@ func TestKeysAtTheEdge(t *testing.T) {
 	// set-tier: out of premium, into basic, in that order (one plan per stage).
 	mustRun(t, getenv, "keys", "set-tier", "--stage", "dev", "--tier", "basic", k.KeyID)
 	wantCalls(t, fake.take(), "DELETE /usageplans/plan-premium/keys/ak0001", "POST /usageplans/plan-basic/keys")
-	if got := fake.tierOf(t, k.KeyID); got != usageplan.Basic {
+	if got := fake.tierOf(t, k.KeyID); got != tierBasic {
 		t.Fatalf("after set-tier: tier %q, want basic", got)
 	}
 	// Again: nothing to leave, already in.
 	mustRun(t, getenv, "keys", "set-tier", "--stage", "dev", "--tier", "basic", k.KeyID)
 	wantCalls(t, fake.take())
-	if got := fake.tierOf(t, k.KeyID); got != usageplan.Basic {
+	if got := fake.tierOf(t, k.KeyID); got != tierBasic {
 		t.Fatalf("after set-tier again: tier %q", got)
 	}
 
@@ -287,7 +286,7 @@ func TestKeysAtTheEdge(t *testing.T) {
 	}
 	mustRun(t, getenv, "keys", "set-tier", "--stage", "dev", "--tier", "standard", local.KeyID)
 	wantCalls(t, fake.take(), "POST /apikeys", "POST /usageplans/plan-standard/keys")
-	if got := fake.tierOf(t, local.KeyID); got != usageplan.Standard {
+	if got := fake.tierOf(t, local.KeyID); got != tierStandard {
 		t.Fatalf("registered key in tier %q", got)
 	}
 }
@@ -326,7 +325,7 @@ func TestKeysAtTheEdgeRefusals(t *testing.T) {
 	}
 	// A 20-character id is fine.
 	k := createKey(t, getenv, "--workspace", "ws-demo", "--stage", "dev", "--id", "acme-prod-0123456789")
-	if got := fake.tierOf(t, k.KeyID); got != usageplan.Standard {
+	if got := fake.tierOf(t, k.KeyID); got != tierStandard {
 		t.Fatalf("20-character id: tier %q, want the default standard", got)
 	}
 }

@@ -15,7 +15,6 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/gateway"
-	"github.com/vip-messages/api/internal/usageplan"
 )
 
 // The edge (README, "Rate limits"): API Gateway requires an API key from the
@@ -32,6 +31,10 @@ func tierParam(tier, what string) string {
 	r := []rune(tier)
 	return string(unicode.ToUpper(r[0])) + string(r[1:]) + what
 }
+
+// tierNames are vipctl's rate-limit tiers, smallest first; cmd/vipctl checks
+// that each has its usage plan here.
+var tierNames = []string{"basic", "standard", "premium"}
 
 func planID(tier string) string { return tierParam(tier, "UsagePlan") }
 
@@ -51,21 +54,21 @@ func init() {
 			set("a key in the stack", obj{"Type": "AWS::ApiGateway::ApiKey", "Properties": obj{"Enabled": true}}, "Resources", "DemoKey"),
 		}},
 		{"UsagePlans", checkUsagePlans, []mutation{
-			set("no premium tier", deleted, "Resources", planID(usageplan.Premium)),
-			set("plan named otherwise", obj{"Fn::Sub": "vip-messages-${Stage}-gold"}, "Resources", planID(usageplan.Premium), "Properties", "UsagePlanName"),
-			set("plan name without the stage", "vip-messages-standard", "Resources", planID(usageplan.Standard), "Properties", "UsagePlanName"),
-			set("plan of another API", []any{obj{"ApiId": "abc123", "Stage": obj{"Ref": "VipMessagesApi.Stage"}}}, "Resources", planID(usageplan.Basic), "Properties", "ApiStages"),
-			set("plan races the stage", []any{obj{"ApiId": obj{"Ref": apiID}, "Stage": obj{"Ref": "Stage"}}}, "Resources", planID(usageplan.Basic), "Properties", "ApiStages"),
-			set("no throttle", deleted, "Resources", planID(usageplan.Standard), "Properties", "Throttle"),
-			set("fixed rate", 5, "Resources", planID(usageplan.Standard), "Properties", "Throttle", "RateLimit"),
-			set("burst of another tier", obj{"Ref": "PremiumBurstLimit"}, "Resources", planID(usageplan.Standard), "Properties", "Throttle", "BurstLimit"),
-			set("no quota", deleted, "Resources", planID(usageplan.Basic), "Properties", "Quota"),
-			set("monthly quota", "MONTH", "Resources", planID(usageplan.Basic), "Properties", "Quota", "Period"),
-			set("quota not a parameter", 1000, "Resources", planID(usageplan.Premium), "Properties", "Quota", "Limit"),
-			set("quota parameter a string", "String", "Parameters", tierParam(usageplan.Basic, "DailyQuota"), "Type"),
-			set("rate parameter without default", deleted, "Parameters", tierParam(usageplan.Basic, "RateLimit"), "Default"),
-			set("rate may be zero", 0, "Parameters", tierParam(usageplan.Premium, "RateLimit"), "MinValue"),
-			set("default tier bigger than the stage", 500, "Parameters", tierParam(usageplan.Premium, "RateLimit"), "Default"),
+			set("no premium tier", deleted, "Resources", planID("premium")),
+			set("plan named otherwise", obj{"Fn::Sub": "vip-messages-${Stage}-gold"}, "Resources", planID("premium"), "Properties", "UsagePlanName"),
+			set("plan name without the stage", "vip-messages-standard", "Resources", planID("standard"), "Properties", "UsagePlanName"),
+			set("plan of another API", []any{obj{"ApiId": "abc123", "Stage": obj{"Ref": "VipMessagesApi.Stage"}}}, "Resources", planID("basic"), "Properties", "ApiStages"),
+			set("plan races the stage", []any{obj{"ApiId": obj{"Ref": apiID}, "Stage": obj{"Ref": "Stage"}}}, "Resources", planID("basic"), "Properties", "ApiStages"),
+			set("no throttle", deleted, "Resources", planID("standard"), "Properties", "Throttle"),
+			set("fixed rate", 5, "Resources", planID("standard"), "Properties", "Throttle", "RateLimit"),
+			set("burst of another tier", obj{"Ref": "PremiumBurstLimit"}, "Resources", planID("standard"), "Properties", "Throttle", "BurstLimit"),
+			set("no quota", deleted, "Resources", planID("basic"), "Properties", "Quota"),
+			set("monthly quota", "MONTH", "Resources", planID("basic"), "Properties", "Quota", "Period"),
+			set("quota not a parameter", 1000, "Resources", planID("premium"), "Properties", "Quota", "Limit"),
+			set("quota parameter a string", "String", "Parameters", tierParam("basic", "DailyQuota"), "Type"),
+			set("rate parameter without default", deleted, "Parameters", tierParam("basic", "RateLimit"), "Default"),
+			set("rate may be zero", 0, "Parameters", tierParam("premium", "RateLimit"), "MinValue"),
+			set("default tier bigger than the stage", 500, "Parameters", tierParam("premium", "RateLimit"), "Default"),
 		}},
 		{"GatewayResponses", checkGatewayResponses, []mutation{
 			set("no INVALID_API_KEY", deleted, gwr("INVALID_API_KEY")...),
@@ -137,11 +140,11 @@ func numberParam(tpl obj, name string) (int, []string) {
 func checkUsagePlans(tpl obj) []string {
 	var problems []string
 	plans := resourcesOfType(tpl, "AWS::ApiGateway::UsagePlan")
-	if len(plans) != len(usageplan.Tiers) {
-		problems = append(problems, fmt.Sprintf("usage plans %v, want one per tier %v", plans, usageplan.Tiers))
+	if len(plans) != len(tierNames) {
+		problems = append(problems, fmt.Sprintf("usage plans %v, want one per tier %v", plans, tierNames))
 	}
 	defaults := map[string]map[string]int{}
-	for _, tier := range usageplan.Tiers {
+	for _, tier := range tierNames {
 		id := planID(tier)
 		props := get(tpl, "Resources", id, "Properties")
 		if get(tpl, "Resources", id, "Type") != "AWS::ApiGateway::UsagePlan" {
@@ -149,7 +152,7 @@ func checkUsagePlans(tpl obj) []string {
 			continue
 		}
 		// vipctl finds the plan by this name.
-		want := strings.Replace(usageplan.PlanName("STAGE", tier), "STAGE", "${Stage}", 1)
+		want := "vip-messages-${Stage}-" + tier
 		if got := str(get(props, "UsagePlanName", "Fn::Sub")); got != want {
 			problems = append(problems, fmt.Sprintf("tier %s: UsagePlanName is %v, want !Sub %s", tier, get(props, "UsagePlanName"), want))
 		}
@@ -189,7 +192,7 @@ func checkUsagePlans(tpl obj) []string {
 // stage (rate and burst below the stage-wide throttle).
 func checkTierNumbers(where string, tiers map[string]map[string]int, stageRate, stageBurst int) []string {
 	var problems []string
-	for i, tier := range usageplan.Tiers {
+	for i, tier := range tierNames {
 		t := tiers[tier]
 		if t == nil {
 			continue
@@ -201,10 +204,10 @@ func checkTierNumbers(where string, tiers map[string]map[string]int, stageRate, 
 			problems = append(problems, fmt.Sprintf("%s: tier %s (rate %d, burst %d) can take the whole stage (rate %d, burst %d)", where, tier, t["RateLimit"], t["BurstLimit"], stageRate, stageBurst))
 		}
 		if i > 0 {
-			prev := tiers[usageplan.Tiers[i-1]]
+			prev := tiers[tierNames[i-1]]
 			for _, k := range []string{"RateLimit", "BurstLimit", "DailyQuota"} {
 				if prev != nil && t[k] < prev[k] {
-					problems = append(problems, fmt.Sprintf("%s: tier %s %s %d is below tier %s's %d", where, tier, k, t[k], usageplan.Tiers[i-1], prev[k]))
+					problems = append(problems, fmt.Sprintf("%s: tier %s %s %d is below tier %s's %d", where, tier, k, t[k], tierNames[i-1], prev[k]))
 				}
 			}
 		}
@@ -319,7 +322,7 @@ func TestTierNumbersPerStage(t *testing.T) {
 				return n
 			}
 			tiers := map[string]map[string]int{}
-			for _, tier := range usageplan.Tiers {
+			for _, tier := range tierNames {
 				tiers[tier] = map[string]int{}
 				for _, k := range []string{"RateLimit", "BurstLimit", "DailyQuota"} {
 					tiers[tier][k] = value(tierParam(tier, k))
