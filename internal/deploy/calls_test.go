@@ -1,66 +1,188 @@
 package deploy_test
 
 import (
-	"os"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"os/exec"
+	"path"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 )
 
-// TestGrantedActionsAreCalled: every DynamoDB table action a function is
-// granted is a call its own code makes (a method of that name on the
-// client), so a grant no code needs, like GetItem once, does not stay.
-func TestGrantedActionsAreCalled(t *testing.T) {
-	if _, err := exec.LookPath("go"); err != nil {
-		t.Skip("go is not on PATH: cannot list the functions' packages")
-	}
-	for _, fn := range []struct {
-		pkg     string
-		actions map[string]string
-	}{
-		{"./functions/vip-messages", allowedActions},
-		{"./functions/label-indexer", indexerActions},
-	} {
-		src := sourcesOf(t, fn.pkg)
-		for action, kind := range fn.actions {
-			method, ok := strings.CutPrefix(action, "dynamodb:")
-			if !ok || kind != "table" {
-				continue
-			}
-			if !strings.Contains(src, "."+method+"(") {
-				t.Errorf("%s is granted %s, but its code never calls %s", fn.pkg, action, method)
-			}
-		}
-	}
+const sdkServices = "github.com/aws/aws-sdk-go-v2/service/"
+
+// iamActionOf names the IAM action of an SDK operation where it differs from
+// service:Operation.
+var iamActionOf = map[string]string{"lambda:Invoke": "lambda:InvokeFunction"}
+
+// funcDecl is a function or method of the module with the file it is in.
+type funcDecl struct {
+	pkg     string
+	imports map[string]string // local name -> import path
+	body    ast.Node
 }
 
-// sourcesOf is the non-test Go source of pkg and of every package of this
-// module it imports.
-func sourcesOf(t *testing.T, pkg string) string {
+// awsCalls lists the AWS operations (as IAM actions) that the code of a main
+// package can reach: an operation counts where reachable code builds its
+// <Operation>Input. Reachability is rapid type analysis on the syntax: from
+// main and the package initialisers, through every function named, and every
+// method of a type the reachable code names whose name it selects. Code that
+// only another command runs (vipctl's rebuild, say) does not count.
+func awsCalls(t *testing.T, mainPkg string) map[string]bool {
 	t.Helper()
-	cmd := exec.Command("go", "list", "-deps", "-f", `{{if not .Standard}}{{.Module.Path}} {{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{end}}`, pkg)
+	cmd := exec.Command("go", "list", "-deps", "-f", `{{if and .Module (eq .Module.Path "github.com/vip-messages/api")}}{{.ImportPath}} {{.Dir}}{{range .GoFiles}} {{.}}{{end}}{{end}}`, mainPkg)
 	cmd.Dir = repoRoot(t)
 	out, err := cmd.Output()
 	if err != nil {
-		t.Fatalf("go list %s: %v", pkg, err)
+		t.Fatalf("go list %s: %v", mainPkg, err)
 	}
-	var b strings.Builder
+	funcs := map[string]funcDecl{}   // "pkg.F" or "pkg.T.M"
+	methods := map[string][]string{} // method name -> keys
+	embeds := map[string][]string{}  // type key -> embedded type keys
+	var roots []string
+	fset := token.NewFileSet()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
 		f := strings.Fields(line)
-		if len(f) < 2 || f[0] != "github.com/vip-messages/api" {
+		if len(f) < 3 {
 			continue
 		}
+		pkg := f[0]
 		for _, name := range f[2:] {
-			code, err := os.ReadFile(filepath.Join(f[1], name))
+			file, err := parser.ParseFile(fset, filepath.Join(f[1], name), nil, 0)
 			if err != nil {
 				t.Fatal(err)
 			}
-			b.Write(code)
+			imports := map[string]string{}
+			for _, im := range file.Imports {
+				p, _ := strconv.Unquote(im.Path.Value)
+				local := path.Base(p)
+				if im.Name != nil {
+					local = im.Name.Name
+				}
+				imports[local] = p
+			}
+			for _, d := range file.Decls {
+				switch d := d.(type) {
+				case *ast.FuncDecl:
+					key := pkg + "." + d.Name.Name
+					if d.Recv != nil {
+						key = pkg + "." + typeName(d.Recv.List[0].Type) + "." + d.Name.Name
+						methods[d.Name.Name] = append(methods[d.Name.Name], key)
+					} else if d.Name.Name == "init" || d.Name.Name == "main" {
+						key += ":" + fset.Position(d.Pos()).String()
+						roots = append(roots, key)
+					}
+					if d.Body != nil {
+						funcs[key] = funcDecl{pkg, imports, d.Body}
+					}
+				case *ast.GenDecl:
+					for _, spec := range d.Specs {
+						switch sp := spec.(type) {
+						case *ast.ValueSpec: // package variables are initialised in every binary
+							key := pkg + ".var:" + fset.Position(sp.Pos()).String()
+							funcs[key] = funcDecl{pkg, imports, sp}
+							roots = append(roots, key)
+						case *ast.TypeSpec:
+							if st, ok := sp.Type.(*ast.StructType); ok {
+								for _, fld := range st.Fields.List {
+									if len(fld.Names) == 0 {
+										embeds[pkg+"."+sp.Name.Name] = append(embeds[pkg+"."+sp.Name.Name], qualify(pkg, imports, fld.Type))
+									}
+								}
+							}
+						}
+					}
+				}
+			}
 		}
 	}
-	if b.Len() == 0 {
-		t.Fatalf("no source found for %s", pkg)
+
+	calls := map[string]bool{}
+	reached, types, selected := map[string]bool{}, map[string]bool{}, map[string]bool{}
+	queue := roots
+	reach := func(key string) {
+		if _, ok := funcs[key]; ok && !reached[key] {
+			reached[key] = true
+			queue = append(queue, key)
+		}
 	}
-	return b.String()
+	// liveMethods reaches the methods that a new type or a new selected name makes callable.
+	liveMethods := func() {
+		for name := range selected {
+			for _, key := range methods[name] {
+				if types[strings.TrimSuffix(key, "."+name)] {
+					reach(key)
+				}
+			}
+		}
+	}
+	var markType func(string)
+	markType = func(key string) {
+		if !types[key] {
+			types[key] = true
+			for _, e := range embeds[key] {
+				markType(e)
+			}
+		}
+	}
+	for len(queue) > 0 {
+		fn := funcs[queue[0]]
+		queue = queue[1:]
+		ast.Inspect(fn.body, func(n ast.Node) bool {
+			switch n := n.(type) {
+			case *ast.SelectorExpr:
+				if x, ok := n.X.(*ast.Ident); ok && fn.imports[x.Name] != "" {
+					p := fn.imports[x.Name]
+					if strings.HasPrefix(p, sdkServices) && strings.HasSuffix(n.Sel.Name, "Input") {
+						action := path.Base(p) + ":" + strings.TrimSuffix(n.Sel.Name, "Input")
+						if a, ok := iamActionOf[action]; ok {
+							action = a
+						}
+						calls[action] = true
+					}
+					reach(p + "." + n.Sel.Name)
+					markType(p + "." + n.Sel.Name)
+					return false
+				}
+				selected[n.Sel.Name] = true
+			case *ast.Ident:
+				reach(fn.pkg + "." + n.Name)
+				markType(fn.pkg + "." + n.Name)
+			}
+			return true
+		})
+		liveMethods()
+	}
+	return calls
+}
+
+// typeName is the name of a receiver's type: T of T, *T, T[P] or *T[P].
+func typeName(e ast.Expr) string {
+	switch x := e.(type) {
+	case *ast.StarExpr:
+		return typeName(x.X)
+	case *ast.IndexExpr:
+		return typeName(x.X)
+	case *ast.IndexListExpr:
+		return typeName(x.X)
+	case *ast.Ident:
+		return x.Name
+	}
+	return ""
+}
+
+// qualify is the key of a type expression: pkg.T, or importpath.T for p.T.
+func qualify(pkg string, imports map[string]string, e ast.Expr) string {
+	if s, ok := e.(*ast.StarExpr); ok {
+		e = s.X
+	}
+	if sel, ok := e.(*ast.SelectorExpr); ok {
+		if x, ok := sel.X.(*ast.Ident); ok {
+			return imports[x.Name] + "." + sel.Sel.Name
+		}
+	}
+	return pkg + "." + typeName(e)
 }

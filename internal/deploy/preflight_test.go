@@ -101,15 +101,16 @@ func TestPreflight(t *testing.T) {
 // TestPreflightTableName: the preflight looks for the table by the name the
 // template gives it.
 func TestPreflightTableName(t *testing.T) {
-	raw, err := os.ReadFile(filepath.Join(repoRoot(t), "scripts", "preflight"))
-	if err != nil {
-		t.Fatal(err)
+	script := readFile(t, filepath.Join("scripts", "preflight"))
+	if !strings.Contains(script, `table="vip-messages-$stage"`) {
+		t.Fatal(`scripts/preflight names the table otherwise than table="vip-messages-$stage"`)
 	}
-	tpl := loadTemplate(t)
-	if got := get(tpl, at(tblProps, "TableName")...); !strings.Contains(string(raw), `table="vip-messages-$stage"`) ||
-		str(get(got, "Fn::Sub")) != "vip-messages-${Stage}" {
-		t.Errorf("template TableName %v and scripts/preflight's table name differ", got)
-	}
+	checkFiles(t, forEachStage(func(s stack) []string {
+		if name := s.resource(tableID)["TableName"]; name != "vip-messages-"+s.stage {
+			return []string{fmt.Sprintf("the table is %v, scripts/preflight looks for vip-messages-%s", name, s.stage)}
+		}
+		return nil
+	}), []edit{{"table renamed", "TableName: !Sub vip-messages-${Stage}", "TableName: !Sub vip-messages-table-${Stage}"}})
 }
 
 // deployOrder checks the commands `make -n deploy` prints: the preflight, then

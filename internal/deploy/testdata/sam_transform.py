@@ -1,12 +1,14 @@
-"""Runs SAM's own transform (the samtranslator package, as bundled with cfn-lint)
-on template.yaml for one stage and prints the CloudFormation result as JSON.
+"""Runs SAM's own transform (the samtranslator package) on template.yaml for
+each stage and prints the CloudFormation results as one JSON object by stage.
 
-Usage: python3 sam_transform.py TEMPLATE Stage=prod [Name=value ...]
+Usage: python3 sam_transform.py TEMPLATE < PARAMS
+PARAMS is a JSON object: stage -> {parameter: value}.
 
 The AWS::LanguageExtensions transform runs only in CloudFormation, so its one job
 here, the table's conditional DeletionPolicy, is resolved to Retain beforehand. The
 code location is a placeholder: sam build and sam package fill it in.
 """
+import copy
 import json
 import os
 import sys
@@ -40,8 +42,10 @@ def main():
         if res.get("Type") == "AWS::Serverless::Function":
             res.setdefault("Properties", {})["CodeUri"] = "s3://bucket/key"
     tpl.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
-    params = dict(arg.split("=", 1) for arg in sys.argv[2:])
-    json.dump(transform(tpl, params, ManagedPolicies()), sys.stdout, default=str)
+    out = {}
+    for stage, params in json.load(sys.stdin).items():
+        out[stage] = transform(copy.deepcopy(tpl), params, ManagedPolicies())
+    json.dump(out, sys.stdout, default=str)
 
 
 main()

@@ -1,0 +1,192 @@
+package deploy_test
+
+import (
+	"fmt"
+	"reflect"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/table"
+)
+
+// Each function's role against its code: every action granted is one the code
+// calls or one AWS takes on the function's behalf, and every call is granted.
+// Where a grant's scope is something the code decides (the table it is given,
+// the secret names it reads, the partitions it writes), it is that scope.
+
+// writes are the table partitions a function's code writes, by key prefix.
+var writes = map[string]string{"LabelIndexerFunction": table.LabelPKPrefix}
+
+var tableWrites = []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}
+
+// statements are a function's inline policy statements, both branches of
+// every Fn::If included; a policy of any other kind is a problem, since what it
+// grants is not in the template.
+func statements(tpl obj, id string) ([]obj, []string) {
+	var out []obj
+	var problems []string
+	props := functionProps(tpl, id)
+	if props["Role"] != nil {
+		problems = append(problems, id+" has a Role of its own, which this check cannot see into")
+	}
+	for _, p := range asList(props["Policies"]) {
+		if get(p, "Statement") == nil {
+			problems = append(problems, fmt.Sprintf("%s has the policy %v, not an inline Statement list", id, p))
+		}
+		walk(get(p, "Statement"), func(m obj) {
+			if m["Effect"] != nil {
+				out = append(out, m)
+			}
+		})
+	}
+	return out, problems
+}
+
+// onBehalf are the actions AWS takes with a function's role: its event source
+// mapping reads a table stream and sends what fails to a queue, and a
+// customer-managed table key needs KMS for every read and write of the table.
+func onBehalf(tpl obj, id string, calls map[string]bool) map[string]bool {
+	out := map[string]bool{}
+	ddb := false
+	for a := range calls {
+		ddb = ddb || strings.HasPrefix(a, "dynamodb:")
+		if slices.Contains(tableWrites, a) {
+			out["kms:GenerateDataKey"] = true
+		}
+	}
+	for _, esm := range ofType(tpl, "AWS::Lambda::EventSourceMapping") {
+		p := get(tpl, "Resources", esm, "Properties")
+		if fn := get(p, "FunctionName"); get(fn, "Ref") != id && str(get(fn, "Fn::GetAtt", 0)) != id {
+			continue
+		}
+		if get(p, "EventSourceArn", "Fn::GetAtt", 1) == "StreamArn" {
+			ddb = true
+			for _, a := range []string{"DescribeStream", "GetRecords", "GetShardIterator", "ListStreams"} {
+				out["dynamodb:"+a] = true
+			}
+		}
+		if q := str(get(p, "DestinationConfig", "OnFailure", "Destination", "Fn::GetAtt", 0)); get(tpl, "Resources", q, "Type") == "AWS::SQS::Queue" {
+			out["sqs:SendMessage"] = true
+		}
+	}
+	if ddb {
+		out["kms:Decrypt"] = true
+	}
+	return out
+}
+
+func checkGrants(f files, calls map[string]map[string]bool) []string {
+	all, err := stacks(f)
+	if err != nil {
+		return []string{err.Error()}
+	}
+	tpl := all[0].tpl
+	var problems []string
+	for _, id := range ofType(tpl, "AWS::Serverless::Function") {
+		stmts, ps := statements(tpl, id)
+		problems = append(problems, ps...)
+		granted := map[string]bool{}
+		for _, st := range stmts {
+			for _, a := range strs(st["Action"]) {
+				granted[a] = true
+			}
+			if st["NotAction"] != nil || st["NotResource"] != nil {
+				problems = append(problems, fmt.Sprintf("%s: a statement with NotAction or NotResource grants what no list shows", id))
+			}
+		}
+		code, ok := calls[id]
+		if !ok {
+			problems = append(problems, fmt.Sprintf("%s: no package builds it (Makefile)", id))
+			continue
+		}
+		aws := onBehalf(tpl, id, code)
+		for a := range granted {
+			if !code[a] && !aws[a] {
+				problems = append(problems, fmt.Sprintf("%s is granted %s, which its code never calls", id, a))
+			}
+		}
+		for a := range code {
+			if !granted[a] {
+				problems = append(problems, fmt.Sprintf("%s calls %s, which its role is not granted", id, a))
+			}
+		}
+		for _, s := range all {
+			problems = append(problems, checkScopes(s, id, code)...)
+		}
+	}
+	return problems
+}
+
+// checkScopes checks, in one stage, the resources of the grants whose scope the
+// code decides.
+func checkScopes(s stack, id string, code map[string]bool) []string {
+	var c config
+	if _, ok := parsers[id]; ok {
+		var err error
+		if c, err = functionConfig(s, id); err != nil {
+			return nil // TestFunctionsAcceptTheirEnvironment reports it
+		}
+	}
+	var problems []string
+	for _, st := range asList(get(s.resource(id), "Policies", 0, "Statement")) {
+		actions, resources := strs(get(st, "Action")), strs(get(st, "Resource"))
+		for _, a := range actions {
+			var want string
+			switch {
+			case a == "secretsmanager:GetSecretValue":
+				want = "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + auth.SecretName(c.secretPrefix, "*")
+			case code[a] && strings.HasPrefix(a, "dynamodb:"):
+				want = strings.TrimSuffix(c.table, ">") + ".Arn>"
+			default:
+				continue
+			}
+			if !slices.Equal(resources, []string{want}) {
+				problems = append(problems, fmt.Sprintf("%s: %s on %v, want %s: what the code reads", id, a, resources, want))
+			}
+		}
+		if slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(tableWrites, a) }) {
+			want := obj{
+				"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{writes[id] + "*"}},
+				"Null":                    obj{"dynamodb:LeadingKeys": "false"},
+			}
+			if writes[id] == "" || !reflect.DeepEqual(get(st, "Condition"), want) {
+				problems = append(problems, fmt.Sprintf("%s writes the table under Condition %v, want %v (a request with keys, all in the partitions the code writes)", id, get(st, "Condition"), want))
+			}
+		}
+	}
+	return problems
+}
+
+// TestGrantsAreTheCodesCalls: a grant no code needs stays forever unless a test
+// knows the calls; a call never granted fails only once deployed.
+func TestGrantsAreTheCodesCalls(t *testing.T) {
+	calls := map[string]map[string]bool{}
+	for id, b := range functionBuilds(t, readFile(t, "Makefile"), loadTemplate(t)) {
+		if b.pkg != "" {
+			calls[id] = awsCalls(t, b.pkg)
+		}
+	}
+	checkFiles(t, func(f files) []string { return checkGrants(f, calls) }, []edit{
+		{"an action no code calls", "- dynamodb:BatchGetItem\n", "- dynamodb:BatchGetItem\n                - dynamodb:GetItem\n"},
+		{"a call not granted", "                - dynamodb:BatchGetItem\n", ""},
+		{"a wildcard action", "- dynamodb:PutItem\n", "- dynamodb:*\n"},
+		{"the indexer reads messages", "- dynamodb:BatchWriteItem\n", "- dynamodb:BatchWriteItem\n                - dynamodb:Query\n"},
+		{"the hook deploys", "- codedeploy:PutLifecycleEventHookExecutionStatus\n", "- codedeploy:PutLifecycleEventHookExecutionStatus\n                - codedeploy:CreateDeployment\n"},
+		{"a SAM policy template", "      Policies:\n        - Version", "      Policies:\n        - DynamoDBCrudPolicy: {TableName: !Ref MessagesTable}\n        - Version"},
+		{"secrets of another prefix", `secret:${Prefix}/*"`, `secret:vip-api/*"`},
+		{"another table", "- dynamodb:BatchGetItem\n              Resource: !GetAtt MessagesTable.Arn", "- dynamodb:BatchGetItem\n              Resource: !Sub ${MessagesTable.Arn}/index/*"},
+		{"the indexer writes message partitions", `- "LBL#*"`, `- "MSG#*"`},
+		{"the indexer writes without keys", `"Null":`, `"NotNull":`},
+	})
+}
+
+func loadTemplate(t *testing.T) obj {
+	t.Helper()
+	tpl, err := parseYAML(readFile(t, "template.yaml"))
+	if err != nil {
+		t.Fatalf("template.yaml: %v", err)
+	}
+	return tpl
+}

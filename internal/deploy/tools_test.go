@@ -1,0 +1,90 @@
+package deploy_test
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+)
+
+// The pinned versions of the Python tools the tests run; the pipeline installs
+// exactly these (.github/workflows/pipeline.yml).
+const pipInstall = "pip install cfn-lint==1.51.0 aws-sam-translator==1.110.0"
+
+// missingTool skips the test where a tool is not installed, naming the install
+// command; with VIP_REQUIRE_TOOLS set (the pipeline sets it) it fails instead,
+// so CI cannot pass without running the check.
+func missingTool(t *testing.T, what string) {
+	t.Helper()
+	msg := what + " is not installed (" + pipInstall + ")"
+	if os.Getenv("VIP_REQUIRE_TOOLS") != "" {
+		t.Fatal(msg + ", and VIP_REQUIRE_TOOLS is set")
+	}
+	t.Skip(msg)
+}
+
+// TestCfnLint lints both stacks against CloudFormation's resource specs, the
+// SAM transform included: everything in the templates the other tests leave out.
+func TestCfnLint(t *testing.T) {
+	t.Parallel()
+	bin, err := exec.LookPath("cfn-lint")
+	if err != nil {
+		missingTool(t, "cfn-lint")
+	}
+	root := repoRoot(t)
+	out, err := exec.Command(bin, filepath.Join(root, "template.yaml"), filepath.Join(root, "account.yaml")).CombinedOutput()
+	if err != nil {
+		t.Errorf("cfn-lint: %v\n%s", err, out)
+	}
+}
+
+// samTransform runs SAM's transform on template.yaml with every stage's
+// parameters (samconfig.toml) and returns what CloudFormation gets, by stage.
+func samTransform(t *testing.T) map[string]obj {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		missingTool(t, "python3")
+	}
+	if err := exec.Command(py, "-c", "import samtranslator").Run(); err != nil {
+		missingTool(t, "samtranslator (aws-sam-translator)")
+	}
+	all, err := stacks(repoFiles(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	params := map[string]map[string]string{}
+	for _, s := range all {
+		params[s.stage] = s.params
+	}
+	in, err := json.Marshal(params)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(py, filepath.Join("testdata", "sam_transform.py"), filepath.Join(repoRoot(t), "template.yaml"))
+	cmd.Stdin = bytes.NewReader(in)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("SAM transform of template.yaml: %v\n%s", err, stderr.Bytes())
+	}
+	var cfn map[string]obj
+	if err := json.Unmarshal(out, &cfn); err != nil {
+		t.Fatal(err)
+	}
+	return cfn
+}
+
+// TestSAMTransform: every stage's template transforms, with that stage's
+// parameters, into a stack that routes GET /vip-messages to a function.
+func TestSAMTransform(t *testing.T) {
+	t.Parallel()
+	for stage, cfn := range samTransform(t) {
+		if len(ofType(cfn, "AWS::Lambda::Function")) == 0 || len(ofType(cfn, "AWS::ApiGateway::RestApi")) == 0 {
+			t.Errorf("%s: the transformed template has no function or no REST API", stage)
+		}
+	}
+}
