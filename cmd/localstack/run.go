@@ -35,9 +35,9 @@ func runCmd(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	addr := fs.String("addr", devstack.APIAddr, "address of the API (host:port)")
 	secretsAddr := fs.String("secrets-addr", devstack.SecretsAddr,
-		"address of the local Secrets Manager endpoint; 0.0.0.0:8010 lets a sam local container reach it on Linux (README)")
+		"address of the local Secrets Manager endpoint; 0.0.0.0:8010 lets a sam local container reach it on Linux (docs/local-stack.md)")
 	// Off by default, so local load tests are not throttled; on, a client's
-	// 429 handling can be tried (README, "Rate limits").
+	// 429 handling can be tried (docs/local-stack.md).
 	rate := fs.Float64("rate-limit", 0, "per-key token bucket: requests per second for each x-api-key, as a deployed tier's usage plan (0: no limit)")
 	burst := fs.Int("burst", 0, "per-key token bucket size (with -rate-limit; default the rate, at least 1)")
 	apiPort := fs.Int("api-port", envInt(envAPIPort), "port of the API, replacing -addr's ($"+envAPIPort+")")

@@ -12,7 +12,7 @@ import (
 	"github.com/aws/smithy-go"
 )
 
-// The edge of a deployed stage (README, "Rate limits"): every key id is also an
+// The edge of a deployed stage (docs/deploying.md, "Rate limits"): every key id is also an
 // API Gateway API key (name and value = the key id) attached to the usage plan
 // of its tier, vip-messages-<stage>-<tier>. The local stack has no API Gateway:
 // without --stage, the keys commands touch Secrets Manager only.

@@ -472,7 +472,7 @@ func keysRestore(ctx context.Context, e *env, path string, args []string) error 
 }
 
 // minSignatureVersionFlag is --min-signature-version: 2 makes a key refuse
-// version 1 signatures (README, "Moving a key to v2 only").
+// version 1 signatures (docs/signing.md, "Moving a key to version 2 only").
 func minSignatureVersionFlag(f *flags) *int {
 	return f.Int("min-signature-version", 1, "oldest signature version the key accepts: 2 refuses version 1 (x-date only, replayable with another query)")
 }

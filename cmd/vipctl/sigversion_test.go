@@ -51,7 +51,7 @@ func TestMinSignatureVersion(t *testing.T) {
 		t.Errorf("set-workspaces:\n%s", r)
 	}
 	wantAnswer(t, "both again, v1", listWith(t, client.SignatureV1, k.KeyID, k.Secret), nil)
-	// And to v2 only with set-workspaces, as the README's migration says.
+	// And to v2 only with set-workspaces, as docs/signing.md's migration says.
 	mustRun(t, getenv, "keys", "set-workspaces", "--min-signature-version", "2", k.KeyID)
 	wantAnswer(t, "v2 only again, v2", listWith(t, client.SignatureV2, k.KeyID, k.Secret), nil)
 	if err := listWith(t, client.SignatureV1, k.KeyID, k.Secret); err == nil {

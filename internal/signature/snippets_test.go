@@ -12,8 +12,8 @@ import (
 	"testing"
 )
 
-// snippetCases are the vectors and the encoding edge cases the README's
-// snippets must agree on with this package. Values hold no newline: the shell
+// snippetCases are the vectors and the encoding edge cases the signers of
+// docs/signing.md must agree on with this package. Values hold no newline: the shell
 // snippet reads one name=value per line.
 func snippetCases(t *testing.T) []Vector {
 	cases := loadVectors(t)
@@ -31,17 +31,18 @@ func snippetCases(t *testing.T) []Vector {
 	return cases
 }
 
-// snippet extracts the code block that follows <!-- snippet: name --> in the README.
+// snippet extracts the code block that follows <!-- snippet: name --> in
+// docs/signing.md.
 func snippet(t *testing.T, name string) string {
 	t.Helper()
-	raw, err := os.ReadFile(filepath.Join("..", "..", "README.md"))
+	raw, err := os.ReadFile(filepath.Join("..", "..", "docs", "signing.md"))
 	if err != nil {
 		t.Fatal(err)
 	}
 	re := regexp.MustCompile("(?s)<!-- snippet: " + regexp.QuoteMeta(name) + " -->\n```[a-z]*\n(.*?)\n```")
 	m := re.FindSubmatch(raw)
 	if m == nil {
-		t.Fatalf("README.md has no snippet %q", name)
+		t.Fatalf("docs/signing.md has no snippet %q", name)
 	}
 	return string(m[1])
 }
@@ -50,7 +51,7 @@ func need(t *testing.T, tools ...string) {
 	t.Helper()
 	for _, tool := range tools {
 		if _, err := exec.LookPath(tool); err != nil {
-			t.Skipf("%s is not installed: the README's snippet is not checked here", tool)
+			t.Skipf("%s is not installed: the snippet of docs/signing.md is not checked here", tool)
 		}
 	}
 }
