@@ -41,7 +41,6 @@ func awsCalls(t *testing.T, mainPkg string) map[string]bool {
 	}
 	funcs := map[string]funcDecl{}   // "pkg.F" or "pkg.T.M"
 	methods := map[string][]string{} // method name -> keys
-	embeds := map[string][]string{}  // type key -> embedded type keys
 	var roots []string
 	fset := token.NewFileSet()
 	for _, line := range strings.Split(strings.TrimSpace(string(out)), "\n") {
@@ -80,19 +79,11 @@ func awsCalls(t *testing.T, mainPkg string) map[string]bool {
 					}
 				case *ast.GenDecl:
 					for _, spec := range d.Specs {
-						switch sp := spec.(type) {
-						case *ast.ValueSpec: // package variables are initialised in every binary
+						// Package variables are initialised in every binary.
+						if sp, ok := spec.(*ast.ValueSpec); ok {
 							key := pkg + ".var:" + fset.Position(sp.Pos()).String()
 							funcs[key] = funcDecl{pkg, imports, sp}
 							roots = append(roots, key)
-						case *ast.TypeSpec:
-							if st, ok := sp.Type.(*ast.StructType); ok {
-								for _, fld := range st.Fields.List {
-									if len(fld.Names) == 0 {
-										embeds[pkg+"."+sp.Name.Name] = append(embeds[pkg+"."+sp.Name.Name], qualify(pkg, imports, fld.Type))
-									}
-								}
-							}
 						}
 					}
 				}
@@ -119,15 +110,6 @@ func awsCalls(t *testing.T, mainPkg string) map[string]bool {
 			}
 		}
 	}
-	var markType func(string)
-	markType = func(key string) {
-		if !types[key] {
-			types[key] = true
-			for _, e := range embeds[key] {
-				markType(e)
-			}
-		}
-	}
 	for len(queue) > 0 {
 		fn := funcs[queue[0]]
 		queue = queue[1:]
@@ -144,13 +126,13 @@ func awsCalls(t *testing.T, mainPkg string) map[string]bool {
 						calls[action] = true
 					}
 					reach(p + "." + n.Sel.Name)
-					markType(p + "." + n.Sel.Name)
+					types[p+"."+n.Sel.Name] = true
 					return false
 				}
 				selected[n.Sel.Name] = true
 			case *ast.Ident:
 				reach(fn.pkg + "." + n.Name)
-				markType(fn.pkg + "." + n.Name)
+				types[fn.pkg+"."+n.Name] = true
 			}
 			return true
 		})
@@ -172,17 +154,4 @@ func typeName(e ast.Expr) string {
 		return x.Name
 	}
 	return ""
-}
-
-// qualify is the key of a type expression: pkg.T, or importpath.T for p.T.
-func qualify(pkg string, imports map[string]string, e ast.Expr) string {
-	if s, ok := e.(*ast.StarExpr); ok {
-		e = s.X
-	}
-	if sel, ok := e.(*ast.SelectorExpr); ok {
-		if x, ok := sel.X.(*ast.Ident); ok {
-			return imports[x.Name] + "." + sel.Sel.Name
-		}
-	}
-	return pkg + "." + typeName(e)
 }

@@ -9,6 +9,7 @@ package deploy_test
 
 import (
 	"fmt"
+	"maps"
 	"os"
 	"path/filepath"
 	"regexp"
@@ -20,8 +21,7 @@ import (
 	"gopkg.in/yaml.v3"
 )
 
-// obj is a decoded YAML mapping. Short-form intrinsics (!Ref, !Sub, ...) are
-// decoded to their long form ({"Ref": ...}, {"Fn::Sub": ...}).
+// obj is a decoded YAML mapping.
 type obj = map[string]any
 
 func repoRoot(t testing.TB) string {
@@ -47,74 +47,30 @@ func parseYAML(text string) (obj, error) {
 	if err := yaml.Unmarshal([]byte(text), &doc); err != nil {
 		return nil, err
 	}
-	v, err := decodeNode(&doc)
-	if err != nil {
-		return nil, err
-	}
-	m, ok := v.(obj)
-	if !ok {
-		return nil, fmt.Errorf("not a mapping at the top")
-	}
-	return m, nil
+	longForm(&doc)
+	var m obj
+	return m, doc.Decode(&m)
 }
 
-// decodeNode turns a YAML node into plain Go values, with CloudFormation's
-// short-form tags rewritten to the long form.
-func decodeNode(n *yaml.Node) (any, error) {
-	switch n.Kind {
-	case yaml.DocumentNode:
-		if len(n.Content) == 0 {
-			return nil, fmt.Errorf("empty document")
-		}
-		return decodeNode(n.Content[0])
-	case yaml.AliasNode:
-		return decodeNode(n.Alias)
+// longForm rewrites CloudFormation's short-form tags in place: !Ref x becomes
+// {Ref: x}, !Sub s {Fn::Sub: s}, !GetAtt R.A {Fn::GetAtt: [R, A]}.
+func longForm(n *yaml.Node) {
+	for _, c := range n.Content {
+		longForm(c)
 	}
-	custom := strings.HasPrefix(n.Tag, "!") && !strings.HasPrefix(n.Tag, "!!")
-	var v any
-	switch n.Kind {
-	case yaml.MappingNode:
-		m := obj{}
-		for i := 0; i+1 < len(n.Content); i += 2 {
-			val, err := decodeNode(n.Content[i+1])
-			if err != nil {
-				return nil, err
-			}
-			m[n.Content[i].Value] = val
-		}
-		v = m
-	case yaml.SequenceNode:
-		l := []any{}
-		for _, c := range n.Content {
-			val, err := decodeNode(c)
-			if err != nil {
-				return nil, err
-			}
-			l = append(l, val)
-		}
-		v = l
-	case yaml.ScalarNode:
-		if custom {
-			v = n.Value
-		} else if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line, err)
-		}
+	if !strings.HasPrefix(n.Tag, "!") || strings.HasPrefix(n.Tag, "!!") {
+		return
 	}
-	if !custom {
-		return v, nil
+	name, arg := n.Tag[1:], *n
+	arg.Tag = ""
+	if name != "Ref" && name != "Condition" {
+		name = "Fn::" + name
 	}
-	switch name := n.Tag[1:]; name {
-	case "Ref", "Condition":
-		return obj{name: v}, nil
-	case "GetAtt":
-		if s, ok := v.(string); ok {
-			res, attr, _ := strings.Cut(s, ".")
-			v = []any{res, attr}
-		}
-		return obj{"Fn::GetAtt": v}, nil
-	default:
-		return obj{"Fn::" + name: v}, nil
+	if res, attr, ok := strings.Cut(arg.Value, "."); ok && name == "Fn::GetAtt" && arg.Kind == yaml.ScalarNode {
+		arg = yaml.Node{Kind: yaml.SequenceNode, Content: []*yaml.Node{
+			{Kind: yaml.ScalarNode, Value: res}, {Kind: yaml.ScalarNode, Value: attr}}}
 	}
+	*n = yaml.Node{Kind: yaml.MappingNode, Content: []*yaml.Node{{Kind: yaml.ScalarNode, Value: name}, &arg}}
 }
 
 // get walks a path of map keys (string) and list indexes (int); nil when absent.
@@ -193,10 +149,7 @@ func mergeGlobal(global, local any) any {
 		}
 		return local
 	}
-	out := obj{}
-	for k, v := range g {
-		out[k] = v
-	}
+	out := maps.Clone(g)
 	for k, v := range l {
 		out[k] = mergeGlobal(g[k], v)
 	}
