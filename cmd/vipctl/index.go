@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 
-	"github.com/vip-messages/api/internal/labelindex"
+	"github.com/vip-messages/api/internal/labelindex/rebuild"
 )
 
 func init() {
@@ -59,10 +59,10 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 		}
 		where = "channel " + *workspace + "/" + *medium
 	}
-	rb := labelindex.NewRebuilder(db, table.name)
+	rb := rebuild.New(db, table.name)
 	rb.PageSize = *pageSize
 
-	line := func(p labelindex.Progress) string {
+	line := func(p rebuild.Progress) string {
 		return fmt.Sprintf("%s, %s, %s written, %d repaired, %d skipped, %d over the item size limit; "+
 			"orphan sweep: %s, %s checked, %s deleted",
 			count(p.Pages, "page"), count(p.Messages, "message"), count(p.Written, "index item"), p.Repaired, p.Skipped, p.TooLarge,
@@ -70,7 +70,7 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 	}
 	// The progress line: rewritten in place on a terminal, every 50 pages otherwise.
 	token := *resume
-	report := func(p labelindex.Progress) {
+	report := func(p rebuild.Progress) {
 		token = p.Token
 		switch {
 		case e.stderrTTY:
@@ -79,7 +79,7 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 			fmt.Fprintf(e.stderr, "%s; resume token %s\n", line(p), p.Token)
 		}
 	}
-	var p labelindex.Progress
+	var p rebuild.Progress
 	if *all {
 		p, err = rb.All(ctx, *resume, report)
 	} else {
@@ -100,7 +100,7 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 	}
 	again += " --resume " + token
 	switch {
-	case errors.Is(err, labelindex.ErrBadToken):
+	case errors.Is(err, rebuild.ErrBadToken):
 		return fmt.Errorf("--resume %q is not a token of this kind of rebuild (--all and a channel have their own)", *resume)
 	case errors.Is(err, context.Canceled) && token != "":
 		return fmt.Errorf("interrupted after %s; resume with: %s", line(p), again)

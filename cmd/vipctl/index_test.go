@@ -15,6 +15,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/labelindex"
+	"github.com/vip-messages/api/internal/labelindex/rebuild"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
 	schema "github.com/vip-messages/api/internal/table"
@@ -164,7 +165,7 @@ func resumeTokenAfter(msgs []messages.Message, n int) string {
 		sks[i] = schema.MessageSK(m.Timestamp, m.MessageID)
 	}
 	slices.Sort(sks)
-	return labelindex.ChannelToken(sks[n-1])
+	return rebuild.ChannelToken(sks[n-1])
 }
 
 // cancelOnWrite is a stderr that cancels the run after its first line, the

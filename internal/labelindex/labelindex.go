@@ -8,7 +8,7 @@
 //
 // One function, Items, says what a message's index items are. The stream
 // indexer (Indexer, functions/label-indexer), the seed writer (local data,
-// tests) and the backfill (Rebuilder, `vipctl index rebuild`) all use it.
+// tests) and the backfill (package rebuild, `vipctl index rebuild`) all use it.
 //
 // Labels containing '#' (the key separator) or empty labels are rejected when a
 // message is written through this project (table.Message.Item), and skipped

@@ -46,10 +46,12 @@ func apply(ctx context.Context, client WriteAPI, table string, c Change) error {
 	for _, k := range c.Deletes {
 		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
 	}
-	return batchWrite(ctx, client, table, reqs)
+	return BatchWrite(ctx, client, table, reqs)
 }
 
-func batchWrite(ctx context.Context, client interface {
+// BatchWrite writes reqs in BatchWriteItem calls of up to 25, retrying the
+// unprocessed requests with a growing pause.
+func BatchWrite(ctx context.Context, client interface {
 	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }, table string, reqs []types.WriteRequest) error {
 	for start := 0; start < len(reqs); start += maxBatch {

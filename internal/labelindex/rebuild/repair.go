@@ -1,4 +1,4 @@
-package labelindex
+package rebuild
 
 import (
 	"context"
@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/table"
 )
 
@@ -34,18 +35,18 @@ var indexedAttrs = func() []string {
 // a stale repair. When one loses that race, the message is read again and the
 // repair starts over from there, also deleting the items of every label the
 // rebuild has seen on it (it may have written them).
-func (r *Rebuilder) repair(ctx context.Context, s Stored, cur *current) error {
-	seen := Labels(s.WorkspaceID, s.MediumID, s.Message)
+func (r *Rebuilder) repair(ctx context.Context, s labelindex.Stored, cur *current) error {
+	seen := labelindex.Labels(s.WorkspaceID, s.MediumID, s.Message)
 	for round := 0; ; round++ {
-		var next *Stored
+		var next *labelindex.Stored
 		if cur != nil {
 			next = &cur.Stored
-			seen = append(seen, Labels(s.WorkspaceID, s.MediumID, cur.Message)...)
+			seen = append(seen, labelindex.Labels(s.WorkspaceID, s.MediumID, cur.Message)...)
 		}
 		// A state carrying every label seen: Diff deletes those the message no
 		// longer has, and puts every item it has.
-		from := Stored{WorkspaceID: s.WorkspaceID, MediumID: s.MediumID, SK: s.SK, Message: table.Message{Labels: seen}}
-		c, err := Diff(&from, next)
+		from := labelindex.Stored{WorkspaceID: s.WorkspaceID, MediumID: s.MediumID, SK: s.SK, Message: table.Message{Labels: seen}}
+		c, err := labelindex.Diff(&from, next)
 		if err != nil {
 			return err
 		}
@@ -56,7 +57,7 @@ func (r *Rebuilder) repair(ctx context.Context, s Stored, cur *current) error {
 		if round >= maxUnprocessedRounds {
 			return fmt.Errorf("labelindex: message %s kept changing during its repair", s.SK)
 		}
-		now, err := r.reread(ctx, []Stored{s})
+		now, err := r.reread(ctx, []labelindex.Stored{s})
 		if err != nil {
 			return err
 		}
@@ -69,7 +70,7 @@ func (r *Rebuilder) repair(ctx context.Context, s Stored, cur *current) error {
 
 // writeIf applies c, one index item per transaction, each conditioned on the
 // message of s being as cur. lost is true when the message had changed.
-func (r *Rebuilder) writeIf(ctx context.Context, s Stored, cur *current, c Change) (lost bool, err error) {
+func (r *Rebuilder) writeIf(ctx context.Context, s labelindex.Stored, cur *current, c labelindex.Change) (lost bool, err error) {
 	check := asReRead(r.table, table.Key(table.MessagePK(s.WorkspaceID, s.MediumID), s.SK), cur)
 	var writes []types.TransactWriteItem
 	for _, it := range c.Puts {

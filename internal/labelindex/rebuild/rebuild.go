@@ -1,4 +1,7 @@
-package labelindex
+// Package rebuild backfills the label index from the message items and sweeps
+// it for orphans (`vipctl index rebuild`). Only vipctl runs it: the indexer
+// Lambda keeps the index through package labelindex alone.
+package rebuild
 
 import (
 	"context"
@@ -13,11 +16,12 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/table"
 )
 
-// RebuildAPI is the part of the DynamoDB client a Rebuilder uses.
-type RebuildAPI interface {
+// API is the part of the DynamoDB client a Rebuilder uses.
+type API interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
@@ -41,14 +45,14 @@ type RebuildAPI interface {
 // (repair.go), the way the sweep's deletes are conditional: a newer change the
 // indexer applied meanwhile is never undone.
 type Rebuilder struct {
-	client RebuildAPI
+	client API
 	table  string
 	// PageSize is the number of items read per Query or Scan call (default 100).
 	PageSize int
 }
 
-// NewRebuilder returns a Rebuilder over table.
-func NewRebuilder(client RebuildAPI, table string) *Rebuilder {
+// New returns a Rebuilder over table.
+func New(client API, table string) *Rebuilder {
 	return &Rebuilder{client: client, table: table, PageSize: 100}
 }
 
@@ -59,8 +63,8 @@ type Progress struct {
 	Messages int // message items read
 	Written  int // index items written
 	Repaired int // messages that changed while their page was written, repaired
-	Skipped  int // message items that could not be read (malformed), index items not of this package
-	TooLarge int // index items left out: over DynamoDB's item size limit (see Oversize)
+	Skipped  int // message items that could not be read (malformed), index items not of the label index
+	TooLarge int // index items left out: over DynamoDB's item size limit (see labelindex.Oversize)
 
 	SweepPages int // pages of the orphan sweep done
 	Checked    int // index items checked by the sweep
@@ -71,6 +75,10 @@ type Progress struct {
 
 // ErrBadToken means a resume token is not one this rebuild kind issued.
 var ErrBadToken = errors.New("labelindex: bad resume token")
+
+// maxUnprocessedRounds bounds the retries of unprocessed keys and of
+// transactions cancelled by a conflict.
+const maxUnprocessedRounds = 8
 
 const (
 	channelTokenPrefix = "c1."
@@ -215,10 +223,10 @@ func (r *Rebuilder) pageSize() int {
 // page writes the index items of the message items read, then reads those
 // messages again and repairs the ones that changed meanwhile.
 func (r *Rebuilder) page(ctx context.Context, items []map[string]types.AttributeValue, p *Progress) error {
-	var read []Stored
+	var read []labelindex.Stored
 	var reqs []types.WriteRequest
 	for _, it := range items {
-		s, ok, err := Decode(it)
+		s, ok, err := labelindex.Decode(it)
 		if !ok {
 			continue
 		}
@@ -227,23 +235,23 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 			p.Skipped++
 			continue
 		}
-		byLabel, over, err := itemsOf(s.WorkspaceID, s.MediumID, s.SK, s.Message)
+		// From nothing to s: every index item of s is put; one over the item
+		// size limit is not, and no stale copy is kept (labelindex.Oversize).
+		c, err := labelindex.Diff(nil, &s)
 		if err != nil {
 			p.Skipped++
 			continue
 		}
 		read = append(read, s)
-		for _, av := range byLabel {
+		for _, av := range c.Puts {
 			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
 		}
-		// Over the item size limit: not indexed, and no stale copy kept (Oversize).
-		for _, o := range over {
-			p.TooLarge++
-			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{
-				Key: indexKey(s.WorkspaceID, s.MediumID, o.Label, s.SK)}})
+		p.TooLarge += len(c.TooLarge)
+		for _, k := range c.Deletes {
+			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
 		}
 	}
-	if err := batchWrite(ctx, r.client, r.table, reqs); err != nil {
+	if err := labelindex.BatchWrite(ctx, r.client, r.table, reqs); err != nil {
 		return err
 	}
 	p.Written += countPuts(reqs)
@@ -258,7 +266,7 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 	}
 	for _, s := range read {
 		cur, exists := now[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]
-		if exists && SameIndex(s, cur.Stored) {
+		if exists && labelindex.SameIndex(s, cur.Stored) {
 			continue
 		}
 		// The message changed (or went) after it was read: move its index from
@@ -278,12 +286,12 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 // current is a message item as re-read: decoded, and as stored, for the
 // condition that it is still so.
 type current struct {
-	Stored
+	labelindex.Stored
 	item map[string]types.AttributeValue
 }
 
 // reread reads the messages again, strongly consistent, keyed by pk "\n" sk.
-func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]current, error) {
+func (r *Rebuilder) reread(ctx context.Context, read []labelindex.Stored) (map[string]current, error) {
 	out := map[string]current{}
 	for start := 0; start < len(read); start += 100 {
 		var keys []map[string]types.AttributeValue
@@ -307,7 +315,7 @@ func (r *Rebuilder) reread(ctx context.Context, read []Stored) (map[string]curre
 				return nil, fmt.Errorf("labelindex: read messages again: %w", err)
 			}
 			for _, it := range res.Responses[r.table] {
-				s, ok, err := Decode(it)
+				s, ok, err := labelindex.Decode(it)
 				if ok && err == nil {
 					out[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK] = current{Stored: s, item: it}
 				}

@@ -1,54 +1,28 @@
-package labelindex_test
+package rebuild_test
 
 import (
 	"context"
 	"errors"
 	"maps"
-	"math/rand/v2"
 	"slices"
 	"testing"
 
-	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/vip-messages/api/internal/labelindex"
-	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/labelindex/rebuild"
+	"github.com/vip-messages/api/internal/table"
 )
-
-// preIndex writes messages as they were before the index: message items only.
-func preIndex(t *testing.T, n int) *world {
-	t.Helper()
-	w := newWorld(t)
-	for _, m := range seed.Generate(rand.New(rand.NewPCG(31, 31)), t0, t1, n) {
-		w.put(t, m)
-	}
-	// Another channel's messages, and a workspace item, which a channel rebuild
-	// leaves alone and --all indexes or skips.
-	other, err := messages.Message{MessageID: "other", Timestamp: t0.UnixMilli(), Labels: []string{"frustrated"}}.Item(ws, "ch-other")
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &w.table, Item: other}); err != nil {
-		t.Fatal(err)
-	}
-	if err := seed.NewWriter(w.ddb, w.table).Write(context.Background(), seed.Dataset{
-		Workspaces: []seed.Workspace{{ID: ws, Name: "w", VIP: true}},
-	}); err != nil {
-		t.Fatal(err)
-	}
-	return w
-}
 
 func TestRebuildChannelResumes(t *testing.T) {
 	w := preIndex(t, 300)
-	rb := labelindex.NewRebuilder(w.ddb, w.table)
+	rb := rebuild.New(w.ddb, w.table)
 	rb.PageSize = 40
 
 	// Interrupted after two pages: the last token reported resumes the rest.
 	ctx, cancel := context.WithCancel(context.Background())
 	var token string
-	_, err := rb.Channel(ctx, ws, ch, "", func(p labelindex.Progress) {
+	_, err := rb.Channel(ctx, ws, ch, "", func(p rebuild.Progress) {
 		if p.Pages == 2 {
 			token = p.Token
 			cancel()
@@ -64,25 +38,25 @@ func TestRebuildChannelResumes(t *testing.T) {
 	if p.Token != "" || p.Messages != 300-80 {
 		t.Fatalf("resumed rebuild: %+v, want the last 220 messages and no token", p)
 	}
-	w.check(t) // also counts index items: ch-other has none yet
+	w.check(t) // ch-other has no index items yet
 	// Idempotent: again from the start, the same index.
 	if _, err := rb.Channel(context.Background(), ws, ch, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	w.check(t)
 
-	if _, err := rb.Channel(context.Background(), ws, ch, "v1.bogus", nil); !errors.Is(err, labelindex.ErrBadToken) {
+	if _, err := rb.Channel(context.Background(), ws, ch, "v1.bogus", nil); !errors.Is(err, rebuild.ErrBadToken) {
 		t.Fatalf("bad token: %v", err)
 	}
 }
 
 func TestRebuildAll(t *testing.T) {
 	w := preIndex(t, 120)
-	rb := labelindex.NewRebuilder(w.ddb, w.table)
+	rb := rebuild.New(w.ddb, w.table)
 	rb.PageSize = 25
 	var token string
 	ctx, cancel := context.WithCancel(context.Background())
-	_, err := rb.All(ctx, "", func(p labelindex.Progress) {
+	_, err := rb.All(ctx, "", func(p rebuild.Progress) {
 		if p.Pages == 3 {
 			token = p.Token
 			cancel()
@@ -95,18 +69,14 @@ func TestRebuildAll(t *testing.T) {
 		t.Fatal(err)
 	}
 	// ch-other's message is indexed too.
-	got := walk(t, w.index, messages.Query{WorkspaceID: ws, MediumID: "ch-other", From: t0, Until: t1, Label: "frustrated", Limit: 5})
-	if len(got) != 1 || got[0].MessageID != "other" {
-		t.Fatalf("ch-other: %v", idsOf(got))
-	}
-	w.elsewhere = 1
+	w.elsewhere = []table.Message{w.other}
 	w.check(t)
 }
 
 // racingClient changes a message's labels right before the rebuild writes the
 // page that read it, as the AI labelling (and the live indexer) might.
 type racingClient struct {
-	labelindex.RebuildAPI
+	rebuild.API
 	once func()
 }
 
@@ -116,7 +86,7 @@ func (c *racingClient) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWri
 		c.once = nil
 		f()
 	}
-	return c.RebuildAPI.BatchWriteItem(ctx, in, opts...)
+	return c.API.BatchWriteItem(ctx, in, opts...)
 }
 
 func TestRebuildRepairsAMessageChangedMeanwhile(t *testing.T) {
@@ -131,14 +101,14 @@ func TestRebuildRepairsAMessageChangedMeanwhile(t *testing.T) {
 	if victim == "" {
 		t.Fatal("no labelled message")
 	}
-	client := &racingClient{RebuildAPI: w.ddb}
+	client := &racingClient{API: w.ddb}
 	client.once = func() {
 		// Labels removed after the page was read: the index item the page is
 		// about to write would be stale. The indexer would delete nothing (it
 		// ran already, or finds nothing to delete), so the rebuild must.
-		w.update(t, victim, func(m *messages.Message) { m.Labels, m.Text = nil, "relabelled" })
+		w.update(t, victim, func(m *table.Message) { m.Labels, m.Text = nil, "relabelled" })
 	}
-	p, err := labelindex.NewRebuilder(client, w.table).Channel(context.Background(), ws, ch, "", nil)
+	p, err := rebuild.New(client, w.table).Channel(context.Background(), ws, ch, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +124,7 @@ func TestRebuildRepairsAMessageChangedMeanwhile(t *testing.T) {
 func orphanWorld(t *testing.T) (w *world, removed, relabelled, label string, orphans int) {
 	t.Helper()
 	w = preIndex(t, 80)
-	if _, err := labelindex.NewRebuilder(w.ddb, w.table).Channel(context.Background(), ws, ch, "", nil); err != nil {
+	if _, err := rebuild.New(w.ddb, w.table).Channel(context.Background(), ws, ch, "", nil); err != nil {
 		t.Fatal(err)
 	}
 	w.check(t)
@@ -174,32 +144,24 @@ func orphanWorld(t *testing.T) (w *world, removed, relabelled, label string, orp
 		t.Fatal("no labelled messages")
 	}
 	w.remove(t, removed)
-	w.update(t, relabelled, func(m *messages.Message) { m.Labels = m.Labels[1:] })
+	w.update(t, relabelled, func(m *table.Message) { m.Labels = m.Labels[1:] })
 
 	// An orphan in ch-other: an index item for a message that never existed.
-	item, err := labelindex.MessageItems(ws, "ch-other", messages.Message{MessageID: "ghost", Timestamp: t0.UnixMilli(), Labels: []string{"frustrated"}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &w.table, Item: item[0]}); err != nil {
-		t.Fatal(err)
-	}
-	w.elsewhere = 1
-	if n := countIndexItems(t, w.ddb, w.table); n == 0 {
-		t.Fatal("no index items")
-	}
+	ghost := table.Message{MessageID: "ghost", Timestamp: t0.UnixMilli(), Labels: []string{"frustrated"}}
+	w.putIndex(t, other, ghost)
+	w.elsewhere = []table.Message{ghost}
 	return w, removed, relabelled, label, orphans
 }
 
 func TestRebuildSweepsOrphans(t *testing.T) {
 	w, _, _, _, orphans := orphanWorld(t)
-	rb := labelindex.NewRebuilder(w.ddb, w.table)
+	rb := rebuild.New(w.ddb, w.table)
 	rb.PageSize = 30
 
 	// Interrupted inside the sweep, then resumed from its token.
 	ctx, cancel := context.WithCancel(context.Background())
 	var token string
-	first, err := rb.Channel(ctx, ws, ch, "", func(p labelindex.Progress) {
+	first, err := rb.Channel(ctx, ws, ch, "", func(p rebuild.Progress) {
 		if p.SweepPages == 1 {
 			token = p.Token
 			cancel()
@@ -215,8 +177,7 @@ func TestRebuildSweepsOrphans(t *testing.T) {
 	if p.Messages != 0 || p.Token != "" || first.Orphans+p.Orphans != orphans {
 		t.Fatalf("resumed sweep: %+v after %+v, want %d orphans deleted", p, first, orphans)
 	}
-	// The label walk equals the filter answer, and no orphan is left in ch;
-	// ch-other's orphan is not this channel's.
+	// No orphan is left in ch; ch-other's orphan is not this channel's.
 	w.check(t)
 
 	// Idempotent: nothing more to delete.
@@ -224,7 +185,7 @@ func TestRebuildSweepsOrphans(t *testing.T) {
 		t.Fatalf("second rebuild: %+v, %v", p, err)
 	}
 	// A sweep token of another channel is refused.
-	if _, err := rb.Channel(context.Background(), ws, "ch-other", token, nil); !errors.Is(err, labelindex.ErrBadToken) {
+	if _, err := rb.Channel(context.Background(), ws, "ch-other", token, nil); !errors.Is(err, rebuild.ErrBadToken) {
 		t.Fatalf("other channel's token: %v", err)
 	}
 
@@ -233,21 +194,19 @@ func TestRebuildSweepsOrphans(t *testing.T) {
 	if err != nil || p.Orphans != 1 {
 		t.Fatalf("--all: %+v, %v; want 1 orphan", p, err)
 	}
-	got := walk(t, w.index, messages.Query{WorkspaceID: ws, MediumID: "ch-other", From: t0, Until: t1, Label: "frustrated", Limit: 5})
-	if len(got) != 1 || got[0].MessageID != "other" {
-		t.Fatalf("ch-other: %v", idsOf(got))
-	}
+	w.elsewhere = []table.Message{w.other}
 	w.check(t)
 }
 
 func TestRebuildAllSweepsOrphans(t *testing.T) {
 	w, _, _, _, orphans := orphanWorld(t)
-	rb := labelindex.NewRebuilder(w.ddb, w.table)
+	rb := rebuild.New(w.ddb, w.table)
 	rb.PageSize = 17
 	p, err := rb.All(context.Background(), "", nil)
 	if err != nil || p.Orphans != orphans+1 {
 		t.Fatalf("--all: %+v, %v; want %d orphans", p, err, orphans+1)
 	}
+	w.elsewhere = []table.Message{w.other}
 	w.check(t)
 }
 
@@ -255,7 +214,7 @@ func TestRebuildAllSweepsOrphans(t *testing.T) {
 // the AI labelling and the live indexer might between the sweep's read and
 // its delete.
 type sweepRacer struct {
-	labelindex.RebuildAPI
+	rebuild.API
 	once func()
 }
 
@@ -265,32 +224,24 @@ func (c *sweepRacer) TransactWriteItems(ctx context.Context, in *dynamodb.Transa
 		c.once = nil
 		f()
 	}
-	return c.RebuildAPI.TransactWriteItems(ctx, in, opts...)
+	return c.API.TransactWriteItems(ctx, in, opts...)
 }
 
 func TestSweepKeepsAnItemTheIndexerRecreated(t *testing.T) {
 	w, _, relabelled, label, orphans := orphanWorld(t)
-	client := &sweepRacer{RebuildAPI: w.ddb}
+	client := &sweepRacer{API: w.ddb}
 	var raced bool
 	client.once = func() {
 		raced = true
 		// The label comes back on every orphan's message that still exists, and
 		// the indexer writes its item: the sweep must not delete it.
-		w.update(t, relabelled, func(m *messages.Message) { m.Labels = append([]string{label}, m.Labels...) })
-		items, err := labelindex.MessageItems(ws, ch, w.msgs[relabelled])
-		if err != nil {
-			t.Fatal(err)
-		}
-		for _, it := range items {
-			if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: &w.table, Item: it}); err != nil {
-				t.Fatal(err)
-			}
-		}
+		w.update(t, relabelled, func(m *table.Message) { m.Labels = append([]string{label}, m.Labels...) })
+		w.putIndex(t, ch, w.msgs[relabelled])
 	}
-	rb := labelindex.NewRebuilder(client, w.table)
+	rb := rebuild.New(client, w.table)
 	rb.PageSize = 1000 // one page: every candidate is decided before the race
 	// Sweep only: the first phase would re-read the message before the race.
-	p, err := rb.Channel(context.Background(), ws, ch, labelindex.SweepStartToken(), nil)
+	p, err := rb.Channel(context.Background(), ws, ch, rebuild.SweepStartToken(), nil)
 	if err != nil || !raced {
 		t.Fatalf("sweep: %+v, %v (raced %v)", p, err, raced)
 	}
@@ -303,7 +254,7 @@ func TestSweepKeepsAnItemTheIndexerRecreated(t *testing.T) {
 // repairRacer runs beforeWrite before the first BatchWriteItem (the page's
 // write) and afterReread after the first BatchGetItem (the page's re-read).
 type repairRacer struct {
-	labelindex.RebuildAPI
+	rebuild.API
 	beforeWrite, afterReread func()
 }
 
@@ -312,11 +263,11 @@ func (c *repairRacer) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWrit
 		c.beforeWrite = nil
 		f()
 	}
-	return c.RebuildAPI.BatchWriteItem(ctx, in, opts...)
+	return c.API.BatchWriteItem(ctx, in, opts...)
 }
 
 func (c *repairRacer) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
-	out, err := c.RebuildAPI.BatchGetItem(ctx, in, opts...)
+	out, err := c.API.BatchGetItem(ctx, in, opts...)
 	if f := c.afterReread; f != nil && err == nil {
 		c.afterReread = nil
 		f()
@@ -341,29 +292,25 @@ func TestRebuildRepairLosesTheRaceToTheIndexer(t *testing.T) {
 	if victim == "" {
 		t.Fatal("no labelled message")
 	}
-	client := &repairRacer{RebuildAPI: w.ddb}
+	client := &repairRacer{API: w.ddb}
 	client.beforeWrite = func() {
-		w.update(t, victim, func(m *messages.Message) {
+		w.update(t, victim, func(m *table.Message) {
 			m.Labels, m.Text = slices.DeleteFunc(slices.Clone(m.Labels), func(l string) bool { return l == label }), "without the label"
 		})
 	}
 	client.afterReread = func() {
-		old := w.msgs[victim]
-		w.update(t, victim, func(m *messages.Message) { m.Labels, m.Text = append([]string{label}, m.Labels...), "current" })
-		now := w.msgs[victim]
-		w.deliver(t, []events.DynamoDBEventRecord{recordOf(t, 1, &old, &now)})
+		w.update(t, victim, func(m *table.Message) { m.Labels, m.Text = append([]string{label}, m.Labels...), "current" })
+		w.putIndex(t, ch, w.msgs[victim])
 	}
-	p, err := labelindex.NewRebuilder(client, w.table).Channel(context.Background(), ws, ch, "", nil)
+	p, err := rebuild.New(client, w.table).Channel(context.Background(), ws, ch, "", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if client.beforeWrite != nil || client.afterReread != nil || p.Repaired != 1 {
 		t.Fatalf("the race did not happen as staged: %+v", p)
 	}
-	got := walk(t, w.index, messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Label: label, Limit: 50})
-	i := slices.IndexFunc(got, func(m messages.Message) bool { return m.MessageID == victim })
-	if i < 0 || got[i].Text != "current" {
-		t.Fatalf("the index item of %s under %q is missing or stale: %v", victim, label, idsOf(got))
+	if got, ok := w.index(t)[indexKey(ch, label, w.msgs[victim])]; !ok || got.Text != "current" {
+		t.Fatalf("the index item of %s under %q is missing or stale: %+v", victim, label, got)
 	}
 	w.check(t)
 }

@@ -1,4 +1,4 @@
-package labelindex
+package rebuild
 
 import (
 	"context"
@@ -12,6 +12,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/table"
 )
 
@@ -121,7 +122,7 @@ func (x indexRef) messageKey() string {
 // the orphans.
 func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.AttributeValue, p *Progress) error {
 	var refs []indexRef
-	var msgs []Stored
+	var msgs []labelindex.Stored
 	seen := map[string]bool{}
 	for _, it := range items {
 		pk, _ := it[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
@@ -140,7 +141,7 @@ func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.Attr
 		refs = append(refs, x)
 		if !seen[x.messageKey()] {
 			seen[x.messageKey()] = true
-			msgs = append(msgs, Stored{WorkspaceID: ws, MediumID: medium, SK: sk.Value})
+			msgs = append(msgs, labelindex.Stored{WorkspaceID: ws, MediumID: medium, SK: sk.Value})
 		}
 	}
 	if len(refs) == 0 {
@@ -151,7 +152,7 @@ func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.Attr
 		return err
 	}
 	for _, x := range refs {
-		if m, ok := now[x.messageKey()]; ok && slices.Contains(Labels(x.workspaceID, x.mediumID, m.Message), x.label) {
+		if m, ok := now[x.messageKey()]; ok && slices.Contains(labelindex.Labels(x.workspaceID, x.mediumID, m.Message), x.label) {
 			continue
 		}
 		deleted, err := r.deleteOrphan(ctx, x)
@@ -181,7 +182,7 @@ func (r *Rebuilder) deleteOrphan(ctx context.Context, x indexRef) (deleted bool,
 		}},
 		{Delete: &types.Delete{
 			TableName: aws.String(r.table),
-			Key:       indexKey(x.workspaceID, x.mediumID, x.label, x.sk),
+			Key:       table.Key(table.LabelPK(x.workspaceID, x.mediumID, x.label), x.sk),
 		}},
 	}}
 	failed, err := r.transact(ctx, in)
