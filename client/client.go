@@ -70,7 +70,7 @@ func Sign(secret, date string) string { return signature.SignV1(secret, date) }
 // SignV2 is the version 2 x-signature of a request with this query (as
 // decoded: the values API Gateway hands the function) sent with this x-date:
 // "v2=" and the lowercase hex of HMAC-SHA256(secret, "v2\nGET\n/vip-messages\n"
-// + canonical query + "\n" + date). See the README, "Signing requests".
+// + canonical query + "\n" + date). See docs/signing.md.
 func SignV2(secret, date string, query url.Values) string {
 	return signature.SignV2(secret, date, query)
 }

@@ -147,7 +147,7 @@ func TestUsage(t *testing.T) {
 func TestSign(t *testing.T) {
 	const date = "2026-06-01T12:00:00Z"
 	const target = "http://localhost:3000/vip-messages?workspaceId=ws-demo&mediumId=ch-demo&from=2026-05-01&to=2026-05-31&limit=5"
-	// The documented test vector (README, "Signing requests").
+	// The documented test vector (README, "Signing a request").
 	const vector = "v2=feed1fe20c8aa0b1a98ea1d9c8b6cca97b91c91b8450cc6998929232a064386e"
 	want := "x-api-key: demo-key-0001\nx-date: " + date + "\nx-signature: " + vector + "\n"
 	wantV1 := "x-api-key: demo-key-0001\nx-date: " + date + "\nx-signature: " + auth.Sign("demo-secret-please-change", date) + "\n"

@@ -320,7 +320,7 @@ func span(a, b time.Time) string {
 func Sign(secret, date string) string { return signature.SignV1(secret, date) }
 
 // minMACs is the number of HMACs every signature check computes: a key has
-// one secret, or two while it is rotated (README: at most two).
+// one secret, or two while it is rotated (docs/operating.md: at most two).
 const minMACs = 2
 
 // dummySecret pads the secrets of a check to minMACs, and stands for all of

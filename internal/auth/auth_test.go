@@ -285,7 +285,7 @@ func TestSignKnownAnswer(t *testing.T) {
 	for _, tc := range []struct{ secret, date, want string }{
 		// RFC 4231 test case 2.
 		{"Jefe", "what do ya want for nothing?", "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"},
-		// The README's example: printf '%s' "$DATE" | openssl dgst -sha256 -hmac "$SECRET" -r
+		// docs/signing.md's version 1 example: printf '%s' "$DATE" | openssl dgst -sha256 -hmac "$SECRET" -r
 		{"demo-secret-please-change", "2026-06-01T12:00:00Z", "2dbb9a61b9319b4448f9276e69ab1abe3a96dffde024fcda85287c222cd066d3"},
 	} {
 		if got := auth.Sign(tc.secret, tc.date); got != tc.want {

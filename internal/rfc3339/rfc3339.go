@@ -1,5 +1,5 @@
 // Package rfc3339 is the one parser of the API's dates: x-date, from and to
-// (README, "Signing a request" and "The query"). It reads RFC 3339 strictly,
+// (docs/signing.md, "Rules"; docs/api.md, "The query"). It reads RFC 3339 strictly,
 // where time.Parse is loose (a comma before the fraction, one-digit hours,
 // offsets such as +24:00 or +00:60).
 package rfc3339

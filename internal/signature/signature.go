@@ -1,6 +1,6 @@
-// Package signature computes the API's request signatures (README, "Signing
-// requests"). v1 is the seed's: HMAC-SHA256 of the x-date value. v2 also covers
-// the method, the path and every query parameter, so that a captured request
+// Package signature computes the API's request signatures (docs/signing.md).
+// v1 is the seed's: HMAC-SHA256 of the x-date value. v2 also covers the
+// method, the path and every query parameter, so that a captured request
 // cannot be replayed with another query:
 //
 //	x-signature: v2=hex(HMAC-SHA256(secret, "v2\nGET\n/vip-messages\n" + Canonical(query) + "\n" + x-date))

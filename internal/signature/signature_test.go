@@ -7,7 +7,7 @@ import (
 )
 
 // Vector is one documented v2 test vector (testdata/vectors.json, also used by
-// the README snippet tests).
+// the snippet tests of docs/signing.md).
 type Vector struct {
 	Name      string              `json:"name"`
 	Secret    string              `json:"secret"`
@@ -106,7 +106,7 @@ func TestStringToSign(t *testing.T) {
 }
 
 func TestSignV1(t *testing.T) {
-	// The README's v1 example (openssl dgst -sha256 -hmac agrees).
+	// The v1 example of docs/signing.md (openssl dgst -sha256 -hmac agrees).
 	const want = "2dbb9a61b9319b4448f9276e69ab1abe3a96dffde024fcda85287c222cd066d3"
 	got := SignV1("demo-secret-please-change", "2026-06-01T12:00:00Z")
 	if got != want {
