@@ -19,8 +19,8 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/signature"
+	"github.com/vip-messages/api/internal/table"
 )
 
 func TestSignMatchesServer(t *testing.T) {
@@ -114,7 +114,7 @@ func itemKey(ts int64, conv, user, kind, source, text string, labels, custom []s
 // the seed data alone.
 func expected(t *testing.T, stack *devstack.Stack, from, to int64, label, contentType string) map[string]int {
 	t.Helper()
-	var msgs []messages.Message
+	var msgs []table.Message
 	for _, cm := range seed.Demo(stack.SeedNow).Messages {
 		if cm.WorkspaceID == seed.DemoWorkspace && cm.MediumID == seed.DemoChannel {
 			msgs = cm.Messages

@@ -26,7 +26,6 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/table"
 )
 
@@ -101,7 +100,7 @@ func startLabelStack(tb testing.TB, table string) *labelStack {
 	return &labelStack{url: srv.URL, ddb: stack.DynamoDB(), table: stack.Table, now: now, logs: logs}
 }
 
-func (s *labelStack) put(tb testing.TB, m messages.Message) {
+func (s *labelStack) put(tb testing.TB, m table.Message) {
 	tb.Helper()
 	item, err := m.Item(seed.DemoWorkspace, seed.DemoChannel)
 	if err != nil {
@@ -171,9 +170,9 @@ func (s *labelStack) eventually(t *testing.T, label string, want []string) {
 func TestLabelWalkFollowsPlainWrites(t *testing.T) {
 	s := startLabelStack(t, "labels")
 	base := s.now.Add(-48 * time.Hour).UnixMilli()
-	var msgs []messages.Message
+	var msgs []table.Message
 	for i := range 5 {
-		m := messages.Message{MessageID: fmt.Sprintf("plain-%d", i), Timestamp: base + int64(i)*60_000,
+		m := table.Message{MessageID: fmt.Sprintf("plain-%d", i), Timestamp: base + int64(i)*60_000,
 			ConversationID: "conv-plain", UserName: "pipeline", Kind: "text", Source: "ingest",
 			Labels: []string{"plain-written"}, CustomLabelIDs: []string{}, Text: fmt.Sprintf("plain write %d", i)}
 		if i == 2 {
@@ -195,7 +194,7 @@ func TestLabelWalkFollowsPlainWrites(t *testing.T) {
 	s.eventually(t, "cl-plain", texts(2))
 
 	// Relabel message 1 (the AI labelling's UpdateItem) and delete message 3.
-	key := func(m messages.Message) map[string]types.AttributeValue {
+	key := func(m table.Message) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{
 			table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(seed.DemoWorkspace, seed.DemoChannel)},
 			table.SortKeyAttr:      &types.AttributeValueMemberS{Value: table.MessageSK(m.Timestamp, m.MessageID)},
@@ -233,7 +232,7 @@ func BenchmarkWriteToLabelQuery(b *testing.B) {
 	for b.Loop() {
 		i++
 		label := fmt.Sprintf("lag-%d", i)
-		s.put(b, messages.Message{MessageID: fmt.Sprintf("lag-%d", i), Timestamp: base + int64(i), ConversationID: "conv-lag",
+		s.put(b, table.Message{MessageID: fmt.Sprintf("lag-%d", i), Timestamp: base + int64(i), ConversationID: "conv-lag",
 			UserName: "bench", Kind: "text", Source: "bench", Labels: []string{label}, CustomLabelIDs: []string{}, Text: label})
 		written := time.Now()
 		for len(s.walk(b, label)) == 0 {

@@ -22,7 +22,6 @@ import (
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/table"
 )
 
@@ -43,7 +42,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 
 	from := seedNow.UTC().AddDate(0, 0, -20).Format(time.DateOnly)
 	to := seedNow.UTC().Format(time.DateOnly)
-	var want []messages.Message
+	var want []table.Message
 	lo, _ := time.Parse(time.DateOnly, from)
 	hi, _ := time.Parse(time.DateOnly, to)
 	for _, m := range seed.Demo(seedNow).Messages[0].Messages {
@@ -51,7 +50,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 			want = append(want, m)
 		}
 	}
-	slices.SortFunc(want, func(a, b messages.Message) int {
+	slices.SortFunc(want, func(a, b table.Message) int {
 		return strings.Compare(table.MessageSK(b.Timestamp, b.MessageID), table.MessageSK(a.Timestamp, a.MessageID))
 	})
 

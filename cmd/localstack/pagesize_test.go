@@ -26,7 +26,7 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // lambdaMaxPayload is Lambda's limit on a synchronous response (aws-lambda-rie
@@ -68,17 +68,17 @@ func TestPageSizeUnderRIE(t *testing.T) {
 
 	// The two channels, written with BatchWriteItem (seed.Writer).
 	day := time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
-	channel := func(prefix string, n int, text string) []messages.Message {
-		out := make([]messages.Message, n)
+	channel := func(prefix string, n int, text string) []table.Message {
+		out := make([]table.Message, n)
 		for i := range out {
-			out[i] = messages.Message{MessageID: fmt.Sprintf("%s-%03d", prefix, i), Timestamp: day.Add(time.Duration(i) * time.Minute).UnixMilli(),
+			out[i] = table.Message{MessageID: fmt.Sprintf("%s-%03d", prefix, i), Timestamp: day.Add(time.Duration(i) * time.Minute).UnixMilli(),
 				ConversationID: "c-" + prefix, UserName: "u", Kind: "text", Source: "web", Text: text}
 		}
 		return out
 	}
 	channels := []struct {
 		name string
-		msgs []messages.Message
+		msgs []table.Message
 	}{
 		{"lt-5000", channel("lt", 200, strings.Repeat("<", 5000))},
 		{"amp-350k", channel("amp", 24, strings.Repeat("<&>", 350*1024/3))},

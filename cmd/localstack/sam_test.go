@@ -26,6 +26,7 @@ import (
 	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // The sam local path without Docker: each function built as sam build builds
@@ -131,7 +132,7 @@ func TestSAMLocalPath(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := slices.ContainsFunc(page.Messages, func(m messages.Message) bool { return m.MessageID == "sam-local-1" })
+			got := slices.ContainsFunc(page.Messages, func(m table.Message) bool { return m.MessageID == "sam-local-1" })
 			if got != want {
 				t.Errorf("label %s: sam-local-1 indexed %v, want %v", label, got, want)
 			}

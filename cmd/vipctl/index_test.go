@@ -102,7 +102,7 @@ func TestIndexRebuild(t *testing.T) {
 	}
 	// A labelled message deleted behind the indexer's back (no indexer runs
 	// here): its index items are orphans until a rebuild sweeps them.
-	var gone messages.Message
+	var gone schema.Message
 	for _, m := range msgs {
 		if len(m.Labels) > 0 {
 			gone = m
@@ -127,7 +127,7 @@ func TestIndexRebuild(t *testing.T) {
 			t.Fatalf("label %s after the sweep: %v, want %v", label, got, want)
 		}
 	}
-	msgs = slices.DeleteFunc(msgs, func(m messages.Message) bool { return m.MessageID == gone.MessageID })
+	msgs = slices.DeleteFunc(msgs, func(m schema.Message) bool { return m.MessageID == gone.MessageID })
 
 	// Idempotent, and resumable: a token from the middle redoes only the rest.
 	mustRun(t, getenv, args...)
@@ -159,7 +159,7 @@ func TestIndexRebuild(t *testing.T) {
 
 // resumeTokenAfter is the token a rebuild reports after reading the first n
 // messages of the channel in key order (the Query order).
-func resumeTokenAfter(msgs []messages.Message, n int) string {
+func resumeTokenAfter(msgs []schema.Message, n int) string {
 	sks := make([]string, len(msgs))
 	for i, m := range msgs {
 		sks[i] = schema.MessageSK(m.Timestamp, m.MessageID)

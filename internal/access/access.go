@@ -5,7 +5,7 @@
 //
 // Its verdicts are *clienterr.Error values (Forbidden: ErrKeyNotAllowed,
 // ErrNotVIP; NotFound: ErrWorkspaceNotFound, ErrChannelNotFound); a DynamoDB
-// throttling or outage wraps ErrUnavailable. Anything else (a validation error,
+// throttling or outage wraps clienterr.ErrUnavailable. Anything else (a validation error,
 // a missing table) is a bug: 500.
 package access
 
@@ -31,10 +31,6 @@ var (
 	ErrWorkspaceNotFound = clienterr.New(clienterr.NotFound, "workspace not found")
 	ErrNotVIP            = clienterr.New(clienterr.Forbidden, "workspace is not a VIP workspace")
 	ErrChannelNotFound   = clienterr.New(clienterr.NotFound, "channel not found or not connected to the workspace")
-	// ErrUnavailable marks a DynamoDB throttling or outage error (see clienterr.Outage).
-	// It is clienterr.ErrUnavailable itself, so one errors.Is check in the API covers
-	// every dependency.
-	ErrUnavailable = clienterr.ErrUnavailable
 )
 
 // DynamoDB is the part of the DynamoDB client Check uses; *dynamodb.Client
@@ -55,7 +51,7 @@ const DefaultTTL = time.Minute
 
 const (
 	// maxUnprocessedRounds bounds the re-reads of UnprocessedKeys (throttling)
-	// before giving up with ErrUnavailable.
+	// before giving up with clienterr.ErrUnavailable.
 	maxUnprocessedRounds = 4
 	maxEntries           = 10000
 )
@@ -158,12 +154,12 @@ func (c *Checker) read(ctx context.Context, workspaceID, mediumID string) (verdi
 	var items []map[string]types.AttributeValue
 	for round := 0; len(req) > 0; round++ {
 		if round == maxUnprocessedRounds {
-			return nil, fmt.Errorf("%w: BatchGetItem left keys unprocessed after %d rounds", ErrUnavailable, round)
+			return nil, fmt.Errorf("%w: BatchGetItem left keys unprocessed after %d rounds", clienterr.ErrUnavailable, round)
 		}
 		if round > 0 {
 			// Unprocessed keys mean throttling: back off before asking again.
 			if err := c.sleep(ctx, time.Duration(10<<round)*time.Millisecond); err != nil {
-				return nil, fmt.Errorf("%w: %w", ErrUnavailable, err)
+				return nil, fmt.Errorf("%w: %w", clienterr.ErrUnavailable, err)
 			}
 		}
 		out, err := c.db.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: req})

@@ -17,6 +17,7 @@ import (
 
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/table"
@@ -189,7 +190,7 @@ func TestUnprocessedKeys(t *testing.T) {
 		wantCalls  int64
 	}{
 		{"retried until processed", 2, nil, 3},
-		{"gives up as unavailable", 100, access.ErrUnavailable, 4},
+		{"gives up as unavailable", 100, clienterr.ErrUnavailable, 4},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -278,8 +279,8 @@ func TestDependencyErrors(t *testing.T) {
 			if err == nil {
 				t.Fatal("no error")
 			}
-			if errors.Is(err, access.ErrUnavailable) != tt.unavailable {
-				t.Fatalf("err = %v; ErrUnavailable = %v, want %v", err, errors.Is(err, access.ErrUnavailable), tt.unavailable)
+			if errors.Is(err, clienterr.ErrUnavailable) != tt.unavailable {
+				t.Fatalf("err = %v; ErrUnavailable = %v, want %v", err, errors.Is(err, clienterr.ErrUnavailable), tt.unavailable)
 			}
 			for _, verdict := range []error{access.ErrKeyNotAllowed, access.ErrWorkspaceNotFound, access.ErrNotVIP, access.ErrChannelNotFound} {
 				if errors.Is(err, verdict) {
@@ -299,7 +300,7 @@ func TestErrorsAreNotCached(t *testing.T) {
 		}
 		return nil, nil
 	}
-	if err := f.c.Check(context.Background(), allKey, "ws-vip", "ch-on"); !errors.Is(err, access.ErrUnavailable) {
+	if err := f.c.Check(context.Background(), allKey, "ws-vip", "ch-on"); !errors.Is(err, clienterr.ErrUnavailable) {
 		t.Fatalf("first: %v", err)
 	}
 	if err := f.c.Check(context.Background(), allKey, "ws-vip", "ch-on"); err != nil {

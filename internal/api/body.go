@@ -9,6 +9,7 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // MaxResponseBytes bounds what the Lambda runtime sends back for one page: the
@@ -79,7 +80,7 @@ func escapedLen(b []byte) int {
 // Add writes m as the next item if the response still fits MaxResponseBytes
 // with it; the first item is always taken (any message DynamoDB can hold fits
 // an empty page, see TestLargestMessageFitsAlone).
-func (b *pageBody) Add(m messages.Message) bool {
+func (b *pageBody) Add(m table.Message) bool {
 	b.scratch = b.scratch[:0]
 	if b.items > 0 {
 		b.scratch = append(b.scratch, ',')

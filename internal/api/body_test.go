@@ -24,10 +24,10 @@ var hardTexts = []string{
 	strings.Repeat(`"`, 1000), strings.Repeat("\x01", 1000), strings.Repeat("<&>", 1000),
 }
 
-func hardMessages() []messages.Message {
-	var out []messages.Message
+func hardMessages() []table.Message {
+	var out []table.Message
 	for i, s := range hardTexts {
-		out = append(out, messages.Message{
+		out = append(out, table.Message{
 			MessageID: "m", Timestamp: 1780000000000 + int64(i), ConversationID: "c" + s, UserName: s,
 			Kind: "text", Source: "web", Labels: []string{s, "x"}, Text: s,
 		})
@@ -37,7 +37,7 @@ func hardMessages() []messages.Message {
 
 // item is a message's Item: encoding/json of it is the reference appendItem
 // and the page body are held to.
-func item(m messages.Message) Item {
+func item(m table.Message) Item {
 	return Item{
 		Timestamp:      m.Timestamp,
 		Date:           time.UnixMilli(m.Timestamp).UTC().Format(dateLayout),
@@ -172,9 +172,9 @@ func TestPageBodyStopsAtTheBound(t *testing.T) {
 //
 //	go test -run '^$' -bench PageBody -benchmem ./internal/api
 func BenchmarkPageBody(b *testing.B) {
-	var msgs []messages.Message
+	var msgs []table.Message
 	for i := range 50 {
-		msgs = append(msgs, messages.Message{
+		msgs = append(msgs, table.Message{
 			MessageID: "m", Timestamp: 1780000000000 + int64(i), ConversationID: "conv-12345", UserName: "Ann <ann@example.com>",
 			Kind: "text", Source: "whatsapp", Labels: []string{"frustrated", "billing"}, CustomLabelIDs: []string{"cl-1"},
 			Text: strings.Repeat(`Hello "there" <b>&</b> `, 50)[:1000],

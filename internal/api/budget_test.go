@@ -19,15 +19,16 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 var budgetDay = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)
 
 // bigMessages is n messages of text, one minute apart, labelled "big".
-func bigMessages(prefix string, n int, text string) []messages.Message {
-	var out []messages.Message
+func bigMessages(prefix string, n int, text string) []table.Message {
+	var out []table.Message
 	for i := range n {
-		out = append(out, messages.Message{
+		out = append(out, table.Message{
 			MessageID: fmt.Sprintf("%s-%03d", prefix, i), Timestamp: budgetDay.Add(time.Duration(i) * time.Minute).UnixMilli(),
 			ConversationID: "c", UserName: "u", Kind: "text", Source: "web", Labels: []string{"big"}, Text: text,
 		})
@@ -37,9 +38,9 @@ func bigMessages(prefix string, n int, text string) []messages.Message {
 
 // largestMessage is a message whose item is as large as DynamoDB allows, its
 // text all one character.
-func largestMessage(t *testing.T, id string, ts int64, fill string) messages.Message {
+func largestMessage(t *testing.T, id string, ts int64, fill string) table.Message {
 	t.Helper()
-	m := messages.Message{MessageID: id, Timestamp: ts, ConversationID: "c", UserName: "u", Kind: "text", Source: "web"}
+	m := table.Message{MessageID: id, Timestamp: ts, ConversationID: "c", UserName: "u", Kind: "text", Source: "web"}
 	item, err := m.Item("ws", "ch-max")
 	if err != nil {
 		t.Fatal(err)
@@ -63,27 +64,27 @@ func runtimePayload(t *testing.T, resp events.APIGatewayProxyResponse) []byte {
 // passes api.MaxResponseBytes, on every path of messages.Store, at every
 // limit, and a walk still returns every message exactly once, in order.
 func TestPageByteBudget(t *testing.T) {
-	client, table := ddbtest.NewTable(t)
+	client, tableName := ddbtest.NewTable(t)
 	big := bigMessages("big", 15, strings.Repeat("<&>", 350*1024/3))
-	var huge []messages.Message
+	var huge []table.Message
 	for i, fill := range []string{"\x01", `"`, "\x01", `"`, `"`} {
 		huge = append(huge, largestMessage(t, fmt.Sprintf("max-%d", i), budgetDay.Add(time.Duration(i)*time.Minute).UnixMilli(), fill))
 	}
-	if err := seed.NewWriter(client, table).Write(context.Background(), seed.Dataset{Messages: []seed.ChannelMessages{
+	if err := seed.NewWriter(client, tableName).Write(context.Background(), seed.Dataset{Messages: []seed.ChannelMessages{
 		{WorkspaceID: "ws", MediumID: "ch-big", Messages: big},
 		{WorkspaceID: "ws", MediumID: "ch-max", Messages: huge},
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	index := api.New(fakeAuth{}, allowAll{}, messages.NewStore(client, table, messages.Budget{}), nil)
-	filter := api.New(fakeAuth{}, allowAll{}, messages.NewStore(client, table, messages.Budget{}, messages.WithLabelPath(messages.LabelViaFilter)), nil)
+	index := api.New(fakeAuth{}, allowAll{}, messages.NewStore(client, tableName, messages.Budget{}), nil)
+	filter := api.New(fakeAuth{}, allowAll{}, messages.NewStore(client, tableName, messages.Budget{}, messages.WithLabelPath(messages.LabelViaFilter)), nil)
 
 	cases := []struct {
 		name    string
 		h       *api.Handler
 		channel string
 		query   map[string]string
-		want    []messages.Message
+		want    []table.Message
 		limits  []int
 	}{
 		{"unfiltered", index, "ch-big", nil, big, []int{1, 50, 200}},

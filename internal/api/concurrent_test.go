@@ -21,14 +21,14 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/roundtrip"
 	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 var offChannelOnce sync.Once
 
 // offChannelMessages are messages of the demo's disconnected channel in the
 // test window, so that a 404 for it has something it could leak.
-func offChannelMessages() []messages.Message {
+func offChannelMessages() []table.Message {
 	from := time.Date(2026, 11, 21, 0, 0, 0, 0, time.UTC)
 	return seed.Generate(rand.New(rand.NewPCG(7, 8)), from, from.Add(48*time.Hour), 20)
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // anchor is the x-date of the sample events; the demo data is seeded as of it, so
@@ -294,7 +295,7 @@ func TestStatuses(t *testing.T) {
 	})
 	t.Run("422 lists every violation in schema order", func(t *testing.T) {
 		resp := call(t, h, request(map[string]string{"mediumId": "a#b", "limit": "500", "zzz": "1", "aaa": "2"}))
-		var body struct{ Error []api.Violation }
+		var body struct{ Error []clienterr.Violation }
 		if err := json.Unmarshal([]byte(resp.Body), &body); err != nil {
 			t.Fatal(err)
 		}
@@ -336,7 +337,7 @@ func texts(t *testing.T, h *api.Handler) []string {
 // days, and a date-time to is inclusive.
 func TestWindowThroughAPI(t *testing.T) {
 	h := newHandler(t, &bytes.Buffer{})
-	var all []messages.Message
+	var all []table.Message
 	for _, cm := range seed.Demo(anchor).Messages {
 		if cm.WorkspaceID == seed.DemoWorkspace && cm.MediumID == seed.DemoChannel {
 			all = cm.Messages

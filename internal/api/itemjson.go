@@ -5,14 +5,14 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // appendItem appends the JSON of m's Item, byte for byte what encoding/json
 // writes for it with HTML escaping off (FuzzAppendItem checks it). A page
 // writes up to 200 of them, and reflection over Item was most of a warm
 // page's encoding time (issue 15).
-func appendItem(dst []byte, m messages.Message) []byte {
+func appendItem(dst []byte, m table.Message) []byte {
 	dst = append(dst, `{"timestamp":`...)
 	dst = strconv.AppendInt(dst, m.Timestamp, 10)
 	dst = append(dst, `,"date":"`...)

@@ -5,11 +5,11 @@ import (
 	"encoding/json"
 	"testing"
 
-	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // referenceJSON is encoding/json's Item for m, HTML escaping off.
-func referenceJSON(t *testing.T, m messages.Message) string {
+func referenceJSON(t *testing.T, m table.Message) string {
 	t.Helper()
 	var b bytes.Buffer
 	enc := json.NewEncoder(&b)
@@ -31,7 +31,7 @@ func FuzzAppendItem(f *testing.F) {
 	f.Add("\xed\xa0\x80 surrogate", "\xf4\x90\x80\x80 beyond", int64(-1), false)
 	f.Add("a\u2028b\u2029c\u202a", "\x7f\u00a0", int64(9999999999999), true)
 	f.Fuzz(func(t *testing.T, a, b string, ts int64, nilLabels bool) {
-		m := messages.Message{
+		m := table.Message{
 			MessageID: a, Timestamp: ts, ConversationID: a, UserName: b, Kind: a + b, Source: b,
 			Labels: []string{a, b}, CustomLabelIDs: []string{b}, Text: a + "\n" + b,
 		}

@@ -24,6 +24,7 @@ import (
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/table"
 )
 
 const testStage = "metrics-test"
@@ -498,7 +499,7 @@ func (w *lineWriter) Write(p []byte) (int, error) { w.last = len(p); return len(
 //
 //	go test ./internal/api -run '^$' -bench HandlerMetrics -benchmem
 func BenchmarkHandlerMetrics(b *testing.B) {
-	var msgs []messages.Message
+	var msgs []table.Message
 	for _, cm := range seed.Demo(anchor).Messages {
 		if cm.WorkspaceID == seed.DemoWorkspace && cm.MediumID == seed.DemoChannel {
 			msgs = cm.Messages[:50]

@@ -9,6 +9,7 @@ import (
 
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // BenchmarkRequestLine is what metrics add to a request, measured apart from
@@ -19,7 +20,7 @@ import (
 //
 //	go test ./internal/api -run '^$' -bench RequestLine -benchmem -count 10
 func BenchmarkRequestLine(b *testing.B) {
-	page := messages.Page{Messages: make([]messages.Message, 50), Stats: messages.Stats{Calls: 1, ItemsRead: 51, ReadCapacity: 1.5, Path: messages.ReadUnfiltered}}
+	page := messages.Page{Messages: make([]table.Message, 50), Stats: messages.Stats{Calls: 1, ItemsRead: 51, ReadCapacity: 1.5, Path: messages.ReadUnfiltered}}
 	for _, stage := range []string{"", "prod"} {
 		name := "off"
 		if stage != "" {

@@ -15,9 +15,6 @@ import (
 	"github.com/vip-messages/api/internal/table"
 )
 
-// Violation is one query-string schema violation; clienterr carries them.
-type Violation = clienterr.Violation
-
 // Query-string rules, as openapi.yaml states them.
 const (
 	minLimit     = 1
@@ -71,8 +68,8 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 	}
 
 	var p params
-	var vs []Violation
-	add := func(v *Violation) {
+	var vs []clienterr.Violation
+	add := func(v *clienterr.Violation) {
 		if v != nil {
 			vs = append(vs, *v)
 		}
@@ -84,7 +81,7 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 			return "", false
 		}
 		if len(v) > 1 {
-			add(&Violation{
+			add(&clienterr.Violation{
 				Message: fmt.Sprintf("%q must be given only once", key),
 				Path:    []string{key}, Type: "any.duplicate",
 				Context: ctx(key, v),
@@ -134,7 +131,7 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 				if !slices.Contains(contentTypes, raw) {
 					c := ctx(key, raw)
 					c["valids"] = contentTypes
-					add(&Violation{
+					add(&clienterr.Violation{
 						Message: fmt.Sprintf("%q must be one of [%s]", key, strings.Join(contentTypes, ", ")),
 						Path:    []string{key}, Type: "any.only", Context: c,
 					})
@@ -169,7 +166,7 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 		if len(values[k]) == 1 {
 			c["value"] = values[k][0]
 		}
-		add(&Violation{Message: fmt.Sprintf("%q is not allowed", k), Path: []string{k}, Type: "object.unknown", Context: c})
+		add(&clienterr.Violation{Message: fmt.Sprintf("%q is not allowed", k), Path: []string{k}, Type: "object.unknown", Context: c})
 	}
 
 	if len(vs) > 0 {
@@ -182,50 +179,50 @@ func ctx(key string, value any) map[string]any {
 	return map[string]any{"key": key, "label": key, "value": value}
 }
 
-func required(key string) *Violation {
-	return &Violation{
+func required(key string) *clienterr.Violation {
+	return &clienterr.Violation{
 		Message: fmt.Sprintf("%q is required", key),
 		Path:    []string{key}, Type: "any.required",
 		Context: map[string]any{"key": key, "label": key},
 	}
 }
 
-func checkID(key, raw string) *Violation {
+func checkID(key, raw string) *clienterr.Violation {
 	switch {
 	case raw == "":
-		return &Violation{Message: fmt.Sprintf("%q is not allowed to be empty", key), Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
+		return &clienterr.Violation{Message: fmt.Sprintf("%q is not allowed to be empty", key), Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
 	case len(raw) > table.MaxIDLen:
 		c := ctx(key, raw)
 		c["limit"] = table.MaxIDLen
-		return &Violation{Message: fmt.Sprintf("%q length must be less than or equal to %d characters long", key, table.MaxIDLen), Path: []string{key}, Type: "string.max", Context: c}
+		return &clienterr.Violation{Message: fmt.Sprintf("%q length must be less than or equal to %d characters long", key, table.MaxIDLen), Path: []string{key}, Type: "string.max", Context: c}
 	case !table.IDPattern.MatchString(raw):
 		c := ctx(key, raw)
 		c["regex"] = "/" + table.IDPattern.String() + "/"
-		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, table.IDPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
+		return &clienterr.Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, table.IDPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
 	}
 	return nil
 }
 
-func checkLabel(raw string) *Violation {
+func checkLabel(raw string) *clienterr.Violation {
 	const key = "label"
 	switch {
 	case raw == "":
-		return &Violation{Message: `"label" is not allowed to be empty`, Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
+		return &clienterr.Violation{Message: `"label" is not allowed to be empty`, Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
 	case utf8.RuneCountInString(raw) > table.MaxLabelLen:
 		c := ctx(key, raw)
 		c["limit"] = table.MaxLabelLen
-		return &Violation{Message: fmt.Sprintf(`"label" length must be less than or equal to %d characters long`, table.MaxLabelLen), Path: []string{key}, Type: "string.max", Context: c}
+		return &clienterr.Violation{Message: fmt.Sprintf(`"label" length must be less than or equal to %d characters long`, table.MaxLabelLen), Path: []string{key}, Type: "string.max", Context: c}
 	case !table.ValidLabel(raw):
 		c := ctx(key, raw)
 		c["regex"] = "/" + table.LabelPattern.String() + "/"
-		return &Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, table.LabelPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
+		return &clienterr.Violation{Message: fmt.Sprintf("%q with value %q fails to match the required pattern: /%s/", key, raw, table.LabelPattern), Path: []string{key}, Type: "string.pattern.base", Context: c}
 	}
 	return nil
 }
 
 // parseBound reads a date (YYYY-MM-DD, a UTC day) or an RFC 3339 date-time with
 // an offset and optional fraction, both strictly (internal/rfc3339).
-func parseBound(key, raw string) (bound, *Violation) {
+func parseBound(key, raw string) (bound, *clienterr.Violation) {
 	var b bound
 	if t, err := rfc3339.ParseDate(raw); err == nil {
 		b = bound{t: t, dateOnly: true}
@@ -234,7 +231,7 @@ func parseBound(key, raw string) (bound, *Violation) {
 	} else {
 		c := ctx(key, raw)
 		c["format"] = "iso"
-		return b, &Violation{
+		return b, &clienterr.Violation{
 			Message: fmt.Sprintf("%q must be in ISO 8601 date format (YYYY-MM-DD, or a date-time with an offset such as 2026-06-01T12:00:00Z)", key),
 			Path:    []string{key}, Type: "date.format", Context: c,
 		}
@@ -242,52 +239,52 @@ func parseBound(key, raw string) (bound, *Violation) {
 	if b.t.Before(minDate) {
 		c := ctx(key, raw)
 		c["limit"] = minDate.Format(time.RFC3339)
-		return b, &Violation{Message: fmt.Sprintf("%q must be greater than or equal to %q", key, c["limit"]), Path: []string{key}, Type: "date.min", Context: c}
+		return b, &clienterr.Violation{Message: fmt.Sprintf("%q must be greater than or equal to %q", key, c["limit"]), Path: []string{key}, Type: "date.min", Context: c}
 	}
 	if b.t.After(maxDate) {
 		c := ctx(key, raw)
 		c["limit"] = maxDate.Format(time.RFC3339Nano)
-		return b, &Violation{Message: fmt.Sprintf("%q must be less than or equal to %q", key, c["limit"]), Path: []string{key}, Type: "date.max", Context: c}
+		return b, &clienterr.Violation{Message: fmt.Sprintf("%q must be less than or equal to %q", key, c["limit"]), Path: []string{key}, Type: "date.max", Context: c}
 	}
 	return b, nil
 }
 
-func parseLimit(raw string) (int, *Violation) {
+func parseLimit(raw string) (int, *clienterr.Violation) {
 	const key = "limit"
 	f, err := strconv.ParseFloat(raw, 64)
 	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return 0, &Violation{Message: `"limit" must be a number`, Path: []string{key}, Type: "number.base", Context: ctx(key, raw)}
+		return 0, &clienterr.Violation{Message: `"limit" must be a number`, Path: []string{key}, Type: "number.base", Context: ctx(key, raw)}
 	}
 	c := ctx(key, f)
 	switch {
 	case f != math.Trunc(f):
-		return 0, &Violation{Message: `"limit" must be an integer`, Path: []string{key}, Type: "number.integer", Context: c}
+		return 0, &clienterr.Violation{Message: `"limit" must be an integer`, Path: []string{key}, Type: "number.integer", Context: c}
 	case f < minLimit:
 		c["limit"] = minLimit
-		return 0, &Violation{Message: fmt.Sprintf(`"limit" must be greater than or equal to %d`, minLimit), Path: []string{key}, Type: "number.min", Context: c}
+		return 0, &clienterr.Violation{Message: fmt.Sprintf(`"limit" must be greater than or equal to %d`, minLimit), Path: []string{key}, Type: "number.min", Context: c}
 	case f > maxLimit:
 		c["limit"] = maxLimit
-		return 0, &Violation{Message: fmt.Sprintf(`"limit" must be less than or equal to %d`, maxLimit), Path: []string{key}, Type: "number.max", Context: c}
+		return 0, &clienterr.Violation{Message: fmt.Sprintf(`"limit" must be less than or equal to %d`, maxLimit), Path: []string{key}, Type: "number.max", Context: c}
 	}
 	return int(f), nil
 }
 
 // checkBefore applies the schema to `before`; whether a non-numeric value is a
 // cursor this API issued is decided later (a 400, not a 422).
-func checkBefore(raw string) *Violation {
+func checkBefore(raw string) *clienterr.Violation {
 	const key = "before"
 	switch {
 	case raw == "":
-		return &Violation{Message: `"before" is not allowed to be empty`, Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
+		return &clienterr.Violation{Message: `"before" is not allowed to be empty`, Path: []string{key}, Type: "string.empty", Context: ctx(key, raw)}
 	case len(raw) > maxBeforeLen:
 		c := ctx(key, raw)
 		c["limit"] = maxBeforeLen
-		return &Violation{Message: fmt.Sprintf(`"before" length must be less than or equal to %d characters long`, maxBeforeLen), Path: []string{key}, Type: "string.max", Context: c}
+		return &clienterr.Violation{Message: fmt.Sprintf(`"before" length must be less than or equal to %d characters long`, maxBeforeLen), Path: []string{key}, Type: "string.max", Context: c}
 	case isDigits(raw):
 		if n, err := strconv.ParseInt(raw, 10, 64); err != nil || n > maxBeforeMS {
 			c := ctx(key, raw)
 			c["limit"] = maxBeforeMS
-			return &Violation{Message: fmt.Sprintf(`"before" as an epoch-ms timestamp must be less than or equal to %d`, int64(maxBeforeMS)), Path: []string{key}, Type: "number.max", Context: c}
+			return &clienterr.Violation{Message: fmt.Sprintf(`"before" as an epoch-ms timestamp must be less than or equal to %d`, int64(maxBeforeMS)), Path: []string{key}, Type: "number.max", Context: c}
 		}
 	}
 	return nil

@@ -16,6 +16,7 @@ import (
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/rfc3339/rfc3339test"
+	"github.com/vip-messages/api/internal/table"
 )
 
 func TestQueryWindow(t *testing.T) {
@@ -68,7 +69,7 @@ func (stubStore) List(_ context.Context, q messages.Query) (messages.Page, error
 	if q.Limit < 1 || q.Limit > maxLimit || !q.From.Before(q.Until) {
 		return messages.Page{}, fmt.Errorf("the handler passed a query it should have rejected: %+v", q)
 	}
-	return messages.Page{Messages: []messages.Message{}}, nil
+	return messages.Page{Messages: []table.Message{}}, nil
 }
 
 // FuzzQueryString: no query string panics the handler or ends in a 500; every

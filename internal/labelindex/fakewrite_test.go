@@ -159,9 +159,9 @@ func toEventAV(t *testing.T, v types.AttributeValue) events.DynamoDBAttributeVal
 
 // recordOf builds the stream record of a message going from old to new (nil:
 // inserted or removed), with sequence number seq.
-func recordOf(t *testing.T, seq int, old, new *messages.Message) events.DynamoDBEventRecord {
+func recordOf(t *testing.T, seq int, old, new *table.Message) events.DynamoDBEventRecord {
 	t.Helper()
-	image := func(m *messages.Message) map[string]events.DynamoDBAttributeValue {
+	image := func(m *table.Message) map[string]events.DynamoDBAttributeValue {
 		if m == nil {
 			return nil
 		}
@@ -192,12 +192,12 @@ func recordOf(t *testing.T, seq int, old, new *messages.Message) events.DynamoDB
 	}}
 }
 
-func msg(id string, minute int, labels ...string) *messages.Message {
-	return &messages.Message{MessageID: id, Timestamp: t0.Add(time.Duration(minute) * time.Minute).UnixMilli(),
+func msg(id string, minute int, labels ...string) *table.Message {
+	return &table.Message{MessageID: id, Timestamp: t0.Add(time.Duration(minute) * time.Minute).UnixMilli(),
 		Kind: "text", Text: "text of " + id, Labels: labels, CustomLabelIDs: []string{}}
 }
 
-func indexKeyOf(m *messages.Message, label string) string {
+func indexKeyOf(m *table.Message, label string) string {
 	return table.LabelPK(ws, ch, label) + "\n" + table.MessageSK(m.Timestamp, m.MessageID)
 }
 
@@ -258,7 +258,7 @@ func TestUnprocessedThenErrorFailsOnlyThatMessage(t *testing.T) {
 // margin, reports exactly the records it did not apply, and applies the rest.
 func TestDeadlineReportsUnfinishedRecords(t *testing.T) {
 	var recs []events.DynamoDBEventRecord
-	var msgs []*messages.Message
+	var msgs []*table.Message
 	for i := range 20 {
 		m := msg(fmt.Sprintf("m%02d", i), i, "x")
 		msgs = append(msgs, m)

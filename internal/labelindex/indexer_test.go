@@ -49,7 +49,7 @@ type world struct {
 	indexer *labelindex.Indexer
 	index   *messages.Store // label path: the index
 	scan    *messages.Store // label path: FilterExpression on the messages
-	msgs    map[string]messages.Message
+	msgs    map[string]table.Message
 	// history is every filtered batch delivered so far, in stream order.
 	history []events.DynamoDBEventRecord
 	// pending counts the writes since the last step that changed an item: a
@@ -61,20 +61,20 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ddb, table := ddbtest.NewTable(t)
+	ddb, name := ddbtest.NewTable(t)
 	m := templateMapping(t)
 	return &world{
-		ddb: ddb, table: table,
-		stream:  newStream(t, ddb, table, m.StartingPosition, m.Filter),
+		ddb: ddb, table: name,
+		stream:  newStream(t, ddb, name, m.StartingPosition, m.Filter),
 		filter:  m.Filter,
-		indexer: labelindex.NewIndexer(ddb, table, nil),
-		index:   messages.NewStore(ddb, table, messages.Budget{}),
-		scan:    messages.NewStore(ddb, table, messages.Budget{}, messages.WithLabelPath(messages.LabelViaFilter)),
-		msgs:    map[string]messages.Message{},
+		indexer: labelindex.NewIndexer(ddb, name, nil),
+		index:   messages.NewStore(ddb, name, messages.Budget{}),
+		scan:    messages.NewStore(ddb, name, messages.Budget{}, messages.WithLabelPath(messages.LabelViaFilter)),
+		msgs:    map[string]table.Message{},
 	}
 }
 
-func (w *world) put(t *testing.T, m messages.Message) {
+func (w *world) put(t *testing.T, m table.Message) {
 	t.Helper()
 	item, err := m.Item(ws, ch)
 	if err != nil {
@@ -89,12 +89,12 @@ func (w *world) put(t *testing.T, m messages.Message) {
 
 // update changes attributes of a stored message with UpdateItem, as the AI
 // labelling does, and mirrors the change in memory.
-func (w *world) update(t *testing.T, id string, change func(*messages.Message)) {
+func (w *world) update(t *testing.T, id string, change func(*table.Message)) {
 	t.Helper()
 	m := w.msgs[id]
 	change(&m)
 	m = normalize(m)
-	if equalMessages([]messages.Message{m}, []messages.Message{w.msgs[id]}) {
+	if equalMessages([]table.Message{m}, []table.Message{w.msgs[id]}) {
 		return
 	}
 	w.pending++
@@ -126,14 +126,14 @@ func (w *world) remove(t *testing.T, id string) {
 	w.pending++
 }
 
-func msgKey(m messages.Message) map[string]types.AttributeValue {
+func msgKey(m table.Message) map[string]types.AttributeValue {
 	return map[string]types.AttributeValue{
 		table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(ws, ch)},
 		table.SortKeyAttr:      &types.AttributeValueMemberS{Value: table.MessageSK(m.Timestamp, m.MessageID)},
 	}
 }
 
-func normalize(m messages.Message) messages.Message {
+func normalize(m table.Message) table.Message {
 	if m.Labels == nil {
 		m.Labels = []string{}
 	}
@@ -208,13 +208,13 @@ func (w *world) check(t *testing.T) {
 		wantItems += len(labelindex.Labels(ws, ch, m))
 	}
 	for _, label := range w.labels() {
-		var want []messages.Message
+		var want []table.Message
 		for _, m := range w.msgs {
 			if slices.Contains(m.Labels, label) || slices.Contains(m.CustomLabelIDs, label) {
 				want = append(want, m)
 			}
 		}
-		slices.SortFunc(want, func(a, b messages.Message) int {
+		slices.SortFunc(want, func(a, b table.Message) int {
 			return -strings.Compare(table.MessageSK(a.Timestamp, a.MessageID), table.MessageSK(b.Timestamp, b.MessageID))
 		})
 		q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Label: label, Limit: 7}
@@ -231,9 +231,9 @@ func (w *world) check(t *testing.T) {
 	}
 }
 
-func walk(t *testing.T, s *messages.Store, q messages.Query) []messages.Message {
+func walk(t *testing.T, s *messages.Store, q messages.Query) []table.Message {
 	t.Helper()
-	var out []messages.Message
+	var out []table.Message
 	for n := 0; ; n++ {
 		if n > 1000 {
 			t.Fatal("walk does not end")
@@ -250,15 +250,15 @@ func walk(t *testing.T, s *messages.Store, q messages.Query) []messages.Message 
 	}
 }
 
-func equalMessages(a, b []messages.Message) bool {
-	return slices.EqualFunc(a, b, func(x, y messages.Message) bool {
+func equalMessages(a, b []table.Message) bool {
+	return slices.EqualFunc(a, b, func(x, y table.Message) bool {
 		return x.MessageID == y.MessageID && x.Timestamp == y.Timestamp && x.ConversationID == y.ConversationID &&
 			x.UserName == y.UserName && x.Kind == y.Kind && x.Source == y.Source && x.Text == y.Text &&
 			slices.Equal(x.Labels, y.Labels) && slices.Equal(x.CustomLabelIDs, y.CustomLabelIDs)
 	})
 }
 
-func idsOf(ms []messages.Message) []string {
+func idsOf(ms []table.Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.MessageID
@@ -299,7 +299,7 @@ func TestIndexerFollowsTheStream(t *testing.T) {
 	var labelAdded []events.DynamoDBEventRecord
 	t.Run("label added", func(t *testing.T) {
 		for _, m := range msgs[:30] {
-			w.update(t, m.MessageID, func(m *messages.Message) {
+			w.update(t, m.MessageID, func(m *table.Message) {
 				m.Labels = append(m.Labels, "escalated")
 				m.CustomLabelIDs = append(m.CustomLabelIDs, "cl-new")
 			})
@@ -314,7 +314,7 @@ func TestIndexerFollowsTheStream(t *testing.T) {
 
 	t.Run("label removed", func(t *testing.T) {
 		for _, m := range msgs[10:40] {
-			w.update(t, m.MessageID, func(m *messages.Message) {
+			w.update(t, m.MessageID, func(m *table.Message) {
 				m.Labels = slices.DeleteFunc(m.Labels, func(l string) bool { return l == "escalated" || l == "frustrated" })
 				m.CustomLabelIDs = nil
 			})
@@ -324,7 +324,7 @@ func TestIndexerFollowsTheStream(t *testing.T) {
 
 	t.Run("text and kind changed", func(t *testing.T) {
 		for i, m := range msgs[40:60] {
-			w.update(t, m.MessageID, func(m *messages.Message) {
+			w.update(t, m.MessageID, func(m *table.Message) {
 				m.Text = fmt.Sprintf("edited %d", i)
 				m.Kind = "postback"
 			})
@@ -334,19 +334,19 @@ func TestIndexerFollowsTheStream(t *testing.T) {
 
 	t.Run("several changes of one message in one batch", func(t *testing.T) {
 		m := msgs[70]
-		w.update(t, m.MessageID, func(m *messages.Message) { m.Labels = []string{"a1"} })
-		w.update(t, m.MessageID, func(m *messages.Message) { m.Labels = []string{"a2"} })
-		w.update(t, m.MessageID, func(m *messages.Message) { m.Labels = []string{"a2", "a3"}; m.Text = "last" })
+		w.update(t, m.MessageID, func(m *table.Message) { m.Labels = []string{"a1"} })
+		w.update(t, m.MessageID, func(m *table.Message) { m.Labels = []string{"a2"} })
+		w.update(t, m.MessageID, func(m *table.Message) { m.Labels = []string{"a2", "a3"}; m.Text = "last" })
 		fresh := seed.Generate(rand.New(rand.NewPCG(8, 8)), t0, t1, 1)[0]
 		fresh.MessageID = "fresh"
 		w.put(t, fresh)
-		w.update(t, "fresh", func(m *messages.Message) { m.Labels = []string{"a1"} })
+		w.update(t, "fresh", func(m *table.Message) { m.Labels = []string{"a1"} })
 		w.remove(t, "fresh")
 		w.step(t)
 	})
 
 	t.Run("a lost index item comes back with the next change of its message", func(t *testing.T) {
-		var m messages.Message
+		var m table.Message
 		for _, c := range msgs[90:] {
 			if len(labelindex.Labels(ws, ch, w.msgs[c.MessageID])) > 0 {
 				m = w.msgs[c.MessageID]
@@ -430,7 +430,7 @@ func TestPoisonedRecordFailsAlone(t *testing.T) {
 
 	// A message item the indexer cannot read (labels is a number), in another
 	// channel so that the filter walk of ch stays readable, between good changes.
-	w.update(t, msgs[0].MessageID, func(m *messages.Message) { m.Labels = []string{"before-poison"} })
+	w.update(t, msgs[0].MessageID, func(m *table.Message) { m.Labels = []string{"before-poison"} })
 	poisonSK := table.MessageSK(t0.Add(time.Hour).UnixMilli(), "poison")
 	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: map[string]types.AttributeValue{
 		table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(ws, "ch-poison")},
@@ -439,7 +439,7 @@ func TestPoisonedRecordFailsAlone(t *testing.T) {
 	}}); err != nil {
 		t.Fatal(err)
 	}
-	w.update(t, msgs[1].MessageID, func(m *messages.Message) { m.Labels = []string{"after-poison"} })
+	w.update(t, msgs[1].MessageID, func(m *table.Message) { m.Labels = []string{"after-poison"} })
 	recs := w.batch(t, w.pending+1)
 	w.pending = 0
 
@@ -464,10 +464,10 @@ func TestPoisonedRecordFailsAlone(t *testing.T) {
 }
 
 func TestDiff(t *testing.T) {
-	base := messages.Message{MessageID: "m1", Timestamp: t0.UnixMilli(), Kind: "text", Text: "hi",
+	base := table.Message{MessageID: "m1", Timestamp: t0.UnixMilli(), Kind: "text", Text: "hi",
 		Labels: []string{"a", "b", "bad#label", ""}, CustomLabelIDs: []string{"a", "c"}}
 	sk := table.MessageSK(base.Timestamp, base.MessageID)
-	st := func(m messages.Message) *labelindex.Stored {
+	st := func(m table.Message) *labelindex.Stored {
 		return &labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: m}
 	}
 	pks := func(items []map[string]types.AttributeValue) []string {

@@ -15,10 +15,10 @@ import (
 // stricter than it: the sort key and the timestamp must be there, and an
 // attribute of the wrong type is an error, never a zero value. An absent or
 // NULL optional attribute is the zero value; absent labels are an empty list.
-func decodeItem(av map[string]types.AttributeValue) (sk string, m Message, err error) {
+func decodeItem(av map[string]types.AttributeValue) (sk string, m table.Message, err error) {
 	r := itemReader{av: av}
 	sk = r.string(table.SortKeyAttr, true)
-	m = Message{
+	m = table.Message{
 		MessageID:      r.string("messageId", false),
 		Timestamp:      r.int("timestamp"),
 		ConversationID: r.string("conversationId", false),
@@ -30,7 +30,7 @@ func decodeItem(av map[string]types.AttributeValue) (sk string, m Message, err e
 		Text:           r.string("text", false),
 	}
 	if r.err != nil {
-		return "", Message{}, r.err
+		return "", table.Message{}, r.err
 	}
 	return sk, m, nil
 }

@@ -44,9 +44,9 @@ func with(changes map[string]types.AttributeValue, drop ...string) map[string]ty
 }
 
 func TestDecodeItem(t *testing.T) {
-	valid := messages.Message{MessageID: "m1", Timestamp: 1780000000000, ConversationID: "c1", UserName: "ann",
+	valid := table.Message{MessageID: "m1", Timestamp: 1780000000000, ConversationID: "c1", UserName: "ann",
 		Kind: "text", Source: "web", Labels: []string{"a", "b"}, CustomLabelIDs: []string{}, Text: "secret text"}
-	changed := func(f func(*messages.Message)) messages.Message {
+	changed := func(f func(*table.Message)) table.Message {
 		m := valid
 		f(&m)
 		return m
@@ -54,30 +54,30 @@ func TestDecodeItem(t *testing.T) {
 	tests := []struct {
 		name    string
 		item    map[string]types.AttributeValue
-		want    messages.Message
+		want    table.Message
 		wantErr string // a part of the error; "" for none
 	}{
 		{"as written", validItem(), valid, ""},
 		{"labels as a string set", with(map[string]types.AttributeValue{"labels": &types.AttributeValueMemberSS{Value: []string{"a", "b"}}}), valid, ""},
-		{"labels absent", with(nil, "labels", "customLabelIds"), changed(func(m *messages.Message) { m.Labels = []string{} }), ""},
-		{"labels NULL", with(map[string]types.AttributeValue{"labels": null}), changed(func(m *messages.Message) { m.Labels = []string{} }), ""},
+		{"labels absent", with(nil, "labels", "customLabelIds"), changed(func(m *table.Message) { m.Labels = []string{} }), ""},
+		{"labels NULL", with(map[string]types.AttributeValue{"labels": null}), changed(func(m *table.Message) { m.Labels = []string{} }), ""},
 		{"optional strings absent", with(nil, "messageId", "conversationId", "userName", "kind", "source", "text"),
-			changed(func(m *messages.Message) {
+			changed(func(m *table.Message) {
 				m.MessageID, m.ConversationID, m.UserName, m.Kind, m.Source, m.Text = "", "", "", "", "", ""
 			}), ""},
-		{"text NULL", with(map[string]types.AttributeValue{"text": null}), changed(func(m *messages.Message) { m.Text = "" }), ""},
-		{"sort key absent", with(nil, "sk"), messages.Message{}, "sk is missing"},
-		{"sort key NULL", with(map[string]types.AttributeValue{"sk": null}), messages.Message{}, "sk is a"},
-		{"sort key a number", with(map[string]types.AttributeValue{"sk": n("1")}), messages.Message{}, "sk is a"},
-		{"timestamp absent", with(nil, "timestamp"), messages.Message{}, "timestamp is missing"},
-		{"timestamp a string", with(map[string]types.AttributeValue{"timestamp": s("1780000000000")}), messages.Message{}, "timestamp is a"},
-		{"timestamp a fraction", with(map[string]types.AttributeValue{"timestamp": n("1.5")}), messages.Message{}, "64-bit integer"},
-		{"timestamp too large", with(map[string]types.AttributeValue{"timestamp": n("99999999999999999999")}), messages.Message{}, "64-bit integer"},
-		{"text a number", with(map[string]types.AttributeValue{"text": n("7")}), messages.Message{}, "text is a"},
-		{"text a list", with(map[string]types.AttributeValue{"text": l(s("secret"))}), messages.Message{}, "text is a"},
-		{"labels a string", with(map[string]types.AttributeValue{"labels": s("a")}), messages.Message{}, "labels is a"},
-		{"a label a number", with(map[string]types.AttributeValue{"customLabelIds": l(s("a"), n("2"))}), messages.Message{}, "customLabelIds[1] is a"},
-		{"a label NULL", with(map[string]types.AttributeValue{"labels": l(null)}), messages.Message{}, "labels[0] is a"},
+		{"text NULL", with(map[string]types.AttributeValue{"text": null}), changed(func(m *table.Message) { m.Text = "" }), ""},
+		{"sort key absent", with(nil, "sk"), table.Message{}, "sk is missing"},
+		{"sort key NULL", with(map[string]types.AttributeValue{"sk": null}), table.Message{}, "sk is a"},
+		{"sort key a number", with(map[string]types.AttributeValue{"sk": n("1")}), table.Message{}, "sk is a"},
+		{"timestamp absent", with(nil, "timestamp"), table.Message{}, "timestamp is missing"},
+		{"timestamp a string", with(map[string]types.AttributeValue{"timestamp": s("1780000000000")}), table.Message{}, "timestamp is a"},
+		{"timestamp a fraction", with(map[string]types.AttributeValue{"timestamp": n("1.5")}), table.Message{}, "64-bit integer"},
+		{"timestamp too large", with(map[string]types.AttributeValue{"timestamp": n("99999999999999999999")}), table.Message{}, "64-bit integer"},
+		{"text a number", with(map[string]types.AttributeValue{"text": n("7")}), table.Message{}, "text is a"},
+		{"text a list", with(map[string]types.AttributeValue{"text": l(s("secret"))}), table.Message{}, "text is a"},
+		{"labels a string", with(map[string]types.AttributeValue{"labels": s("a")}), table.Message{}, "labels is a"},
+		{"a label a number", with(map[string]types.AttributeValue{"customLabelIds": l(s("a"), n("2"))}), table.Message{}, "customLabelIds[1] is a"},
+		{"a label NULL", with(map[string]types.AttributeValue{"labels": l(null)}), table.Message{}, "labels[0] is a"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -105,7 +105,7 @@ func TestDecodeItem(t *testing.T) {
 // reads (with labels never nil), and gives back the message written.
 func TestDecodeItemMatchesAttributevalue(t *testing.T) {
 	msgs := seed.Generate(rand.New(rand.NewPCG(3, 3)), t0, t1, 500)
-	msgs = append(msgs, messages.Message{MessageID: "bare", Timestamp: 1}) // no labels, empty strings
+	msgs = append(msgs, table.Message{MessageID: "bare", Timestamp: 1}) // no labels, empty strings
 	for _, m := range msgs {
 		av, err := m.Item(ws, ch)
 		if err != nil {
@@ -115,7 +115,7 @@ func TestDecodeItemMatchesAttributevalue(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		var ref messages.Message
+		var ref table.Message
 		if err := attributevalue.UnmarshalMap(av, &ref); err != nil {
 			t.Fatal(err)
 		}

@@ -16,9 +16,6 @@ import (
 	"github.com/vip-messages/api/internal/table"
 )
 
-// Message is one stored message, as a page lists it.
-type Message = table.Message
-
 // Query selects one page of a channel's messages.
 type Query struct {
 	WorkspaceID, MediumID string
@@ -43,12 +40,12 @@ type Query struct {
 type ByteBudget interface {
 	// Add takes m if it fits and reports whether it did. It must take the first
 	// message of a page, so that every page moves the list on.
-	Add(m Message) bool
+	Add(m table.Message) bool
 }
 
 // Page is one page of messages, newest first.
 type Page struct {
-	Messages []Message
+	Messages []table.Message
 	// MayHaveMore is exact for unfiltered pages and for label pages read from
 	// the label index; with a FilterExpression (contentType, or a label on the
 	// filter path) it is true whenever unread items remain in the window,
@@ -204,7 +201,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		upper = q.Before.sk
 	}
 	if upper <= lo {
-		return Page{Messages: []Message{}}, nil
+		return Page{Messages: []table.Message{}}, nil
 	}
 
 	// The label index holds, under table.LabelPK, a copy of every message carrying the
@@ -246,7 +243,7 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		in.ExclusiveStartKey = table.Key(pk, upper)
 	}
 
-	page := Page{Messages: make([]Message, 0, min(q.Limit, 64)), Stats: Stats{Path: path}}
+	page := Page{Messages: make([]table.Message, 0, min(q.Limit, 64)), Stats: Stats{Path: path}}
 	read := 0
 	for {
 		need := q.Limit - len(page.Messages)

@@ -37,10 +37,10 @@ type fixture struct {
 	filter *messages.Store // labels through a FilterExpression
 	client *dynamodb.Client
 	table  string
-	msgs   []messages.Message
+	msgs   []table.Message
 }
 
-func newFixture(t *testing.T, budget messages.Budget, msgs []messages.Message) *fixture {
+func newFixture(t *testing.T, budget messages.Budget, msgs []table.Message) *fixture {
 	t.Helper()
 	client, table := ddbtest.NewTable(t)
 	f := &fixture{
@@ -52,7 +52,7 @@ func newFixture(t *testing.T, budget messages.Budget, msgs []messages.Message) *
 	return f
 }
 
-func (f *fixture) put(t *testing.T, workspace, medium string, msgs []messages.Message) {
+func (f *fixture) put(t *testing.T, workspace, medium string, msgs []table.Message) {
 	t.Helper()
 	err := seed.NewWriter(f.client, f.table).Write(context.Background(), seed.Dataset{
 		Messages: []seed.ChannelMessages{{WorkspaceID: workspace, MediumID: medium, Messages: msgs}},
@@ -65,7 +65,7 @@ func (f *fixture) put(t *testing.T, workspace, medium string, msgs []messages.Me
 // want is the expected list: the window's matching messages, newest first, ties
 // broken by message id descending (the sort key order).
 func (f *fixture) want(q messages.Query) []string {
-	var out []messages.Message
+	var out []table.Message
 	for _, m := range f.msgs {
 		if m.Timestamp < ceilMS(q.From) || m.Timestamp >= ceilMS(q.Until) {
 			continue
@@ -78,13 +78,13 @@ func (f *fixture) want(q messages.Query) []string {
 		}
 		out = append(out, m)
 	}
-	slices.SortFunc(out, func(a, b messages.Message) int {
+	slices.SortFunc(out, func(a, b table.Message) int {
 		return -compareSK(a, b)
 	})
 	return ids(out)
 }
 
-func compareSK(a, b messages.Message) int {
+func compareSK(a, b table.Message) int {
 	sa, sb := table.MessageSK(a.Timestamp, a.MessageID), table.MessageSK(b.Timestamp, b.MessageID)
 	switch {
 	case sa < sb:
@@ -103,7 +103,7 @@ func ceilMS(t time.Time) int64 {
 	return ms
 }
 
-func ids(ms []messages.Message) []string {
+func ids(ms []table.Message) []string {
 	out := make([]string, len(ms))
 	for i, m := range ms {
 		out[i] = m.MessageID
@@ -143,13 +143,13 @@ func walk(t *testing.T, s *messages.Store, q messages.Query) (got []string, page
 	}
 }
 
-func msg(id string, ts int64, kind string, labels ...string) messages.Message {
-	return messages.Message{MessageID: id, Timestamp: ts, Kind: kind, Labels: labels, ConversationID: "c", UserName: "u", Source: "web", Text: "hello " + id}
+func msg(id string, ts int64, kind string, labels ...string) table.Message {
+	return table.Message{MessageID: id, Timestamp: ts, Kind: kind, Labels: labels, ConversationID: "c", UserName: "u", Source: "web", Text: "hello " + id}
 }
 
 func TestWindowBoundsAndOrder(t *testing.T) {
 	from, until := t0, t0.Add(24*time.Hour) // one whole UTC day, end-exclusive
-	f := newFixture(t, messages.Budget{}, []messages.Message{
+	f := newFixture(t, messages.Budget{}, []table.Message{
 		msg("before-from", from.UnixMilli()-1, "text"),
 		msg("at-from", from.UnixMilli(), "text"),
 		msg("mid", from.UnixMilli()+5000, "text"),
@@ -188,11 +188,11 @@ func TestWindowBoundsAndOrder(t *testing.T) {
 // manyMessages is n messages in [t0, t1) plus a run of 50 sharing one
 // millisecond, placed from the 181st newest message on (the middle one for
 // fewer), so that pages of 1, 7 and 200 all have a boundary inside it.
-func manyMessages(n int, seed uint64) []messages.Message {
+func manyMessages(n int, seed uint64) []table.Message {
 	rng := rand.New(rand.NewPCG(seed, seed))
 	out := seeded(rng, n)
 	byAge := slices.Clone(out)
-	slices.SortFunc(byAge, func(a, b messages.Message) int { return -compareSK(a, b) })
+	slices.SortFunc(byAge, func(a, b table.Message) int { return -compareSK(a, b) })
 	same := byAge[min(180, len(byAge)/2)].Timestamp
 	for i := range 50 {
 		out = append(out, msg(fmt.Sprintf("same-%02d", i), same, "text", "frustrated"))
@@ -200,7 +200,7 @@ func manyMessages(n int, seed uint64) []messages.Message {
 	return out
 }
 
-func seeded(rng *rand.Rand, n int) []messages.Message {
+func seeded(rng *rand.Rand, n int) []table.Message {
 	return seed.Generate(rng, t0, t1, n)
 }
 
@@ -248,7 +248,7 @@ func boundaryInsideRun(pages []messages.Page) bool {
 
 func TestMillisecondRunSplitAcrossPages(t *testing.T) {
 	same := t0.Add(time.Hour).UnixMilli()
-	var msgs []messages.Message
+	var msgs []table.Message
 	for i := range 50 {
 		msgs = append(msgs, msg(fmt.Sprintf("m-%02d", i), same, "text"))
 	}
@@ -359,7 +359,7 @@ func TestRareLabelWithinBudget(t *testing.T) {
 func TestCursorOutsideWindowOrChannel(t *testing.T) {
 	msgs := manyMessages(100, 3)
 	f := newFixture(t, messages.Budget{}, msgs)
-	other := []messages.Message{msg("other-1", t0.Add(12*24*time.Hour).UnixMilli(), "text")}
+	other := []table.Message{msg("other-1", t0.Add(12*24*time.Hour).UnixMilli(), "text")}
 	f.put(t, ws, "ch-2", other)
 
 	winFrom, winUntil := t0.Add(5*24*time.Hour), t0.Add(15*24*time.Hour)
@@ -441,7 +441,7 @@ func firstDiff(a, b []string) int {
 // page always takes its first (the contract of ByteBudget).
 type textBudget struct{ max, used, n int }
 
-func (b *textBudget) Add(m messages.Message) bool {
+func (b *textBudget) Add(m table.Message) bool {
 	if b.n > 0 && b.used+len(m.Text) > b.max {
 		return false
 	}
@@ -472,7 +472,7 @@ func TestByteBudgetEndsAPage(t *testing.T) {
 			q.Label, q.ContentType = c.label, c.kind
 			want := f.want(q)
 			var got []string
-			var pages [][]messages.Message
+			var pages [][]table.Message
 			for n := 0; ; n++ {
 				if n > 1000 {
 					t.Fatal("walk does not end")
@@ -515,7 +515,7 @@ func TestByteBudgetEndsAPage(t *testing.T) {
 
 type refuseAll struct{}
 
-func (refuseAll) Add(messages.Message) bool { return false }
+func (refuseAll) Add(table.Message) bool { return false }
 
 // A budget that refuses the first message breaks its contract: an error, not
 // an empty page that would send the client round forever.
@@ -529,7 +529,7 @@ func TestByteBudgetRefusingTheFirstMessage(t *testing.T) {
 
 // Stats.Path says which read path served a page, for the metrics.
 func TestReadPath(t *testing.T) {
-	f := newFixture(t, messages.Budget{}, []messages.Message{msg("a", t0.UnixMilli()+1000, "text", "x")})
+	f := newFixture(t, messages.Budget{}, []table.Message{msg("a", t0.UnixMilli()+1000, "text", "x")})
 	q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 5}
 	with := func(change func(*messages.Query)) messages.Query {
 		c := q
