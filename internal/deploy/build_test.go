@@ -7,6 +7,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 )
 
@@ -17,6 +18,9 @@ type build struct {
 }
 
 const artifacts = "/ARTIFACTS"
+
+// makeN caches functionBuilds' make runs by Makefile text and logical id.
+var makeN sync.Map
 
 // functionBuilds reads, with make -n, how the Makefile text builds each function
 // of the template.
@@ -31,6 +35,10 @@ func functionBuilds(t *testing.T, makefile string, tpl obj) map[string]build {
 	}
 	out := map[string]build{}
 	for _, id := range ofType(tpl, "AWS::Serverless::Function") {
+		if b, ok := makeN.Load(makefile + "\x00" + id); ok {
+			out[id] = b.(build)
+			continue
+		}
 		cmd := exec.Command("make", "--no-print-directory", "-n", "-f", path, "build-"+id, "ARTIFACTS_DIR="+artifacts)
 		cmd.Dir = repoRoot(t)
 		text, err := cmd.CombinedOutput()
@@ -58,6 +66,7 @@ func functionBuilds(t *testing.T, makefile string, tpl obj) map[string]build {
 				b.pkg = strings.Join(f[o+2:], " ")
 			}
 		}
+		makeN.Store(makefile+"\x00"+id, b)
 		out[id] = b
 	}
 	return out
@@ -111,6 +120,7 @@ func checkBuilds(t *testing.T, makefile, template string) []string {
 // every function of the template; each must build a main package for the
 // function's platform, named as its Handler.
 func TestMakefileBuildsEveryFunction(t *testing.T) {
+	t.Parallel()
 	makefile, template := readFile(t, "Makefile"), readFile(t, "template.yaml")
 	for _, p := range checkBuilds(t, makefile, template) {
 		t.Error(p)

@@ -41,6 +41,7 @@ func functionConfig(s stack, id string) (config, error) {
 // would stop its cold start), reads the stack's own table, and names the stage
 // in its metrics' Stage dimension, which the dashboard and alarms select.
 func TestFunctionsAcceptTheirEnvironment(t *testing.T) {
+	t.Parallel()
 	checkFiles(t, forEachStage(func(s stack) []string {
 		var problems []string
 		for id := range parsers {

@@ -12,6 +12,7 @@ import (
 // key is the function's own answer to an unknown key id, so that neither layer
 // tells which key ids exist.
 func TestInvalidKeyAnswersAsTheFunction(t *testing.T) {
+	t.Parallel()
 	checkFiles(t, forEachStage(func(s stack) []string {
 		for _, id := range ofType(s.tpl, "AWS::Serverless::Api") {
 			body := str(get(s.resource(id), "GatewayResponses", "INVALID_API_KEY", "ResponseTemplates", "application/json"))

@@ -162,6 +162,7 @@ func checkScopes(s stack, id string, code map[string]bool) []string {
 // TestGrantsAreTheCodesCalls: a grant no code needs stays forever unless a test
 // knows the calls; a call never granted fails only once deployed.
 func TestGrantsAreTheCodesCalls(t *testing.T) {
+	t.Parallel()
 	calls := map[string]map[string]bool{}
 	for id, b := range functionBuilds(t, readFile(t, "Makefile"), loadTemplate(t)) {
 		if b.pkg != "" {

@@ -158,6 +158,7 @@ func checkAlarms(s stack) []string {
 // code does not emit deploys fine and shows an empty graph or an alarm that
 // never fires; only the code's directives tell.
 func TestDashboardAndAlarmsNameEmittedMetrics(t *testing.T) {
+	t.Parallel()
 	checkFiles(t, forEachStage(func(s stack) []string {
 		return append(checkDashboards(s), checkAlarms(s)...)
 	}), []edit{

@@ -14,6 +14,7 @@ import (
 // (testdata/fakebin): each failing condition stops the deploy with its message,
 // and a clean account proceeds.
 func TestPreflight(t *testing.T) {
+	t.Parallel()
 	bash, err := exec.LookPath("bash")
 	if err != nil {
 		t.Skip("bash is not installed")
@@ -70,6 +71,7 @@ func TestPreflight(t *testing.T) {
 		{"unknown stage", "qa", "", clean, false, "usage: scripts/preflight dev|staging|prod"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
 			log := filepath.Join(t.TempDir(), "aws.log")
 			cmd := exec.Command(bash, filepath.Join(root, "scripts", "preflight"), tc.stage)
 			cmd.Dir = root
@@ -101,6 +103,7 @@ func TestPreflight(t *testing.T) {
 // TestPreflightTableName: the preflight looks for the table by the name the
 // template gives it.
 func TestPreflightTableName(t *testing.T) {
+	t.Parallel()
 	script := readFile(t, filepath.Join("scripts", "preflight"))
 	if !strings.Contains(script, `table="vip-messages-$stage"`) {
 		t.Fatal(`scripts/preflight names the table otherwise than table="vip-messages-$stage"`)
@@ -133,6 +136,7 @@ func deployOrder(out, stage string) []string {
 
 // TestMakeDeployRunsPreflightFirst: nothing is built or uploaded before the preflight passed.
 func TestMakeDeployRunsPreflightFirst(t *testing.T) {
+	t.Parallel()
 	if _, err := exec.LookPath("make"); err != nil {
 		t.Skip("make is not installed")
 	}

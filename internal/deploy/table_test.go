@@ -61,6 +61,7 @@ func checkTable(s stack) []string {
 }
 
 func TestTableMatchesTheCode(t *testing.T) {
+	t.Parallel()
 	checkFiles(t, forEachStage(checkTable), []edit{
 		{"sort key renamed", "        - AttributeName: sk\n          KeyType: RANGE", "        - AttributeName: SK\n          KeyType: RANGE"},
 		{"partition key numeric", "        - AttributeName: pk\n          AttributeType: S", "        - AttributeName: pk\n          AttributeType: N"},

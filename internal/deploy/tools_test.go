@@ -78,8 +78,9 @@ func samTransform(t *testing.T) map[string]obj {
 	return cfn
 }
 
-// TestSAMTransform: every stage's template transforms, with that stage's
-// parameters, into a stack that routes GET /vip-messages to a function.
+// TestSAMTransform: SAM's transform accepts the template with every stage's
+// parameters (it rejects, say, an API event on an API the template lacks), and
+// gives CloudFormation the functions and the REST API.
 func TestSAMTransform(t *testing.T) {
 	t.Parallel()
 	for stage, cfn := range samTransform(t) {
