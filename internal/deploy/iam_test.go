@@ -163,8 +163,12 @@ func checkScopes(s stack, id string, code map[string]bool) []string {
 // knows the calls; a call never granted fails only once deployed.
 func TestGrantsAreTheCodesCalls(t *testing.T) {
 	t.Parallel()
+	tpl, err := parseYAML(readFile(t, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
 	calls := map[string]map[string]bool{}
-	for id, b := range functionBuilds(t, readFile(t, "Makefile"), loadTemplate(t)) {
+	for id, b := range functionBuilds(t, readFile(t, "Makefile"), tpl) {
 		if b.pkg != "" {
 			calls[id] = awsCalls(t, b.pkg)
 		}
@@ -181,13 +185,4 @@ func TestGrantsAreTheCodesCalls(t *testing.T) {
 		{"the indexer writes message partitions", `- "LBL#*"`, `- "MSG#*"`},
 		{"the indexer writes without keys", `"Null":`, `"NotNull":`},
 	})
-}
-
-func loadTemplate(t *testing.T) obj {
-	t.Helper()
-	tpl, err := parseYAML(readFile(t, "template.yaml"))
-	if err != nil {
-		t.Fatalf("template.yaml: %v", err)
-	}
-	return tpl
 }
