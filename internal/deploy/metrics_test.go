@@ -54,8 +54,8 @@ func checkMetric(s stack, where, name string, dims map[string]string) []string {
 }
 
 // searchRE reads a SEARCH over the code's metrics:
-// SEARCH('{Namespace,Dim,...} MetricName="..." Stage="..."', 'Stat', Period).
-var searchRE = regexp.MustCompile(`^SEARCH\('\{([^}]*)\} MetricName="([^"]*)" Stage="([^"]*)"', '[A-Za-z0-9.]+', [0-9]+\)$`)
+// SEARCH('{VipMessages,Dim,...} MetricName="..." Stage="..."', 'Stat', Period).
+var searchRE = regexp.MustCompile(`^SEARCH\('\{` + metrics.Namespace + `,([^}]*)\} MetricName="([^"]*)" Stage="([^"]*)"', '[A-Za-z0-9.]+', [0-9]+\)$`)
 
 // checkDashboards: every metric of the code's namespace that a dashboard plots
 // or searches is emitted, under those dimensions, in this stage; a page size
@@ -79,7 +79,7 @@ func checkDashboards(s stack) []string {
 		for _, w := range body.Widgets {
 			where := fmt.Sprintf("%s widget %q", id, w.Properties.Title)
 			for _, entry := range w.Properties.Metrics {
-				if o, ok := entry[0].(map[string]any); ok {
+				if o, ok := get(entry, 0).(obj); ok {
 					expr := str(o["expression"])
 					if !strings.Contains(expr, metrics.Namespace) {
 						continue
@@ -89,13 +89,9 @@ func checkDashboards(s stack) []string {
 						problems = append(problems, fmt.Sprintf(`%s: %q is not SEARCH('{%s,...} MetricName="..." Stage="..."', ...)`, where, expr, metrics.Namespace))
 						continue
 					}
-					schema := strings.Split(m[1], ",")
 					dims := map[string]string{}
-					for _, d := range schema[1:] {
+					for _, d := range strings.Split(m[1], ",") {
 						dims[d] = m[3]
-					}
-					if schema[0] != metrics.Namespace {
-						m[2] = schema[0] + " " + m[2]
 					}
 					problems = append(problems, checkMetric(s, where, m[2], dims)...)
 					continue

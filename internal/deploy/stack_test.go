@@ -267,22 +267,16 @@ func parseOverrides(s string) (map[string]string, error) {
 // noValue is AWS::NoValue: the key or list element it is the value of goes away.
 var noValue = &struct{}{}
 
-// pseudo are the pseudo parameters, as in a stage's stack.
-func (s stack) pseudo(name string) (any, bool) {
-	v, ok := map[string]any{
-		"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
-		"AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "vip-messages-" + s.stage, "AWS::NoValue": noValue,
-	}[name]
-	return v, ok
-}
-
-// ref is what Ref name gives: a parameter's value, a pseudo parameter, or for a
-// resource (or SAM's Fn.Version, Api.Stage) its id in angle brackets.
+// ref is what Ref name gives: a parameter's value, a pseudo parameter as in a
+// stage's stack, or for a resource (or SAM's Fn.Version) its id in angle brackets.
 func (s stack) ref(name string) any {
 	if v, ok := s.params[name]; ok {
 		return v
 	}
-	if v, ok := s.pseudo(name); ok {
+	if v, ok := map[string]any{
+		"AWS::Region": "us-east-1", "AWS::AccountId": "123456789012", "AWS::Partition": "aws",
+		"AWS::URLSuffix": "amazonaws.com", "AWS::StackName": "vip-messages-" + s.stage, "AWS::NoValue": noValue,
+	}[name]; ok {
 		return v
 	}
 	return "<" + name + ">"

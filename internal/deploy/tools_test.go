@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strings"
 	"testing"
 )
 
@@ -23,6 +24,18 @@ func missingTool(t *testing.T, what string) {
 		t.Fatal(msg + ", and VIP_REQUIRE_TOOLS is set")
 	}
 	t.Skip(msg)
+}
+
+// TestPipelineRequiresTheTools: the pipeline installs these versions and turns
+// a skip for a missing tool into a failure, so that CI really runs the tools.
+func TestPipelineRequiresTheTools(t *testing.T) {
+	t.Parallel()
+	wf := readFile(t, filepath.Join(".github", "workflows", "pipeline.yml"))
+	for _, want := range []string{strings.TrimPrefix(pipInstall, "pip install "), `VIP_REQUIRE_TOOLS: "1"`} {
+		if !strings.Contains(wf, want) {
+			t.Errorf("pipeline.yml lacks %q", want)
+		}
+	}
 }
 
 // TestCfnLint lints both stacks against CloudFormation's resource specs, the
