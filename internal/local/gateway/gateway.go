@@ -35,7 +35,7 @@ type Route struct {
 var VipMessages = Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}
 
 // The messages of the answers the gateway makes itself, the same as the
-// deployed stage's GatewayResponses in template.yaml (internal/deploy checks).
+// deployed stage's GatewayResponses in template.yaml (TestMessagesAreTheDeployedStages).
 const (
 	NotFoundMessage  = "not found: this API serves GET /vip-messages only"
 	ThrottledMessage = "too many requests: this API key is over its rate limit, retry after Retry-After seconds"
