@@ -20,7 +20,7 @@ import (
 
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/sampleevent"
+	"github.com/vip-messages/api/internal/sampleevent"
 )
 
 // invokeCmd is `sam local invoke` without Docker: a local stack on free ports

@@ -23,9 +23,9 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/repo"
 	"github.com/vip-messages/api/internal/local/samenv"
-	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/table"
 )
 

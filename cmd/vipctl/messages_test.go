@@ -16,8 +16,8 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/repo"
-	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
+	"github.com/vip-messages/api/internal/sampleevent"
 )
 
 // window is a ten-day window of the demo channel and how many seeded messages

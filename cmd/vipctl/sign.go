@@ -10,8 +10,8 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/rfc3339"
+	"github.com/vip-messages/api/internal/sampleevent"
 )
 
 func init() {

@@ -28,11 +28,11 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/repo"
-	"github.com/vip-messages/api/internal/local/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/table"
 )
 
