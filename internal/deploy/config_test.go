@@ -60,7 +60,7 @@ func TestFunctionsAcceptTheirEnvironment(t *testing.T) {
 		return problems
 	}), []edit{
 		{"TTL not a Go duration", "KEY_CACHE_TTL: !Ref KeyCacheTTL", "KEY_CACHE_TTL: 5 minutes"},
-		{"samconfig: prod TTL not a Go duration", `KeyStaleTTL=\"1h\"`, `KeyStaleTTL=\"1 hour\"`},
+		{"samconfig: a stage's TTL not a Go duration", `KeyStaleTTL=\"1h\"`, `KeyStaleTTL=\"1 hour\"`},
 		{"samconfig: unknown log level", `LogLevel=\"debug\"`, `LogLevel=\"verbose\"`},
 		{"read budget out of range", `FILTER_MAX_CALLS: "8"`, `FILTER_MAX_CALLS: "0"`},
 		{"no secret prefix", "SECRET_PREFIX: &secretPrefix", "SECRET_PREFIX_UNUSED: &secretPrefix"},

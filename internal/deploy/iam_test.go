@@ -24,9 +24,7 @@ var tableWrites = []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:
 // statements are a function's inline policy statements, both branches of
 // every Fn::If included; a policy of any other kind is a problem, since what it
 // grants is not in the template.
-func statements(tpl obj, id string) ([]obj, []string) {
-	var out []obj
-	var problems []string
+func statements(tpl obj, id string) (out []obj, problems []string) {
 	props := functionProps(tpl, id)
 	if props["Role"] != nil {
 		problems = append(problems, id+" has a Role of its own, which this check cannot see into")
@@ -130,8 +128,8 @@ func checkScopes(s stack, id string, code map[string]bool) []string {
 		}
 	}
 	var problems []string
-	for _, st := range asList(get(s.resource(id), "Policies", 0, "Statement")) {
-		actions, resources := strs(get(st, "Action")), strs(get(st, "Resource"))
+	walk(get(s.resource(id), "Policies"), func(st obj) {
+		actions, resources := strs(st["Action"]), strs(st["Resource"])
 		for _, a := range actions {
 			var want string
 			switch {
@@ -151,11 +149,11 @@ func checkScopes(s stack, id string, code map[string]bool) []string {
 				"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{writes[id] + "*"}},
 				"Null":                    obj{"dynamodb:LeadingKeys": "false"},
 			}
-			if writes[id] == "" || !reflect.DeepEqual(get(st, "Condition"), want) {
-				problems = append(problems, fmt.Sprintf("%s writes the table under Condition %v, want %v (a request with keys, all in the partitions the code writes)", id, get(st, "Condition"), want))
+			if writes[id] == "" || !reflect.DeepEqual(st["Condition"], want) {
+				problems = append(problems, fmt.Sprintf("%s writes the table under Condition %v, want %v (a request with keys, all in the partitions the code writes)", id, st["Condition"], want))
 			}
 		}
-	}
+	})
 	return problems
 }
 
