@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 )
@@ -18,8 +17,8 @@ import (
 //
 //	go test -run '^$' -bench LocalAPIPage -benchtime 200x ./cmd/localstack
 func BenchmarkLocalAPIPage(b *testing.B) {
-	stack, base := stacktest.API(b)
-	now := stack.SeedNow
+	s := stack(b)
+	now, base := s.SeedNow, s.url
 	q := url.Values{"workspaceId": {seed.DemoWorkspace}, "mediumId": {seed.DemoChannel}, "limit": {"50"},
 		"from": {now.UTC().AddDate(0, 0, -30).Format(time.DateOnly)}, "to": {now.UTC().Format(time.DateOnly)}}
 	u := base + gateway.VipMessages.Path + "?" + q.Encode()

@@ -18,7 +18,6 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/repo"
 )
 
@@ -178,8 +177,7 @@ func TestDocsExamples(t *testing.T) {
 // goes there too, GOBIN, rather than into the machine's GOPATH).
 func docsStack(t *testing.T, root string) (*httptest.Server, *statusRecorder, []string) {
 	t.Helper()
-	_, base := stacktest.API(t)
-	target, err := url.Parse(base)
+	target, err := url.Parse(stack(t).url)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,9 +241,8 @@ func TestBannerRequests(t *testing.T) {
 		t.Fatal(err)
 	}
 	proxy, rec, env := docsStack(t, root)
-	stack, _ := stacktest.API(t)
 	var banner bytes.Buffer
-	printReady(&banner, stack, strings.TrimPrefix(proxy.URL, "http://"))
+	printReady(&banner, stack(t).Stack, strings.TrimPrefix(proxy.URL, "http://"))
 	if strings.Contains(banner.String(), "--secret") || strings.Contains(banner.String(), "openssl") {
 		t.Errorf("the banner signs on the command line:\n%s", banner.String())
 	}

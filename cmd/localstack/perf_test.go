@@ -22,7 +22,6 @@ import (
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/roundtrip"
 	"github.com/vip-messages/api/internal/local/seed"
@@ -39,9 +38,9 @@ type perfStack struct {
 
 func startPerfStack(b *testing.B, env map[string]string) *perfStack {
 	b.Helper()
-	stack, _ := stacktest.API(b)
-	now := stack.SeedNow
-	for k, v := range stack.Env() {
+	st := stack(b)
+	now := st.SeedNow
+	for k, v := range st.Env() {
 		b.Setenv(k, v)
 	}
 	for k, v := range env {
@@ -57,7 +56,7 @@ func startPerfStack(b *testing.B, env map[string]string) *perfStack {
 	until := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
 	q := url.Values{"workspaceId": {seed.DemoWorkspace}, "mediumId": {seed.DemoChannel}, "limit": {"50"},
 		"from": {from.Format(time.DateOnly)}, "to": {now.UTC().Format(time.DateOnly)}}
-	return &perfStack{stack: stack, url: srv.URL + "/vip-messages?" + q.Encode(), from: from, until: until}
+	return &perfStack{stack: st.Stack, url: srv.URL + "/vip-messages?" + q.Encode(), from: from, until: until}
 }
 
 // timedPage sends one signed request for u and returns how long the 200 took.
@@ -216,19 +215,19 @@ func (p *perfStack) event() events.APIGatewayProxyRequest {
 //	go test -run '^$' -bench RoundTrips -benchtime 20x ./cmd/localstack
 func BenchmarkRoundTrips(b *testing.B) {
 	const delay = 20 * time.Millisecond
-	stack, _ := stacktest.API(b)
-	now := stack.SeedNow
-	ddbRec, err := roundtrip.NewRecorder(stack.DynamoEndpoint, delay)
+	st := stack(b)
+	now := st.SeedNow
+	ddbRec, err := roundtrip.NewRecorder(st.DynamoEndpoint, delay)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(ddbRec.Close)
-	smRec, err := roundtrip.NewRecorder(stack.SecretsEndpoint, delay)
+	smRec, err := roundtrip.NewRecorder(st.SecretsEndpoint, delay)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(smRec.Close)
-	env := stack.Env()
+	env := st.Env()
 	env["AWS_ENDPOINT_URL_DYNAMODB"] = ddbRec.URL
 	env["AWS_ENDPOINT_URL_SECRETS_MANAGER"] = smRec.URL
 	for k, v := range env {

@@ -7,7 +7,6 @@ import (
 	"os"
 	"slices"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -19,10 +18,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/labelindex"
-	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
+	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/local/streampoller"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/table"
 )
@@ -44,8 +42,7 @@ var (
 type world struct {
 	ddb     *dynamodb.Client
 	table   string
-	stream  *streampoller.Stream // through the mapping's filter
-	filter  streampoller.Filter
+	stream  *devstack.Stream
 	indexer *labelindex.Indexer
 	index   *messages.Store // label path: the index
 	scan    *messages.Store // label path: FilterExpression on the messages
@@ -62,11 +59,9 @@ type world struct {
 func newWorld(t *testing.T) *world {
 	t.Helper()
 	ddb, name := ddbtest.NewTable(t)
-	m := templateMapping(t)
 	return &world{
 		ddb: ddb, table: name,
-		stream:  newStream(t, ddb, name, m.StartingPosition, m.Filter),
-		filter:  m.Filter,
+		stream:  newStream(t, name, false), // TRIM_HORIZON, as the mapping
 		indexer: labelindex.NewIndexer(ddb, name, nil),
 		index:   messages.NewStore(ddb, name, messages.Budget{}),
 		scan:    messages.NewStore(ddb, name, messages.Budget{}, messages.WithLabelPath(messages.LabelViaFilter)),
@@ -147,14 +142,7 @@ func normalize(m table.Message) table.Message {
 // filter; want is how many message records the step wrote.
 func (w *world) batch(t *testing.T, want int) []events.DynamoDBEventRecord {
 	t.Helper()
-	var got []events.DynamoDBEventRecord
-	deadline := time.Now().Add(10 * time.Second)
-	for len(got) < want {
-		got = append(got, read(t, w.stream)...)
-		if time.Now().After(deadline) {
-			t.Fatalf("stream gave %d message records, want %d", len(got), want)
-		}
-	}
+	got := waitRecords(t, w.stream, want, true)
 	if len(got) != want {
 		t.Fatalf("stream gave %d message records, want %d", len(got), want)
 	}
@@ -391,12 +379,12 @@ func TestIndexerFollowsTheStream(t *testing.T) {
 	t.Run("records of other items are ignored in code too", func(t *testing.T) {
 		// The indexer's own writes are on the stream as LBL# records; the event
 		// source mapping filters them out, and so does the code.
-		if recs := read(t, w.stream); len(recs) != 0 {
+		if recs := read(t, w.stream, true); len(recs) != 0 {
 			t.Fatalf("unexpected message records on the stream: %d", len(recs))
 		}
 		// Every record from now on, unfiltered.
-		all := newStream(t, w.ddb, w.table, "LATEST", streampoller.Filter{})
-		if recs := read(t, all); len(recs) != 0 {
+		all := newStream(t, w.table, true)
+		if recs := read(t, all, false); len(recs) != 0 {
 			t.Fatalf("LATEST read %d old records", len(recs))
 		}
 		if err := seed.NewWriter(w.ddb, w.table).Write(context.Background(), seed.Dataset{
@@ -405,10 +393,10 @@ func TestIndexerFollowsTheStream(t *testing.T) {
 		}); err != nil {
 			t.Fatal(err)
 		}
-		raw := waitRecords(t, all, 2)
+		raw := waitRecords(t, all, 2, false)
 		var others int
 		for _, r := range raw {
-			if !w.filter.Match(r) {
+			if !isMessageRecord(r) {
 				others++
 			}
 		}
@@ -513,57 +501,4 @@ func TestDiff(t *testing.T) {
 			}
 		})
 	}
-}
-
-// The same poisoned record through the local event source mapping with the
-// template's settings (ReportBatchItemFailures, retries, bisection): Lambda
-// retries from the poisoned record on, so it and the records after it are
-// retried MaximumRetryAttempts times and then discarded together; the
-// indexer applied the other messages' records on the first try, so the
-// index is exact all the same.
-func TestPoisonedRecordThroughTheMapping(t *testing.T) {
-	w := newWorld(t)
-	m := templateMapping(t)
-	var mu sync.Mutex
-	var discarded []streampoller.Discarded
-	p := streampoller.New(ddblocal.NewStreamsClient(ddbtest.Endpoint(t)), w.stream.ARN(), m, w.indexer.Handle, nil)
-	p.RetryDelay = time.Millisecond
-	p.OnDiscard = func(d streampoller.Discarded) { mu.Lock(); defer mu.Unlock(); discarded = append(discarded, d) }
-	ctx, stop := context.WithCancel(context.Background())
-	done := make(chan error, 1)
-	go func() { done <- p.Run(ctx) }()
-	defer func() { stop(); <-done }()
-
-	msgs := seed.Generate(rand.New(rand.NewPCG(5, 5)), t0, t1, 6)
-	for _, m := range msgs[:3] {
-		w.put(t, m)
-	}
-	poisonSK := table.MessageSK(t0.Add(time.Hour).UnixMilli(), "poison")
-	if _, err := w.ddb.PutItem(context.Background(), &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: map[string]types.AttributeValue{
-		table.PartitionKeyAttr: &types.AttributeValueMemberS{Value: table.MessagePK(ws, "ch-poison")},
-		table.SortKeyAttr:      &types.AttributeValueMemberS{Value: poisonSK},
-		"labels":               &types.AttributeValueMemberN{Value: "7"},
-	}}); err != nil {
-		t.Fatal(err)
-	}
-	for _, m := range msgs[3:] {
-		w.put(t, m)
-	}
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		mu.Lock()
-		n := len(discarded)
-		mu.Unlock()
-		if n > 0 || time.Now().After(deadline) {
-			break
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-	stop()
-	mu.Lock()
-	defer mu.Unlock()
-	if want := 1 + len(msgs[3:]); len(discarded) != 1 || discarded[0].Records != want || discarded[0].Attempts != m.MaximumRetryAttempts+1 {
-		t.Fatalf("discarded %+v, want the poisoned record and the %d after it, after %d attempts", discarded, want-1, m.MaximumRetryAttempts+1)
-	}
-	w.check(t)
 }

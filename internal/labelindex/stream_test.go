@@ -2,65 +2,65 @@ package labelindex_test
 
 import (
 	"context"
+	"strings"
 	"testing"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
-	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
-	"github.com/vip-messages/api/internal/local/streampoller"
-	"github.com/vip-messages/api/internal/local/tabledef"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/table"
 )
 
-// The tests read the table's real stream on DynamoDB Local through the local
-// event source mapping's reader (internal/local/streampoller), with the
-// template's mapping: its filter, its starting position, shard lineage.
+// The tests read the table's real stream on DynamoDB Local with make run's
+// reader (devstack.Stream), and keep what the event source mapping's filter
+// passes: records of message items.
 
-func templateMapping(t *testing.T) streampoller.Mapping {
+// newStream reads the table's stream; latest starts after what it holds now.
+func newStream(t *testing.T, tableName string, latest bool) *devstack.Stream {
 	t.Helper()
-	m, err := streampoller.FromTemplate(tabledef.TemplatePath())
+	s, err := devstack.OpenStream(context.Background(), ddbtest.Endpoint(t), tableName, latest)
 	if err != nil {
 		t.Fatal(err)
 	}
-	return m
+	return s
 }
 
-// newStream reads the table's stream from position through filter.
-func newStream(t *testing.T, ddb *dynamodb.Client, table, position string, filter streampoller.Filter) *streampoller.Stream {
+// isMessageRecord is the mapping's filter: a message item's record.
+func isMessageRecord(r events.DynamoDBEventRecord) bool {
+	pk, ok := r.Change.Keys[table.PartitionKeyAttr]
+	return ok && pk.DataType() == events.DataTypeString && strings.HasPrefix(pk.String(), table.MessagePKPrefix)
+}
+
+// read returns the records written since the last read, in stream order;
+// messagesOnly keeps those the mapping's filter passes.
+func read(t *testing.T, s *devstack.Stream, messagesOnly bool) []events.DynamoDBEventRecord {
 	t.Helper()
-	arn, err := streampoller.StreamARN(context.Background(), ddb, table)
+	recs, err := s.Read(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
-	return streampoller.NewStream(ddblocal.NewStreamsClient(ddbtest.Endpoint(t)), arn, position, filter)
-}
-
-// read returns every record written since the last read, in stream order.
-func read(t *testing.T, s *streampoller.Stream) []events.DynamoDBEventRecord {
-	t.Helper()
-	recs, err := s.ReadAll(context.Background())
-	if err != nil {
-		t.Fatal(err)
+	var out []events.DynamoDBEventRecord
+	for _, r := range recs {
+		if !messagesOnly || isMessageRecord(r.DynamoDBEventRecord) {
+			out = append(out, r.DynamoDBEventRecord)
+		}
 	}
-	return recs
+	return out
 }
 
-// waitRecords reads the stream until it has at least n records (DynamoDB Local
-// makes them visible at once, but stay tolerant).
-func waitRecords(t *testing.T, s *streampoller.Stream, n int) []events.DynamoDBEventRecord {
+// waitRecords reads the stream until it has at least n records: DynamoDB
+// Local shows them at once, but a read may come before; go test's -timeout
+// bounds the wait.
+func waitRecords(t *testing.T, s *devstack.Stream, n int, messagesOnly bool) []events.DynamoDBEventRecord {
 	t.Helper()
 	var out []events.DynamoDBEventRecord
-	deadline := time.Now().Add(10 * time.Second)
 	for {
-		out = append(out, read(t, s)...)
-		if len(out) >= n || time.Now().After(deadline) {
-			if len(out) < n {
-				t.Fatalf("stream has %d records, want %d", len(out), n)
-			}
+		out = append(out, read(t, s, messagesOnly)...)
+		if len(out) >= n {
 			return out
 		}
-		time.Sleep(50 * time.Millisecond)
+		time.Sleep(20 * time.Millisecond)
 	}
 }

@@ -23,8 +23,6 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
-	"github.com/vip-messages/api/internal/local/streampoller"
-	"github.com/vip-messages/api/internal/local/tabledef"
 )
 
 // The fixed local defaults (docs/local-stack.md, README.md).
@@ -164,24 +162,18 @@ func (s *Stack) Config() app.Config {
 }
 
 // LabelIndexer is the label indexer on the table's stream, as the deployed
-// event source mapping runs it (template.yaml's mapping: filter, batch size,
-// batching window, timeout, partial-batch retries, bisection): the same
+// event source mapping runs it in the simple case (stream.go): the same
 // labelindex handler, invoked in process. The caller runs it (Run) until its
 // context ends; log gets the indexer's lines and, at debug level, the lag of
 // each batch.
-func (s *Stack) LabelIndexer(ctx context.Context, log *slog.Logger) (*streampoller.Poller, error) {
-	m, err := streampoller.FromTemplate(tabledef.TemplatePath())
+func (s *Stack) LabelIndexer(ctx context.Context, log *slog.Logger) (*Poller, error) {
+	stream, err := OpenStream(ctx, s.DynamoEndpoint, s.Table, false)
 	if err != nil {
 		return nil, err
 	}
-	ddb := s.DynamoDB()
-	arn, err := streampoller.StreamARN(ctx, ddb, s.Table)
-	if err != nil {
-		return nil, err
-	}
-	ix := labelindex.NewIndexer(ddb, s.Table, log)
+	ix := labelindex.NewIndexer(s.DynamoDB(), s.Table, log)
 	ix.Stage = s.Config().Stage // the same metrics lines a deployed stage writes
-	return streampoller.New(ddblocal.NewStreamsClient(s.DynamoEndpoint), arn, m, ix.Handle, log), nil
+	return NewPoller(stream, ix.Handle, log), nil
 }
 
 // Close stops what Start started.

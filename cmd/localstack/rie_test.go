@@ -9,9 +9,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -31,14 +33,12 @@ import (
 
 // The sam local path without Docker: each function built as sam build builds
 // it (for this machine), under the same aws-lambda-rie, with the environment
-// SAM would give its container (internal/local/samenv: the template's
-// variables, intrinsics blank, events/env.json over them, placeholder
-// credentials), against make run's stack. Only host.docker.internal is
-// mapped, as Docker would, to the stack's addresses on this machine.
+// SAM would give its container (samenv: the template's variables, intrinsics
+// blank, events/env.json over them, placeholder credentials), against make
+// run's stack. Only host.docker.internal is mapped, as Docker would, to the
+// stack's addresses on this machine. Every sample event of events/ goes
+// through it: make invoke's path, each event answered with its status.
 func TestSAMLocalPath(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds three binaries")
-	}
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -57,23 +57,14 @@ func TestSAMLocalPath(t *testing.T) {
 
 	bins := buildLambdas(t)
 	api, indexer, rie := bins.API, bins.Indexer, bins.RIE
-
-	// make run's stack (its table, prefix and demo key), seeded as of the
-	// sample events' x-date so that their windows hold the demo data.
-	list, err := sampleevent.Load(filepath.Join(root, "events", "list.json"))
+	// make run's stack: its table, prefix and demo key. The sample events'
+	// statuses do not depend on where the demo data lies; make invoke seeds
+	// as of their x-date (TestInvokeThroughRIE).
+	stack := stack(t)
+	anchor, err := sampleAnchor()
 	if err != nil {
 		t.Fatal(err)
 	}
-	anchor, err := sampleevent.Date(list)
-	if err != nil {
-		t.Fatal(err)
-	}
-	stack, err := devstack.Start(context.Background(), devstack.Options{
-		DynamoEndpoint: ddbtest.Endpoint(t), FreePorts: true, Table: devstack.Table, SeedNow: anchor})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(stack.Close)
 	// What Docker's host.docker.internal reaches: make run's fixed ports,
 	// here the test stack's free ones.
 	hostDocker := map[string]string{
@@ -189,14 +180,16 @@ func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	t.Cleanup(func() {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
+		<-exited
 		if t.Failed() {
 			t.Logf("aws-lambda-rie and function output:\n%s", logs.String())
 		}
 	})
-	if err := waitListening(context.Background(), addr, 15*time.Second); err != nil {
+	if err := waitListening(context.Background(), addr, exited); err != nil {
 		t.Fatal(err)
 	}
 	return addr
@@ -234,27 +227,103 @@ func invokeRIE(t *testing.T, addr string, event, out any) {
 	}
 }
 
-// make invoke with the sample stream event: the label indexer under
-// aws-lambda-rie, against a stack of its own, applies every record.
-func TestInvokeStreamEvent(t *testing.T) {
-	if testing.Short() {
-		t.Skip("builds the functions")
-	}
+// make invoke end to end: a stack of its own seeded as of the event's x-date,
+// the function under aws-lambda-rie, the event re-signed, and the emulator's
+// REPORT line with its Duration, not its placeholders. The other sample
+// events, the stream one included, go through the same binaries in
+// TestSAMLocalPath.
+func TestInvokeThroughRIE(t *testing.T) {
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
 	}
 	bins := buildLambdas(t)
-	var out bytes.Buffer
-	if err := invokeCmd([]string{"-event", filepath.Join(root, "events", "stream-label-indexer.json"),
-		"-bootstrap", bins.API, "-indexer-bootstrap", bins.Indexer, "-rie", bins.RIE,
-		"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out, io.Discard); err != nil {
+	var out, logs bytes.Buffer
+	if err := invokeCmd([]string{"-event", filepath.Join(root, "events", "list.json"), "-bootstrap", bins.API, "-rie", bins.RIE,
+		"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out, &logs); err != nil {
 		t.Fatal(err)
 	}
-	var resp struct {
-		BatchItemFailures *[]events.DynamoDBBatchItemFailure `json:"batchItemFailures"`
+	if l := logs.String(); !strings.Contains(l, "INIT REPORT") || !regexp.MustCompile(`\nREPORT RequestId: \S+\tDuration: [0-9.]+ ms\t\(aws-lambda-rie's other`).MatchString(l) ||
+		strings.Contains(l, "Max Memory Used") {
+		t.Errorf("emulator logs:\n%s", l)
 	}
-	if err := json.Unmarshal(out.Bytes(), &resp); err != nil || resp.BatchItemFailures == nil || len(*resp.BatchItemFailures) != 0 {
-		t.Fatalf("not the indexer's answer with no failure (%v):\n%s", err, out.String())
+	var resp struct {
+		StatusCode int
+		Body       string
+	}
+	if err := json.Unmarshal(out.Bytes(), &resp); err != nil {
+		t.Fatalf("not a proxy response: %v\n%s", err, out.String())
+	}
+	if resp.StatusCode != http.StatusOK {
+		t.Fatalf("status %d, want 200: %s", resp.StatusCode, resp.Body)
+	}
+}
+
+// make invoke sends a stream event to the label indexer, anything else to the API.
+func TestIsStreamEvent(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	for file, want := range map[string]bool{"stream-label-indexer.json": true, "list.json": false, "error-401-bad-signature.json": false, "env.json": false} {
+		raw, err := os.ReadFile(filepath.Join(root, "events", file))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if got := isStreamEvent(raw); got != want {
+			t.Errorf("%s: isStreamEvent %v, want %v", file, got, want)
+		}
+	}
+}
+
+// lambdaBinaries are both functions, built as a deploy builds them but for
+// this machine, and aws-lambda-rie: built once per test binary, in one go
+// build (one compile graph, parallel links), for every test that runs them
+// under the emulator.
+type lambdaBinaries struct {
+	API, Indexer, RIE string
+}
+
+var built struct {
+	once sync.Once
+	dir  string
+	bins lambdaBinaries
+	err  error
+	out  []byte
+}
+
+func buildLambdas(t *testing.T) lambdaBinaries {
+	t.Helper()
+	built.once.Do(func() {
+		root, err := repo.Root()
+		if err != nil {
+			built.err = err
+			return
+		}
+		if built.dir, built.err = os.MkdirTemp("", "localstack-lambdas-"); built.err != nil {
+			return
+		}
+		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", built.dir+string(filepath.Separator),
+			"./functions/vip-messages", "./functions/label-indexer",
+			"github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
+		built.out, built.err = cmd.CombinedOutput()
+		built.bins = lambdaBinaries{
+			API:     filepath.Join(built.dir, "vip-messages"),
+			Indexer: filepath.Join(built.dir, "label-indexer"),
+			RIE:     filepath.Join(built.dir, "aws-lambda-rie"),
+		}
+	})
+	if built.err != nil {
+		t.Fatalf("go build: %v\n%s", built.err, built.out)
+	}
+	return built.bins
+}
+
+// removeLambdas deletes what buildLambdas built; TestMain calls it.
+func removeLambdas() {
+	if built.dir != "" {
+		_ = os.RemoveAll(built.dir)
 	}
 }
