@@ -29,7 +29,7 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/repo"
-	"github.com/vip-messages/api/internal/local/sampleevent"
+	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/table"
 )
