@@ -29,8 +29,8 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/repo"
-	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/local/seed"
+	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/table"
 )
 
