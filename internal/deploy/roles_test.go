@@ -12,6 +12,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/BurntSushi/toml"
 )
 
 // The policies of account.yaml, rendered as CloudFormation would for one account, and
@@ -658,6 +660,41 @@ func TestPipelinePolicies(t *testing.T) {
 	for i, m := range breaks {
 		if !failed[i] {
 			t.Errorf("an account.yaml where %q passes every case", m.name)
+		}
+	}
+}
+
+// checkArtifacts: each stage's sam deploy writes under the one prefix its deploy role
+// may write (stageCases), re-uploads every object, and uses no shared managed bucket.
+func checkArtifacts(samconfig string) []string {
+	var cfg obj
+	if _, err := toml.Decode(samconfig, &cfg); err != nil {
+		return []string{err.Error()}
+	}
+	var problems []string
+	for _, stage := range []string{"dev", "staging", "prod"} {
+		p := asObj(get(cfg, stage, "deploy", "parameters"))
+		if p["s3_prefix"] != "vip-messages-"+stage || p["force_upload"] != true || p["resolve_s3"] != nil || p["s3_bucket"] != nil {
+			problems = append(problems, fmt.Sprintf("%s: s3_prefix %v, force_upload %v, resolve_s3 %v, s3_bucket %v; want vip-messages-%s, true, none, none (make deploy names the bucket)",
+				stage, p["s3_prefix"], p["force_upload"], p["resolve_s3"], p["s3_bucket"], stage))
+		}
+	}
+	return problems
+}
+
+func TestArtifactsPerStage(t *testing.T) {
+	t.Parallel()
+	text := readFile(t, "samconfig.toml")
+	for _, p := range checkArtifacts(text) {
+		t.Errorf("samconfig.toml: %s", p)
+	}
+	for _, b := range []struct{ name, old, new string }{
+		{"objects reused", "force_upload = true", "force_upload = false"},
+		{"SAM's shared bucket", `s3_prefix = "vip-messages-dev"`, "resolve_s3 = true\ns3_prefix = \"vip-messages-dev\""},
+		{"dev writes under prod's prefix", `s3_prefix = "vip-messages-dev"`, `s3_prefix = "vip-messages-prod"`},
+	} {
+		if len(checkArtifacts(strings.Replace(text, b.old, b.new, 1))) == 0 {
+			t.Errorf("a samconfig.toml with %q passes the check", b.name)
 		}
 	}
 }
