@@ -29,9 +29,9 @@ const (
 )
 
 // pageBody writes a 200 body item by item and keeps the exact size the
-// response will have, so that messages.Store can stop a page before it is too
-// large (it is the page's messages.ByteBudget). Each item is encoded once, by
-// appendItem, into a scratch buffer, and copied into the body if it fits.
+// response will have, so that the handler can end a page before it is too
+// large (messages.Page.Cut). Each item is encoded once, by appendItem, into a
+// scratch buffer, and copied into the body if it fits.
 //
 // The size counts each body byte once, plus once more for every '"' and '\'
 // in it: the runtime escapes those two when it writes the body as a JSON
@@ -79,7 +79,7 @@ func escapedLen(b []byte) int {
 
 // Add writes m as the next item if the response still fits MaxResponseBytes
 // with it; the first item is always taken (any message DynamoDB can hold fits
-// an empty page, see TestLargestMessageFitsAlone).
+// an empty page: TestPageByteBudget's largest messages).
 func (b *pageBody) Add(m table.Message) bool {
 	b.scratch = b.scratch[:0]
 	if b.items > 0 {

@@ -166,15 +166,22 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	if err != nil {
 		return "", err
 	}
-	q.Bytes = pb
+	q.MaxBytes = pb.limit
 	page, err := h.authorizeAndList(ctx, key, q)
 	if err != nil {
 		return "", err
 	}
-	rl.page = page
-	if pb.items != len(page.Messages) {
-		return "", fmt.Errorf("api: the store returned %d messages but offered %d to the byte budget", len(page.Messages), pb.items)
+	// The page ends before the first message that would take the response
+	// past MaxResponseBytes.
+	kept := 0
+	for _, m := range page.Messages {
+		if !pb.Add(m) {
+			break
+		}
+		kept++
 	}
+	page = page.Cut(kept)
+	rl.page = page
 	// nextCursor is present exactly when mayHaveMore is true.
 	more := page.MayHaveMore && page.Next != nil
 	cursor := ""

@@ -29,32 +29,43 @@ type Query struct {
 	Limit int
 	// Before, when set, keeps only messages strictly before this position.
 	Before *Position
-	// Bytes, when set, bounds the page by size as well as by Limit: every
-	// message is offered to it in page order, and the page ends before the
-	// first one it refuses (MayHaveMore, Next at that message).
-	Bytes ByteBudget
-}
-
-// ByteBudget takes the messages of a page while they fit (the API bounds a
-// page by the size of its response).
-type ByteBudget interface {
-	// Add takes m if it fits and reports whether it did. It must take the first
-	// message of a page, so that every page moves the list on.
-	Add(m table.Message) bool
+	// MaxBytes, when positive, is the most the caller can return of a page, in
+	// encoded bytes: the store makes no further Query call once the messages it
+	// holds take more than that, counting the raw bytes of their strings (which
+	// no encoding shrinks). The caller then ends the page with Cut.
+	MaxBytes int
 }
 
 // Page is one page of messages, newest first.
 type Page struct {
 	Messages []table.Message
+	// Keys holds the sort key of each message (Keys[i] is Messages[i]'s), for Cut.
+	Keys []string
 	// MayHaveMore is exact for unfiltered pages and for label pages read from
 	// the label index; with a FilterExpression (contentType, or a label on the
 	// filter path) it is true whenever unread items remain in the window,
-	// matching or not. It is true, too, when Query.Bytes refused a message: the
-	// page then holds fewer than Limit messages and Next starts at that one.
+	// matching or not.
 	MayHaveMore bool
 	// Next continues the list; set exactly when MayHaveMore is.
 	Next  *Position
 	Stats Stats
+}
+
+// Cut ends the page before its message n, as a page full at n messages ends:
+// MayHaveMore, and Next at message n (the through shape), so that the next
+// page starts with it and no rejected item before it is read again. The API
+// cuts a page whose response would be too large. A page keeps at least its
+// first message, so that every page moves the list on; n at or past the
+// end leaves the page as it is.
+func (p Page) Cut(n int) Page {
+	n = max(n, 1)
+	if n >= len(p.Messages) {
+		return p
+	}
+	next := through(p.Keys[n])
+	p.Messages, p.Keys = p.Messages[:n], p.Keys[:n]
+	p.MayHaveMore, p.Next = true, &next
+	return p
 }
 
 // Stats is what a page cost.
@@ -243,8 +254,8 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		in.ExclusiveStartKey = table.Key(pk, upper)
 	}
 
-	page := Page{Messages: make([]table.Message, 0, min(q.Limit, 64)), Stats: Stats{Path: path}}
-	read := 0
+	page := Page{Messages: make([]table.Message, 0, min(q.Limit, 64)), Keys: make([]string, 0, min(q.Limit, 64)), Stats: Stats{Path: path}}
+	read, held := 0, 0
 	for {
 		need := q.Limit - len(page.Messages)
 		if filtered {
@@ -269,22 +280,16 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 			if err != nil {
 				return Page{}, err
 			}
-			// Full (by count or by size) with a match left over: the next page
-			// starts at that match, and the rejected items read before it are not
-			// read again.
-			full := i == need
-			if !full && q.Bytes != nil && !q.Bytes.Add(m) {
-				if len(page.Messages) == 0 {
-					return Page{}, fmt.Errorf("messages: the byte budget refused the first message of a page (%d bytes of text)", len(m.Text))
-				}
-				full = true
-			}
-			if full {
+			// Full with a match left over: the next page starts at that match,
+			// and the rejected items read before it are not read again.
+			if i == need {
 				next := through(sk)
 				page.MayHaveMore, page.Next = true, &next
 				return page, nil
 			}
 			page.Messages = append(page.Messages, m)
+			page.Keys = append(page.Keys, sk)
+			held += rawSize(m)
 		}
 		if out.LastEvaluatedKey == nil {
 			return page, nil
@@ -297,13 +302,27 @@ func (s *Store) List(ctx context.Context, q Query) (Page, error) {
 		}
 		in.ExclusiveStartKey = out.LastEvaluatedKey
 		spent := page.Stats.Calls >= s.budget.MaxCalls ||
-			(filtered && page.Stats.ItemsRead >= s.budget.MaxItems)
+			(filtered && page.Stats.ItemsRead >= s.budget.MaxItems) ||
+			(q.MaxBytes > 0 && held > q.MaxBytes)
 		if len(page.Messages) == q.Limit || spent {
 			page.MayHaveMore = true
 			page.Next = &Position{sk: last}
 			return page, nil
 		}
 	}
+}
+
+// rawSize is the bytes of the strings of m that a response carries (not its
+// id): less than any JSON encoding of them.
+func rawSize(m table.Message) int {
+	n := len(m.ConversationID) + len(m.UserName) + len(m.Kind) + len(m.Source) + len(m.Text)
+	for _, l := range m.Labels {
+		n += len(l)
+	}
+	for _, l := range m.CustomLabelIDs {
+		n += len(l)
+	}
+	return n
 }
 
 // filterFor returns the FilterExpression of q, adding its values; nil when

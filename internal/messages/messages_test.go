@@ -437,24 +437,25 @@ func firstDiff(a, b []string) int {
 	return min(len(a), len(b))
 }
 
-// textBudget takes messages while their texts add up to at most max bytes; a
-// page always takes its first (the contract of ByteBudget).
-type textBudget struct{ max, used, n int }
-
-func (b *textBudget) Add(m table.Message) bool {
-	if b.n > 0 && b.used+len(m.Text) > b.max {
-		return false
+// fitText is how many of msgs fit when their texts may add up to max bytes,
+// the first always: a stand-in for the API's response bound.
+func fitText(msgs []table.Message, max int) int {
+	used := 0
+	for i, m := range msgs {
+		if i > 0 && used+len(m.Text) > max {
+			return i
+		}
+		used += len(m.Text)
 	}
-	b.used += len(m.Text)
-	b.n++
-	return true
+	return len(msgs)
 }
 
-// A page ends where the byte budget refuses a message, on every path; the
-// next page starts at that message, so the walk is still exact.
-func TestByteBudgetEndsAPage(t *testing.T) {
+// A page cut where a size bound refuses a message (Page.Cut, as the API does)
+// continues at that message on every path, so the walk is still exact; with
+// MaxBytes the store stops reading once it holds more than the bound.
+func TestCutPagesWalkExactly(t *testing.T) {
 	f := newFixture(t, messages.Budget{}, manyMessages(400, 13))
-	base := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 50}
+	base := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 50, MaxBytes: 100}
 	cases := []struct {
 		name        string
 		store       *messages.Store
@@ -477,14 +478,13 @@ func TestByteBudgetEndsAPage(t *testing.T) {
 				if n > 1000 {
 					t.Fatal("walk does not end")
 				}
-				b := &textBudget{max: 100}
-				q.Bytes = b
 				p, err := c.store.List(context.Background(), q)
 				if err != nil {
 					t.Fatal(err)
 				}
-				if b.n != len(p.Messages) || len(p.Messages) == 0 && p.MayHaveMore {
-					t.Fatalf("page %d: %d messages, %d taken by the budget", n, len(p.Messages), b.n)
+				p = p.Cut(fitText(p.Messages, 100))
+				if len(p.Keys) != len(p.Messages) || len(p.Messages) == 0 && p.MayHaveMore {
+					t.Fatalf("page %d: %d messages, %d keys, mayHaveMore %v", n, len(p.Messages), len(p.Keys), p.MayHaveMore)
 				}
 				got = append(got, ids(p.Messages)...)
 				pages = append(pages, p.Messages)
@@ -496,7 +496,7 @@ func TestByteBudgetEndsAPage(t *testing.T) {
 			if !slices.Equal(got, want) {
 				t.Fatalf("got %d, want %d; first difference at %d", len(got), len(want), firstDiff(got, want))
 			}
-			// Every page but the last is as full as the budget allows.
+			// Every page but the last is as full as the bound allows.
 			for i := 0; i+1 < len(pages); i++ {
 				used := 0
 				for _, m := range pages[i] {
@@ -507,23 +507,46 @@ func TestByteBudgetEndsAPage(t *testing.T) {
 				}
 			}
 			if len(pages) < len(want)/10 {
-				t.Fatalf("%d messages in %d pages: the budget did not cut them", len(want), len(pages))
+				t.Fatalf("%d messages in %d pages: the bound did not cut them", len(want), len(pages))
 			}
 		})
 	}
 }
 
-type refuseAll struct{}
+// MaxBytes stops a filtered page's reads after the call that passed it; a
+// page without it reads on to fill its limit.
+func TestMaxBytesStopsReading(t *testing.T) {
+	f := newFixture(t, messages.Budget{}, manyMessages(1500, 11))
+	q := messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 200, Label: "frustrated"}
+	unbounded, err := f.filter.List(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	q.MaxBytes = 1
+	bounded, err := f.filter.List(context.Background(), q)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if unbounded.Stats.Calls < 2 || bounded.Stats.Calls != 1 || !bounded.MayHaveMore || len(bounded.Messages) == 0 {
+		t.Fatalf("calls %d without MaxBytes, %d with (%d messages, mayHaveMore %v): want several, then one",
+			unbounded.Stats.Calls, bounded.Stats.Calls, len(bounded.Messages), bounded.MayHaveMore)
+	}
+}
 
-func (refuseAll) Add(table.Message) bool { return false }
-
-// A budget that refuses the first message breaks its contract: an error, not
-// an empty page that would send the client round forever.
-func TestByteBudgetRefusingTheFirstMessage(t *testing.T) {
-	f := newFixture(t, messages.Budget{}, manyMessages(5, 1))
-	_, err := f.store.List(context.Background(), messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 5, Bytes: refuseAll{}})
-	if err == nil {
-		t.Fatal("no error")
+// Cut keeps a page's first message, so that a page always moves the list on,
+// and leaves a page shorter than n as it is.
+func TestCutBounds(t *testing.T) {
+	msgs := []table.Message{msg("c", 3, "text"), msg("b", 2, "text"), msg("a", 1, "text")}
+	keys := make([]string, len(msgs))
+	for i, m := range msgs {
+		keys[i] = table.MessageSK(m.Timestamp, m.MessageID)
+	}
+	p := messages.Page{Messages: msgs, Keys: keys}
+	for _, tc := range []struct{ n, want int }{{0, 1}, {1, 1}, {2, 2}, {3, 3}, {9, 3}} {
+		c := p.Cut(tc.n)
+		if len(c.Messages) != tc.want || c.MayHaveMore != (tc.want < 3) || (c.Next != nil) != c.MayHaveMore {
+			t.Errorf("Cut(%d): %d messages, mayHaveMore %v, next %v; want %d", tc.n, len(c.Messages), c.MayHaveMore, c.Next, tc.want)
+		}
 	}
 }
 
