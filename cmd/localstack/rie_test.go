@@ -24,7 +24,6 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/repo"
-	"github.com/vip-messages/api/internal/local/samenv"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/sampleevent"
@@ -43,11 +42,11 @@ func TestSAMLocalPath(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	tpl, err := samenv.Load(filepath.Join(root, "template.yaml"))
+	tpl, err := loadSAMTemplate(filepath.Join(root, "template.yaml"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	envFile, err := samenv.LoadEnvFile(filepath.Join(root, "events", "env.json"))
+	envFile, err := loadSAMEnvFile(filepath.Join(root, "events", "env.json"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -133,7 +132,7 @@ func TestSAMLocalPath(t *testing.T) {
 
 // containerEnv is SAM's environment for the function, host.docker.internal
 // mapped; the endpoints must be ones the mapping knows (make run's ports).
-func containerEnv(t *testing.T, tpl *samenv.Template, f samenv.EnvFile, id string, hostDocker map[string]string) []string {
+func containerEnv(t *testing.T, tpl *Template, f EnvFile, id string, hostDocker map[string]string) []string {
 	t.Helper()
 	env, err := tpl.Env(id, f)
 	if err != nil {

@@ -23,7 +23,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 
 	"github.com/vip-messages/api/internal/local/repo"
-	"github.com/vip-messages/api/internal/local/tabledef"
 )
 
 // jarGlob is where `npm ci --prefix tools/dynamodb` puts the jar; the folder name
@@ -252,7 +251,7 @@ func CreateTable(ctx context.Context, client *dynamodb.Client, name string) erro
 	if err != nil {
 		return err
 	}
-	in, err := tabledef.Load(template, name)
+	in, err := LoadTable(template, name)
 	if err != nil {
 		return err
 	}

@@ -1,4 +1,4 @@
-// Package samenv computes a function's environment the way `sam local invoke`
+// samenv: a function's environment computed a function's environment the way `sam local invoke`
 // and `sam local start-api` do (aws-sam-cli, samcli/local/lambdafn/env_vars.py
 // and samcli/commands/local/lib/local_lambda.py), so that a test can run the
 // built function under aws-lambda-rie with the environment SAM would give its
@@ -11,14 +11,16 @@
 //   - the --env-vars file's "Parameters" section, then the function's own
 //     section, overriding only declared variables (anything else is dropped);
 //   - SAM's AWS_* variables, with its placeholder credentials when it has none.
-package samenv
+package main
 
 import (
 	"encoding/json"
 	"fmt"
 	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
+	"testing"
 
 	"gopkg.in/yaml.v3"
 )
@@ -42,8 +44,8 @@ type function struct {
 	timeout int
 }
 
-// Load reads the SAM template at path.
-func Load(path string) (*Template, error) {
+// loadSAMTemplate reads the SAM template at path.
+func loadSAMTemplate(path string) (*Template, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -166,8 +168,8 @@ func (t *Template) declared(id string) map[string]string {
 // EnvFile is an --env-vars file: {"Parameters": {...}, "<FunctionId>": {...}}.
 type EnvFile map[string]map[string]string
 
-// LoadEnvFile reads an --env-vars file.
-func LoadEnvFile(path string) (EnvFile, error) {
+// loadSAMEnvFile reads an --env-vars file.
+func loadSAMEnvFile(path string) (EnvFile, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -251,4 +253,59 @@ func (t *Template) Env(id string, f EnvFile) (map[string]string, error) {
 		env[name] = v
 	}
 	return env, nil
+}
+
+func TestSAMEnv(t *testing.T) {
+	tpl, err := loadSAMTemplate(filepath.Join("testdata", "samenv", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := loadSAMEnvFile(filepath.Join("testdata", "samenv", "env.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, err := tpl.Env("Fn", f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := map[string]string{
+		"TABLE_NAME":                      "t-local",   // intrinsic, overridden by Parameters
+		"SHARED":                          "plain",     // from Globals
+		"PREFIX":                          "",          // intrinsic, not overridden: blank
+		"SUBBED":                          "",          // ditto
+		"MAPPED":                          "",          // a mapping is an intrinsic too
+		"LIMIT":                           "8",         // scalars as text
+		"FLAG":                            "true",      // booleans as SAM writes them
+		"ALIAS":                           "plain",     // YAML alias resolved
+		"ENDPOINT":                        "http://fn", // the function's section wins over Parameters
+		"AWS_ACCESS_KEY_ID":               PlaceholderKey,
+		"AWS_SECRET_ACCESS_KEY":           PlaceholderSecret,
+		"AWS_REGION":                      PlaceholderRegion,
+		"AWS_LAMBDA_FUNCTION_MEMORY_SIZE": "256",
+		"AWS_LAMBDA_FUNCTION_TIMEOUT":     "9",
+	}
+	for k, v := range want {
+		if got, ok := env[k]; !ok || got != v {
+			t.Errorf("%s = %q (set %v), want %q", k, got, ok, v)
+		}
+	}
+	for _, dropped := range []string{"UNDECLARED", "NOBODY", "A"} {
+		if _, ok := env[dropped]; ok {
+			t.Errorf("%s set: SAM only overrides declared variables", dropped)
+		}
+	}
+	other, _ := tpl.Env("Other", f)
+	if other["AWS_LAMBDA_FUNCTION_TIMEOUT"] != "30" || other["ENDPOINT"] != "" || other["TABLE_NAME"] != "t-local" {
+		t.Errorf("Other: %v", other)
+	}
+	if got, want := tpl.Check(f), []string{
+		"Fn.UNDECLARED: the function does not declare it, SAM drops it",
+		"Missing: not a function of the template",
+		"Parameters.NOBODY: no function declares it, SAM drops it",
+	}; !slices.Equal(got, want) {
+		t.Errorf("Check:\n%q\nwant\n%q", got, want)
+	}
+	if got := tpl.Functions(); !slices.Equal(got, []string{"Fn", "Other"}) {
+		t.Errorf("functions %v", got)
+	}
 }

@@ -1,4 +1,4 @@
-package tabledef
+package ddblocal
 
 import (
 	"os"
@@ -6,10 +6,16 @@ import (
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/local/repo"
 )
 
 func TestLoadTemplate(t *testing.T) {
-	in, err := Load(TemplatePath(), "t1")
+	template, err := repo.Path("template.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := LoadTable(template, "t1")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -44,7 +50,7 @@ func TestLoadRejects(t *testing.T) {
 			if err := os.WriteFile(p, []byte(body), 0o644); err != nil {
 				t.Fatal(err)
 			}
-			if _, err := Load(p, "t"); err == nil {
+			if _, err := LoadTable(p, "t"); err == nil {
 				t.Fatal("want an error")
 			}
 		})

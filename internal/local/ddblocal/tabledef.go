@@ -1,7 +1,7 @@
-// Package tabledef reads the DynamoDB table definition from the SAM template, the
-// single source of truth for the table's schema, and turns it into a CreateTable
-// request for local tables.
-package tabledef
+package ddblocal
+
+// The table definition of the SAM template, the single source of truth for the
+// table's schema, as a CreateTable request for local tables.
 
 import (
 	"fmt"
@@ -11,12 +11,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"gopkg.in/yaml.v3"
-
-	"github.com/vip-messages/api/internal/local/repo"
 )
 
-// ResourceName is the logical id of the table in template.yaml.
-const ResourceName = "MessagesTable"
+// TableResource is the logical id of the table in template.yaml.
+const TableResource = "MessagesTable"
 
 // tableProps holds the schema part of an AWS::DynamoDB::Table. Properties that use
 // CloudFormation intrinsics (TableName, DeletionProtectionEnabled) are left out on
@@ -36,19 +34,9 @@ type tableProps struct {
 	BillingMode string `yaml:"BillingMode"`
 }
 
-// TemplatePath is the repository's template.yaml (repo.Path). Outside the
-// repository it is the bare name, which Load then fails to read.
-func TemplatePath() string {
-	p, err := repo.Path("template.yaml")
-	if err != nil {
-		return "template.yaml"
-	}
-	return p
-}
-
-// Load reads the table resource from the template at path and returns a
+// LoadTable reads the table resource from the template at path and returns a
 // CreateTable request for a table with the given name.
-func Load(path, tableName string) (*dynamodb.CreateTableInput, error) {
+func LoadTable(path, tableName string) (*dynamodb.CreateTableInput, error) {
 	raw, err := os.ReadFile(path)
 	if err != nil {
 		return nil, err
@@ -59,23 +47,23 @@ func Load(path, tableName string) (*dynamodb.CreateTableInput, error) {
 	if err := yaml.Unmarshal(raw, &doc); err != nil {
 		return nil, fmt.Errorf("parse %s: %w", path, err)
 	}
-	node, ok := doc.Resources[ResourceName]
+	node, ok := doc.Resources[TableResource]
 	if !ok {
-		return nil, fmt.Errorf("%s: no resource %s", path, ResourceName)
+		return nil, fmt.Errorf("%s: no resource %s", path, TableResource)
 	}
 	var res struct {
 		Type       string    `yaml:"Type"`
 		Properties yaml.Node `yaml:"Properties"`
 	}
 	if err := node.Decode(&res); err != nil {
-		return nil, fmt.Errorf("%s: decode %s: %w", path, ResourceName, err)
+		return nil, fmt.Errorf("%s: decode %s: %w", path, TableResource, err)
 	}
 	if res.Type != "AWS::DynamoDB::Table" {
-		return nil, fmt.Errorf("%s: %s is a %s, not a table", path, ResourceName, res.Type)
+		return nil, fmt.Errorf("%s: %s is a %s, not a table", path, TableResource, res.Type)
 	}
 	props, err := decodeSchema(&res.Properties)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %s properties: %w", path, ResourceName, err)
+		return nil, fmt.Errorf("%s: %s properties: %w", path, TableResource, err)
 	}
 
 	in := &dynamodb.CreateTableInput{
@@ -101,7 +89,7 @@ func Load(path, tableName string) (*dynamodb.CreateTableInput, error) {
 		}
 	}
 	if len(in.KeySchema) == 0 || len(in.AttributeDefinitions) == 0 {
-		return nil, fmt.Errorf("%s: %s has no key schema", path, ResourceName)
+		return nil, fmt.Errorf("%s: %s has no key schema", path, TableResource)
 	}
 	return in, nil
 }
