@@ -24,7 +24,6 @@ import (
 
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/contract"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
@@ -32,6 +31,7 @@ import (
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/table"
+	"github.com/vip-messages/api/internal/testkit/contract"
 )
 
 // This package is the end-to-end test: make run's stack (devstack, the

@@ -23,9 +23,9 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
-	"github.com/vip-messages/api/internal/local/roundtrip"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/testkit/roundtrip"
 )
 
 // perfStack is the local stack with the API served over HTTP, for benchmarks.

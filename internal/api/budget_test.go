@@ -15,11 +15,11 @@ import (
 
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/labelindex"
-	"github.com/vip-messages/api/internal/local/contract"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/table"
+	"github.com/vip-messages/api/internal/testkit/contract"
 )
 
 var budgetDay = time.Date(2026, 6, 1, 0, 0, 0, 0, time.UTC)

@@ -19,9 +19,9 @@ import (
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/local/ddblocal"
-	"github.com/vip-messages/api/internal/local/roundtrip"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/table"
+	"github.com/vip-messages/api/internal/testkit/roundtrip"
 )
 
 var offChannelOnce sync.Once

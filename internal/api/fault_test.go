@@ -16,11 +16,11 @@ import (
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/contract"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/testkit/contract"
 )
 
 // lambdaDeadline is the time an invocation gets, as Lambda's context deadline:

@@ -23,7 +23,6 @@ import (
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/clienterr"
-	"github.com/vip-messages/api/internal/local/contract"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/devstack/stacktest"
@@ -34,6 +33,7 @@ import (
 	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/table"
+	"github.com/vip-messages/api/internal/testkit/contract"
 )
 
 // anchor is the x-date of the sample events; the demo data is seeded as of it, so

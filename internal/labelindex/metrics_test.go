@@ -12,9 +12,9 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vip-messages/api/internal/labelindex"
-	"github.com/vip-messages/api/internal/local/emfcheck"
 	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/table"
+	"github.com/vip-messages/api/internal/testkit/emfcheck"
 )
 
 // The indexer writes one EMF document per invocation: records applied, index

@@ -10,8 +10,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/vip-messages/api/internal/local/emfcheck"
 	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/testkit/emfcheck"
 )
 
 var (

@@ -11,12 +11,12 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/contract"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/testkit/contract"
 )
 
 var seedNow = time.Date(2026, 11, 27, 0, 0, 0, 0, time.UTC)

@@ -5,7 +5,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/vip-messages/api/internal/local/emfcheck"
+	"github.com/vip-messages/api/internal/testkit/emfcheck"
 )
 
 // doc is a document with one directive; the arguments replace its parts.
