@@ -16,11 +16,7 @@ import (
 
 	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/devstack/stacktest"
-	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/signature"
-	"github.com/vip-messages/api/internal/table"
 )
 
 func TestSignMatchesServer(t *testing.T) {
@@ -109,22 +105,11 @@ func itemKey(ts int64, conv, user, kind, source, text string, labels, custom []s
 	return fmt.Sprintf("%d|%s|%s|%s|%s|%q|%q|%q", ts, conv, user, kind, source, text, labels, custom)
 }
 
-// expected is the multiset of demo messages of ws-demo/ch-demo in [from, to]
-// (epoch ms, both inclusive) that match label and contentType, computed from
-// the seed data alone.
-func expected(t *testing.T, stack *devstack.Stack, from, to int64, label, contentType string) map[string]int {
-	t.Helper()
-	var msgs []table.Message
-	for _, cm := range seed.Demo(stack.SeedNow).Messages {
-		if cm.WorkspaceID == seed.DemoWorkspace && cm.MediumID == seed.DemoChannel {
-			msgs = cm.Messages
-		}
-	}
-	if len(msgs) == 0 {
-		t.Fatal("no demo messages for ws-demo/ch-demo")
-	}
+// expected is the multiset of the fixture's messages in [from, to] (epoch
+// ms, both inclusive) that match label and contentType.
+func expected(from, to int64, label, contentType string) map[string]int {
 	out := map[string]int{}
-	for _, m := range msgs {
+	for _, m := range fixtureMessages() {
 		if m.Timestamp < from || m.Timestamp > to {
 			continue
 		}
@@ -147,8 +132,8 @@ func nonNil(s []string) []string {
 }
 
 func TestAllWalksTheSeededSet(t *testing.T) {
-	stack, url := stacktest.API(t)
-	to := stack.SeedNow.Add(-time.Hour)
+	url := newAPI(t, &keySource{})
+	to := now.Add(-time.Hour)
 	from := to.Add(-12 * 24 * time.Hour)
 	for _, tc := range []struct {
 		name               string
@@ -162,10 +147,10 @@ func TestAllWalksTheSeededSet(t *testing.T) {
 		{name: "default limit"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			want := expected(t, stack, from.UnixMilli(), to.UnixMilli(), tc.label, tc.contentType)
-			c := client.New(url, devstack.DemoKeyID, devstack.DemoSecret)
+			want := expected(from.UnixMilli(), to.UnixMilli(), tc.label, tc.contentType)
+			c := client.New(url, keyID, secret)
 			q := client.Query{
-				WorkspaceID: seed.DemoWorkspace, MediumID: seed.DemoChannel,
+				WorkspaceID: ws, MediumID: ch,
 				From: from.Format(time.RFC3339Nano), To: to.Format(time.RFC3339Nano),
 				Label: tc.label, ContentType: tc.contentType, Limit: tc.limit,
 			}
@@ -255,10 +240,10 @@ func diff(got, want map[string]int) string {
 }
 
 func TestErrorsFromTheRealHandler(t *testing.T) {
-	stack, url := stacktest.API(t)
-	to := stack.SeedNow.Format(time.DateOnly)
-	from := stack.SeedNow.AddDate(0, 0, -3).Format(time.DateOnly)
-	ok := client.Query{WorkspaceID: seed.DemoWorkspace, MediumID: seed.DemoChannel, From: from, To: to}
+	url := newAPI(t, &keySource{})
+	to := now.Format(time.DateOnly)
+	from := now.AddDate(0, 0, -3).Format(time.DateOnly)
+	ok := client.Query{WorkspaceID: ws, MediumID: ch, From: from, To: to}
 	with := func(f func(*client.Query)) client.Query { q := ok; f(&q); return q }
 	for _, tc := range []struct {
 		name       string
@@ -272,17 +257,17 @@ func TestErrorsFromTheRealHandler(t *testing.T) {
 		{name: "400 reversed window", q: with(func(q *client.Query) { q.From, q.To = to, from }), want: client.ErrBadRequest, status: 400, message: "must not be after"},
 		{name: "401 wrong secret", secret: "not-the-secret", q: ok, want: client.ErrUnauthorized, status: 401, message: "invalid credentials"},
 		{name: "403 key not allowed", q: with(func(q *client.Query) { q.WorkspaceID = "ws-elsewhere" }), want: client.ErrForbidden, status: 403, message: "not allowed"},
-		{name: "403 not VIP", q: with(func(q *client.Query) { q.WorkspaceID, q.MediumID = seed.DemoBasicWorkspace, seed.DemoBasicChannel }), want: client.ErrForbidden, status: 403, message: "not a VIP"},
-		{name: "404 channel not connected", q: with(func(q *client.Query) { q.MediumID = seed.DemoOffChannel }), want: client.ErrNotFound, status: 404, message: "channel not found"},
+		{name: "403 not VIP", q: with(func(q *client.Query) { q.WorkspaceID, q.MediumID = wsBasic, chBasic }), want: client.ErrForbidden, status: 403, message: "not a VIP"},
+		{name: "404 channel not connected", q: with(func(q *client.Query) { q.MediumID = chOff }), want: client.ErrNotFound, status: 404, message: "channel not found"},
 		{name: "422 violations", q: with(func(q *client.Query) { q.Limit = 500; q.ContentType = "video" }), want: client.ErrInvalidQuery, status: 422,
 			violations: []string{"any.only", "number.max"}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			secret := devstack.DemoSecret
+			key := secret
 			if tc.secret != "" {
-				secret = tc.secret
+				key = tc.secret
 			}
-			c := client.New(url, devstack.DemoKeyID, secret)
+			c := client.New(url, keyID, key)
 			_, err := c.List(context.Background(), tc.q)
 			var apiErr *client.APIError
 			if !errors.As(err, &apiErr) {

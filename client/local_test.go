@@ -3,59 +3,38 @@ package client_test
 import (
 	"context"
 	"errors"
-	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
 	"slices"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
-
 	"github.com/vip-messages/api/client"
-	"github.com/vip-messages/api/internal/app"
-	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/devstack/stacktest"
 	"github.com/vip-messages/api/internal/local/gateway"
-	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
-func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
-
-// A 503 from the real handler (Secrets Manager failing for a key it has not
-// cached) is retried, gives up with ErrUnavailable, and works once the outage ends.
+// A 503 from the real handler (the key store unavailable for a key it has
+// not cached) is retried, gives up with ErrUnavailable, and works once the outage ends.
 func TestRetriesA503FromTheRealHandler(t *testing.T) {
-	stack, _ := stacktest.API(t)
-	sm := smlocal.New()
-	smSrv := httptest.NewServer(sm)
-	defer smSrv.Close()
-	smClient := smlocal.NewClient(smSrv.URL, func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
-	if err := smlocal.PutKey(context.Background(), smClient, stack.SecretPrefix, devstack.DemoKeyID,
-		auth.SecretValue{Secrets: []string{devstack.DemoSecret}, WorkspaceIDs: []string{seed.DemoWorkspace}}); err != nil {
-		t.Fatal(err)
-	}
-	h := app.NewWithClients(stack.Config(), stack.DynamoDB(), smClient, slog.New(slog.DiscardHandler))
+	keys := &keySource{}
+	h := apiHandler(keys, gateway.Options{})
 	var requests atomic.Int32
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		requests.Add(1)
-		gateway.New(gateway.VipMessages, h.Handle).ServeHTTP(w, r)
+		h.ServeHTTP(w, r)
 	}))
 	defer api.Close()
 
-	c := client.New(api.URL, devstack.DemoKeyID, devstack.DemoSecret)
+	c := client.New(api.URL, keyID, secret)
 	var slept []time.Duration
 	c.Sleep = func(_ context.Context, d time.Duration) error { slept = append(slept, d); return nil }
 	c.Retry = client.RetryPolicy{MaxRetries: 2}
-	to := stack.SeedNow.UTC()
-	q := client.Query{WorkspaceID: seed.DemoWorkspace, MediumID: seed.DemoChannel,
-		From: to.AddDate(0, 0, -3).Format(time.DateOnly), To: to.Format(time.DateOnly), Limit: 5}
+	q := client.Query{WorkspaceID: ws, MediumID: ch,
+		From: now.AddDate(0, 0, -3).Format(time.DateOnly), To: now.Format(time.DateOnly), Limit: 5}
 
-	sm.SetFailure(smlocal.AllOperations, &smlocal.Internal)
+	keys.down.Store(true)
 	_, err := c.List(context.Background(), q)
 	var apiErr *client.APIError
 	if !errors.Is(err, client.ErrUnavailable) || !errors.As(err, &apiErr) || apiErr.RetryAfter <= 0 {
@@ -65,7 +44,7 @@ func TestRetriesA503FromTheRealHandler(t *testing.T) {
 		t.Fatalf("%d requests, slept %v; want 3 requests and 2 waits of at least Retry-After", requests.Load(), slept)
 	}
 
-	sm.SetFailure(smlocal.AllOperations, nil)
+	keys.down.Store(false)
 	if p, err := c.List(context.Background(), q); err != nil || p.Returned == 0 {
 		t.Fatalf("after the outage: %v, %+v", err, p)
 	}
@@ -77,14 +56,11 @@ func TestRetriesA503FromTheRealHandler(t *testing.T) {
 // another key is not held back; with retries off the 429 comes back as
 // ErrTooManyRequests with its Retry-After and message.
 func TestRetriesA429FromTheLocalBucket(t *testing.T) {
-	stack, _ := stacktest.API(t)
-	h := app.NewWithClients(stack.Config(), stack.DynamoDB(), stack.SecretsManager(), slog.New(slog.DiscardHandler))
 	var mu sync.Mutex
 	clock := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
-	now := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
+	clockNow := func() time.Time { mu.Lock(); defer mu.Unlock(); return clock }
 	var statuses []int
-	bucket := gateway.NewWithOptions(gateway.VipMessages, h.Handle,
-		gateway.Options{RateLimit: 0.5, Burst: 2, Now: now})
+	bucket := apiHandler(&keySource{}, gateway.Options{RateLimit: 0.5, Burst: 2, Now: clockNow})
 	api := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		rec := httptest.NewRecorder()
 		bucket.ServeHTTP(rec, r)
@@ -99,7 +75,7 @@ func TestRetriesA429FromTheLocalBucket(t *testing.T) {
 	}))
 	defer api.Close()
 
-	c := client.New(api.URL, devstack.DemoKeyID, devstack.DemoSecret)
+	c := client.New(api.URL, keyID, secret)
 	var slept []time.Duration
 	// Waiting moves the bucket's clock: no real sleep.
 	c.Sleep = func(_ context.Context, d time.Duration) error {
@@ -109,9 +85,8 @@ func TestRetriesA429FromTheLocalBucket(t *testing.T) {
 		mu.Unlock()
 		return nil
 	}
-	to := stack.SeedNow.UTC()
-	q := client.Query{WorkspaceID: seed.DemoWorkspace, MediumID: seed.DemoChannel,
-		From: to.AddDate(0, 0, -3).Format(time.DateOnly), To: to.Format(time.DateOnly), Limit: 1}
+	q := client.Query{WorkspaceID: ws, MediumID: ch,
+		From: now.AddDate(0, 0, -3).Format(time.DateOnly), To: now.Format(time.DateOnly), Limit: 1}
 
 	for i := 0; i < 3; i++ {
 		if _, err := c.List(context.Background(), q); err != nil {

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -12,44 +14,16 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/api"
-	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/ddblocal"
-	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
-	"github.com/vip-messages/api/internal/table"
 	"github.com/vip-messages/api/internal/testkit/emfcheck"
 )
 
 const testStage = "metrics-test"
-
-// metricsHandler is the production wiring against the demo stack with
-// STAGE=metrics-test, logging at error level only: the request lines, which
-// carry the metrics, are written anyway.
-func metricsHandler(t *testing.T, logs *bytes.Buffer, change func(*app.Config), sm *secretsmanager.Client) *api.Handler {
-	t.Helper()
-	s := demoStack(t)
-	c := s.Config()
-	c.Stage = testStage
-	if change != nil {
-		change(&c)
-	}
-	if sm == nil {
-		sm = s.SecretsManager()
-	}
-	ddb := s.DynamoDB()
-	if c.Table == "down" {
-		c.Table = s.Table
-		ddb = ddblocal.NewClient("http://127.0.0.1:1") // nothing listens there
-	}
-	return app.NewWithClients(c, ddb, sm, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelError})))
-}
 
 // declared is every metric the handler declares, by name.
 func declared() map[string]struct {
@@ -86,98 +60,86 @@ type expect struct {
 // 404, a 422 and a 503 (each dependency) are EMF documents: namespace,
 // dimensions, metric names and units as declared, values as the request.
 func TestRequestMetrics(t *testing.T) {
-	s := demoStack(t)
-	ctx := context.Background()
-	if err := smlocal.PutKey(ctx, s.SecretsManager(), s.SecretPrefix, "metrics-other-01",
-		auth.SecretValue{Secrets: []string{"other-secret"}, WorkspaceIDs: []string{seed.DemoBasicWorkspace}}); err != nil {
-		t.Fatal(err)
-	}
-	if err := smlocal.PutKey(ctx, s.SecretsManager(), s.SecretPrefix, "metrics-v2only-01",
-		auth.SecretValue{Secrets: []string{"v2-secret"}, WorkspaceIDs: []string{seed.DemoWorkspace}, MinSignatureVersion: 2}); err != nil {
-		t.Fatal(err)
-	}
 	v2OnlyKeyV1 := func(h map[string]string) {
 		h["X-Api-Key"] = "metrics-v2only-01"
 		h["X-Signature"] = auth.Sign("v2-secret", h["X-Date"])
 	}
 	otherKey := func(h map[string]string) {
-		h["X-Api-Key"] = "metrics-other-01"
+		h["X-Api-Key"] = "other-key-0001"
 		h["X-Signature"] = auth.Sign("other-secret", h["X-Date"])
 	}
 	date := func(d time.Duration) func(map[string]string) {
 		return func(h map[string]string) {
 			h["X-Date"] = time.Now().Add(d).UTC().Format(time.RFC3339)
-			h["X-Signature"] = auth.Sign(devstack.DemoSecret, h["X-Date"])
+			h["X-Signature"] = auth.Sign(demoSecret, h["X-Date"])
 		}
 	}
 	header := func(name, value string) func(map[string]string) {
 		return func(h map[string]string) { h[name] = value }
 	}
-	labelFilter := func(c *app.Config) { c.LabelPath = messages.LabelViaFilter }
-	ddbDown := func(c *app.Config) { c.Table = "down" }
-	failingSM := smlocal.New()
-	failingSM.SetFailure(smlocal.AllOperations, &smlocal.Internal)
-	smDown := smlocal.NewClient(startSM(t, failingSM), func(o *secretsmanager.Options) { o.RetryMaxAttempts = 1 })
-	denyingSM := smlocal.New()
-	denyingSM.SetFailure(smlocal.AllOperations, &smlocal.AccessDenied)
-	smDenies := smlocal.NewClient(startSM(t, denyingSM))
+	down := fmt.Errorf("injected: %w", clienterr.ErrUnavailable)
+	labelFilter := func(f *fixture) { f.store.labelFilter = true }
+	ddbDown := func(f *fixture) { f.access.fail, f.store.fail = down, down }
+	smDown := func(f *fixture) {
+		f.keys.fail = fmt.Errorf("%w: %w", auth.ErrUnavailable, errors.New("InternalServiceError"))
+	}
+	smDenies := func(f *fixture) { f.keys.denied = true }
 
 	cases := []struct {
 		name   string
 		ev     events.APIGatewayProxyRequest
-		change func(*app.Config)
-		sm     *secretsmanager.Client
+		change func(*fixture)
 		status int
 		want   expect
 	}{
-		{"200 unfiltered", request(window(map[string]string{"limit": "7"})), nil, nil, 200,
+		{"200 unfiltered", request(window(map[string]string{"limit": "7"})), nil, 200,
 			expect{lookup: true, access: true, path: messages.ReadUnfiltered}},
-		{"200 contentType filter", request(window(map[string]string{"contentType": "text", "limit": "7"})), nil, nil, 200,
+		{"200 contentType filter", request(window(map[string]string{"contentType": "text", "limit": "7"})), nil, 200,
 			expect{lookup: true, access: true, path: messages.ReadFilter}},
-		{"200 label index", request(window(map[string]string{"label": "frustrated", "limit": "7"})), nil, nil, 200,
+		{"200 label index", request(window(map[string]string{"label": "frustrated", "limit": "7"})), nil, 200,
 			expect{lookup: true, access: true, path: messages.ReadLabelIndex}},
-		{"200 label on the filter path", request(window(map[string]string{"label": "frustrated", "limit": "7"})), labelFilter, nil, 200,
+		{"200 label on the filter path", request(window(map[string]string{"label": "frustrated", "limit": "7"})), labelFilter, 200,
 			expect{lookup: true, access: true, path: messages.ReadFilter}},
-		{"200 nothing below the cursor", request(window(map[string]string{"before": "1000"})), nil, nil, 200,
+		{"200 nothing below the cursor", request(window(map[string]string{"before": "1000"})), nil, 200,
 			expect{lookup: true, access: true}},
 
-		{"401 missing header", request(window(nil), func(h map[string]string) { delete(h, "X-Signature") }), nil, nil, 401,
+		{"401 missing header", request(window(nil), func(h map[string]string) { delete(h, "X-Signature") }), nil, 401,
 			expect{reason: auth.ReasonMissingHeader}},
-		{"401 duplicate header", request(window(nil), func(h map[string]string) { h["x-date"] = h["X-Date"] }), nil, nil, 401,
+		{"401 duplicate header", request(window(nil), func(h map[string]string) { h["x-date"] = h["X-Date"] }), nil, 401,
 			expect{reason: auth.ReasonDuplicateHeader}},
-		{"401 key id format", request(window(nil), header("X-Api-Key", "short")), nil, nil, 401,
+		{"401 key id format", request(window(nil), header("X-Api-Key", "short")), nil, 401,
 			expect{reason: auth.ReasonKeyIDFormat}},
-		{"401 x-date format", request(window(nil), header("X-Date", "yesterday")), nil, nil, 401,
+		{"401 x-date format", request(window(nil), header("X-Date", "yesterday")), nil, 401,
 			expect{reason: auth.ReasonDateFormat}},
-		{"401 stale x-date", request(window(nil), date(-2*time.Minute)), nil, nil, 401,
+		{"401 stale x-date", request(window(nil), date(-2*time.Minute)), nil, 401,
 			expect{reason: auth.ReasonStaleDate}},
-		{"401 future x-date", request(window(nil), date(time.Minute)), nil, nil, 401,
+		{"401 future x-date", request(window(nil), date(time.Minute)), nil, 401,
 			expect{reason: auth.ReasonFutureDate}},
-		{"401 signature format", request(window(nil), header("X-Signature", strings.Repeat("Z", 64))), nil, nil, 401,
+		{"401 signature format", request(window(nil), header("X-Signature", strings.Repeat("Z", 64))), nil, 401,
 			expect{reason: auth.ReasonSignatureFormat}},
-		{"401 unknown key", request(window(nil), header("X-Api-Key", "no-such-key-123")), nil, nil, 401,
+		{"401 unknown key", request(window(nil), header("X-Api-Key", "no-such-key-123")), nil, 401,
 			expect{reason: auth.ReasonUnknownKey, lookup: true}},
-		{"401 signature mismatch", request(window(nil), func(h map[string]string) { h["X-Signature"] = auth.Sign("not-the-secret", h["X-Date"]) }), nil, nil, 401,
+		{"401 signature mismatch", request(window(nil), func(h map[string]string) { h["X-Signature"] = auth.Sign("not-the-secret", h["X-Date"]) }), nil, 401,
 			expect{reason: auth.ReasonSignatureMismatch, lookup: true}},
-		{"401 signature v1 refused", request(window(nil), v2OnlyKeyV1), nil, nil, 401,
+		{"401 signature v1 refused", request(window(nil), v2OnlyKeyV1), nil, 401,
 			expect{reason: auth.ReasonV1Refused, lookup: true}},
 
-		{"401 Secrets Manager denies access: an unknown key, counted apart", request(window(nil)), nil, smDenies, 401,
+		{"401 Secrets Manager denies access: an unknown key, counted apart", request(window(nil)), smDenies, 401,
 			expect{reason: auth.ReasonUnknownKey, lookup: true, denied: true}},
 
-		{"403 key not allowed: no workspace lookup", request(window(nil), otherKey), nil, nil, 403,
+		{"403 key not allowed: no workspace lookup", request(window(nil), otherKey), nil, 403,
 			expect{lookup: true}},
-		{"403 not VIP", request(window(map[string]string{"workspaceId": seed.DemoBasicWorkspace, "mediumId": seed.DemoBasicChannel})), nil, nil, 403,
+		{"403 not VIP", request(window(map[string]string{"workspaceId": wsBasic, "mediumId": chBasic})), nil, 403,
 			expect{lookup: true, access: true}},
-		{"404 channel", request(window(map[string]string{"mediumId": seed.DemoOffChannel})), nil, nil, 404,
+		{"404 channel", request(window(map[string]string{"mediumId": chOff})), nil, 404,
 			expect{lookup: true, access: true}},
-		{"400 reversed window", request(window(map[string]string{"from": "2026-11-26", "to": "2026-11-20"})), nil, nil, 400,
+		{"400 reversed window", request(window(map[string]string{"from": "2026-11-26", "to": "2026-11-20"})), nil, 400,
 			expect{lookup: true}},
-		{"422", request(window(map[string]string{"limit": "500"})), nil, nil, 422,
+		{"422", request(window(map[string]string{"limit": "500"})), nil, 422,
 			expect{lookup: true}},
-		{"503 Secrets Manager down", request(window(nil)), nil, smDown, 503,
+		{"503 Secrets Manager down", request(window(nil)), smDown, 503,
 			expect{lookup: true, smFails: true}},
-		{"503 DynamoDB down", request(window(nil)), ddbDown, nil, 503,
+		{"503 DynamoDB down", request(window(nil)), ddbDown, 503,
 			expect{lookup: true, access: true, ddbFails: true}},
 	}
 	var all bytes.Buffer
@@ -185,8 +147,12 @@ func TestRequestMetrics(t *testing.T) {
 	seenMetrics := map[string]bool{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			var logs bytes.Buffer
-			h := metricsHandler(t, &logs, tc.change, tc.sm)
+			f := newFixture(api.WithMetrics(testStage))
+			f.keys.values["metrics-v2only-01"] = auth.SecretValue{Secrets: []string{"v2-secret"}, WorkspaceIDs: []string{wsVIP}, MinSignatureVersion: 2}
+			if tc.change != nil {
+				tc.change(f)
+			}
+			h, logs := f.h, f.logs
 			// Twice on a fresh handler: the first meets cold caches, the second warm ones.
 			for round, cold := range []bool{true, false} {
 				logs.Reset()
@@ -409,15 +375,7 @@ func checkNoTextInDocuments(t reporter, out []byte, also ...string) {
 	if len(docs) == 0 {
 		t.Fatal("no documents to check")
 	}
-	var forbidden []string
-	for _, cm := range seed.Demo(anchor).Messages {
-		for _, m := range cm.Messages {
-			if len(m.Text) >= 8 {
-				forbidden = append(forbidden, m.Text)
-			}
-		}
-	}
-	forbidden = append(forbidden, devstack.DemoSecret, "other-secret", "not-the-secret")
+	forbidden := append(secrets(), "not-the-secret")
 	for _, a := range also {
 		if len(a) >= 8 {
 			forbidden = append(forbidden, a)
@@ -445,7 +403,7 @@ func checkNoTextInDocuments(t reporter, out []byte, also ...string) {
 // TestMessageTextCheckFails: the no-text check above fails on a document
 // that carries a message text (so it can fail at all).
 func TestMessageTextCheckFails(t *testing.T) {
-	text := seed.Demo(anchor).Messages[0].Messages[0].Text
+	text := fixtureMessages(1)[0].Text
 	sig := auth.Sign("s", "2026-06-01T12:00:00Z")
 	for _, attrs := range [][]slog.Attr{
 		nil, // the control: passes
@@ -453,7 +411,7 @@ func TestMessageTextCheckFails(t *testing.T) {
 		{slog.String("error", "decode: "+text+" at offset 3")},
 		{slog.String("userText", "x")},
 		{slog.String("reason", "signature "+sig)},
-		{slog.String("apiKeyId", devstack.DemoSecret)},
+		{slog.String("apiKeyId", demoSecret)},
 	} {
 		doc := metrics.New(time.Now())
 		doc.Dimension(metrics.DimStage, testStage)
@@ -474,10 +432,17 @@ func (*fakeT) Helper()                 {}
 func (f *fakeT) Errorf(string, ...any) { f.failed = true }
 func (f *fakeT) Fatal(...any)          { f.failed = true }
 
-// memStore answers every query with the same page, read from memory.
-type memStore struct{ page messages.Page }
+// pageStore answers every query with the same page, read from memory.
+type pageStore struct{ page messages.Page }
 
-func (m memStore) List(context.Context, messages.Query) (messages.Page, error) { return m.page, nil }
+func (m pageStore) List(context.Context, messages.Query) (messages.Page, error) { return m.page, nil }
+
+// acceptAll authenticates every request as the demo key, at no cost.
+type acceptAll struct{}
+
+func (acceptAll) Authenticate(context.Context, map[string]string, map[string][]string, map[string][]string) (auth.Key, error) {
+	return auth.Key{ID: demoKeyID, WorkspaceIDs: []string{wsVIP}}, nil
+}
 
 // lineWriter keeps the size of the last line written.
 type lineWriter struct{ last int }
@@ -491,14 +456,9 @@ func (w *lineWriter) Write(p []byte) (int, error) { w.last = len(p); return len(
 //
 //	go test ./internal/api -run '^$' -bench HandlerMetrics -benchmem
 func BenchmarkHandlerMetrics(b *testing.B) {
-	var msgs []table.Message
-	for _, cm := range seed.Demo(anchor).Messages {
-		if cm.WorkspaceID == seed.DemoWorkspace && cm.MediumID == seed.DemoChannel {
-			msgs = cm.Messages[:50]
-		}
-	}
+	msgs := fixtureMessages(50)
 	page := messages.Page{Messages: msgs, Stats: messages.Stats{Calls: 1, ItemsRead: 51, ReadCapacity: 1.5, Path: messages.ReadUnfiltered}}
-	ev := request(window(map[string]string{"workspaceId": "ws", "limit": "50"}))
+	ev := request(window(map[string]string{"limit": "50"}))
 	for _, on := range []bool{false, true} {
 		name := "off"
 		var opts []api.Option
@@ -507,7 +467,7 @@ func BenchmarkHandlerMetrics(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			w := &lineWriter{}
-			h := api.New(fakeAuth{}, allowAll{}, memStore{page}, slog.New(slog.NewJSONHandler(w, nil)), opts...)
+			h := api.New(acceptAll{}, newAccessFake(), pageStore{page}, slog.New(slog.NewJSONHandler(w, nil)), opts...)
 			ctx := context.Background()
 			b.ReportAllocs()
 			cpu := api.CPUTime()

@@ -1,21 +1,17 @@
 package api_test
 
 import (
-	"context"
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/devstack/stacktest"
-	"github.com/vip-messages/api/internal/local/seed"
-	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/signature"
 )
 
@@ -26,26 +22,17 @@ const (
 	newSecret, oldSecret = "the-new-secret", "the-old-secret"
 )
 
-var sigKeysOnce sync.Once
-
-// signatureAPI is the real handler behind the local gateway, over HTTP
-// (stacktest.API): the query string goes through the gateway's decoding, as
-// through API Gateway's. The signature tests' keys are stored once.
+// signatureAPI is the handler behind the local gateway, over HTTP: the query
+// string goes through the gateway's decoding, as through API Gateway's. The
+// signature tests' keys are added to the fixture's.
 func signatureAPI(t *testing.T) string {
 	t.Helper()
-	s, url := stacktest.API(t)
-	sigKeysOnce.Do(func() {
-		ctx := context.Background()
-		for id, v := range map[string]auth.SecretValue{
-			v2OnlyKeyID:  {Secrets: []string{newSecret, oldSecret}, WorkspaceIDs: []string{seed.DemoWorkspace}, MinSignatureVersion: 2},
-			rotatedKeyID: {Secrets: []string{newSecret, oldSecret}, WorkspaceIDs: []string{seed.DemoWorkspace}},
-		} {
-			if err := smlocal.PutKey(ctx, s.SecretsManager(), s.SecretPrefix, id, v); err != nil {
-				t.Fatal(err)
-			}
-		}
-	})
-	return url
+	f := newFixture()
+	f.keys.values[v2OnlyKeyID] = auth.SecretValue{Secrets: []string{newSecret, oldSecret}, WorkspaceIDs: []string{wsVIP}, MinSignatureVersion: 2}
+	f.keys.values[rotatedKeyID] = auth.SecretValue{Secrets: []string{newSecret, oldSecret}, WorkspaceIDs: []string{wsVIP}}
+	srv := httptest.NewServer(gateway.New(gateway.VipMessages, f.h.Handle))
+	t.Cleanup(srv.Close)
+	return srv.URL
 }
 
 // get sends GET /vip-messages?rawQuery with the three headers and returns the
@@ -75,7 +62,7 @@ func get(t *testing.T, base, rawQuery, keyID, sig, date string) (int, string) {
 // else: another, added or dropped parameter is refused.
 func TestSignatureV2ThroughTheGateway(t *testing.T) {
 	base := signatureAPI(t)
-	ws, ch := seed.DemoWorkspace, seed.DemoChannel
+	ws, ch := wsVIP, chOn
 	// The decoded query the client signs (as url.Values) for each case.
 	plain := url.Values{"workspaceId": {ws}, "mediumId": {ch}, "from": {"2026-11-20"}, "to": {"2026-11-26"}, "limit": {"5"}}
 	with := func(k, v string) url.Values {
@@ -119,7 +106,7 @@ func TestSignatureV2ThroughTheGateway(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			date := time.Now().UTC().Format(time.RFC3339)
-			status, msg := get(t, base, tc.raw, devstack.DemoKeyID, signature.SignV2(devstack.DemoSecret, date, tc.signed), date)
+			status, msg := get(t, base, tc.raw, demoKeyID, signature.SignV2(demoSecret, date, tc.signed), date)
 			if status != tc.want {
 				t.Fatalf("?%s signed over %q: %d %q, want %d", tc.raw, signature.Canonical(tc.signed), status, msg, tc.want)
 			}
@@ -135,7 +122,7 @@ func TestSignatureV2ThroughTheGateway(t *testing.T) {
 // the field, takes both versions.
 func TestSignatureVersionsPerKey(t *testing.T) {
 	base := signatureAPI(t)
-	q := url.Values{"workspaceId": {seed.DemoWorkspace}, "mediumId": {seed.DemoChannel}, "from": {"2026-11-20"}, "to": {"2026-11-26"}}
+	q := url.Values{"workspaceId": {wsVIP}, "mediumId": {chOn}, "from": {"2026-11-20"}, "to": {"2026-11-26"}}
 	raw := q.Encode()
 	v1 := func(secret, date string) string { return signature.SignV1(secret, date) }
 	v2 := func(secret, date string) string { return signature.SignV2(secret, date, q) }
@@ -156,8 +143,8 @@ func TestSignatureVersionsPerKey(t *testing.T) {
 		{"rotation, v2 with the old secret", rotatedKeyID, v2, oldSecret, 200, ""},
 		{"rotation, v1 with the old secret", rotatedKeyID, v1, oldSecret, 200, ""},
 		{"rotation, a secret never listed", rotatedKeyID, v2, "the-oldest-secret", 401, auth.ErrUnauthenticated.Message},
-		{"demo key, v1", devstack.DemoKeyID, v1, devstack.DemoSecret, 200, ""},
-		{"demo key, v2", devstack.DemoKeyID, v2, devstack.DemoSecret, 200, ""},
+		{"demo key, v1", demoKeyID, v1, demoSecret, 200, ""},
+		{"demo key, v2", demoKeyID, v2, demoSecret, 200, ""},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			date := time.Now().UTC().Format(time.RFC3339)

@@ -2,6 +2,7 @@ package messages_test
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -10,8 +11,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
@@ -580,6 +583,21 @@ func TestReadPath(t *testing.T) {
 			if page.Stats.Path != tc.want {
 				t.Fatalf("Path %v, want %v", page.Stats.Path, tc.want)
 			}
+			// What the page cost, for the request line and its metrics.
+			if read := tc.want != messages.ReadNone; read != (page.Stats.Calls > 0) || read != (page.Stats.ReadCapacity > 0) {
+				t.Fatalf("path %v: %d calls, %v read capacity", tc.want, page.Stats.Calls, page.Stats.ReadCapacity)
+			}
 		})
+	}
+}
+
+// DynamoDB out of reach is an outage (a 503), never a bug (a 500).
+func TestUnreachableIsUnavailable(t *testing.T) {
+	down := dynamodb.New(dynamodb.Options{Region: "eu-west-1", BaseEndpoint: aws.String("http://127.0.0.1:1"),
+		Credentials: aws.AnonymousCredentials{}, RetryMaxAttempts: 1})
+	_, err := messages.NewStore(down, "t", messages.Budget{}).List(context.Background(),
+		messages.Query{WorkspaceID: ws, MediumID: ch, From: t0, Until: t1, Limit: 5})
+	if !errors.Is(err, clienterr.ErrUnavailable) {
+		t.Fatalf("err = %v, want one wrapping clienterr.ErrUnavailable", err)
 	}
 }
