@@ -68,12 +68,6 @@ func TestPageByteBudget(t *testing.T) {
 	for i, fill := range []string{"\x01", `"`, `"`} {
 		huge = append(huge, largestMessage(t, fmt.Sprintf("max-%d", i), budgetDay.Add(time.Duration(i)*time.Minute).UnixMilli(), fill))
 	}
-	f := newFixture()
-	f.store.channels[[2]string{wsVIP, "ch-big"}] = big
-	f.store.channels[[2]string{wsVIP, "ch-max"}] = huge
-	f.access.verdicts[[2]string{wsVIP, "ch-big"}] = nil
-	f.access.verdicts[[2]string{wsVIP, "ch-max"}] = nil
-
 	cases := []struct {
 		name    string
 		channel string
@@ -87,6 +81,10 @@ func TestPageByteBudget(t *testing.T) {
 	for _, c := range cases {
 		for _, limit := range c.limits {
 			t.Run(fmt.Sprintf("%s/%d", c.name, limit), func(t *testing.T) {
+				t.Parallel() // each walk encodes pages of 5 MB: the cores share them
+				f := newFixture()
+				f.store.channels[[2]string{wsVIP, c.channel}] = c.want
+				f.access.verdicts[[2]string{wsVIP, c.channel}] = nil
 				q := map[string]string{"workspaceId": wsVIP, "mediumId": c.channel, "from": "2026-06-01", "to": "2026-06-01", "limit": fmt.Sprint(limit)}
 				for k, v := range c.query {
 					q[k] = v
