@@ -21,7 +21,7 @@ import (
 // `make tools`). docs/pipeline-security.md has the table of roles these cases pin.
 
 const (
-	acct    = "111122223333"
+	acct    = "123456789012" // what stack.ref gives AWS::AccountId
 	region  = "us-east-1"
 	repo    = "vip-messages/api"
 	oidcArn = "arn:aws:iam::" + acct + ":oidc-provider/token.actions.githubusercontent.com"
@@ -76,113 +76,46 @@ func expandForEach(tpl obj) obj {
 	return tpl
 }
 
-// renderer resolves intrinsics for fixed parameters; a resource's physical name is
-// its name property or, as CloudFormation makes it, <stack>-<logical id>-<suffix>.
-type renderer struct {
-	tpl    obj
-	stack  string
-	params map[string]string
-}
+// renderer is stack's evaluation with physical values in place of its <Resource>
+// and <Resource.Attribute>: a resource's name property or, as CloudFormation makes
+// it, <stack>-<logical id>-<suffix>.
+type renderer struct{ stack }
 
-var subRefRE = regexp.MustCompile(`\$\{([^}]*)\}`)
+var placeholderRE = regexp.MustCompile(`<([A-Za-z0-9]+)(?:\.([A-Za-z]+))?>`)
 
-func (r renderer) value(v any) any {
+func (r renderer) value(v any) any { return r.fill(r.eval(v)) }
+
+func (r renderer) fill(v any) any {
 	switch x := v.(type) {
+	case string:
+		return placeholderRE.ReplaceAllStringFunc(x, func(m string) string {
+			p := placeholderRE.FindStringSubmatch(m)
+			if p[2] != "" {
+				return r.att(p[1], p[2])
+			}
+			return r.physical(p[1])
+		})
 	case []any:
-		var out []any
-		for _, e := range x {
-			if e := r.value(e); e != nil {
-				out = append(out, e)
-			}
+		for i := range x {
+			x[i] = r.fill(x[i])
 		}
-		return out
 	case obj:
-		switch {
-		case x["Ref"] != nil:
-			return r.ref(str(x["Ref"]))
-		case x["Fn::GetAtt"] != nil:
-			l := asList(x["Fn::GetAtt"])
-			if l == nil {
-				l = []any{strings.SplitN(str(x["Fn::GetAtt"]), ".", 2)[0], strings.SplitN(str(x["Fn::GetAtt"]), ".", 2)[1]}
-			}
-			return r.att(str(l[0]), str(l[1]))
-		case x["Fn::Sub"] != nil:
-			s, vars := str(x["Fn::Sub"]), obj{}
-			if l := asList(x["Fn::Sub"]); l != nil {
-				s, vars = str(l[0]), asObj(l[1])
-			}
-			return subRefRE.ReplaceAllStringFunc(s, func(m string) string {
-				name := m[2 : len(m)-1]
-				switch {
-				case strings.HasPrefix(name, "!"):
-					return "${" + name[1:] + "}"
-				case vars[name] != nil:
-					return fmt.Sprint(r.value(vars[name]))
-				case strings.Contains(name, ".") && !strings.HasPrefix(name, "AWS::"):
-					p := strings.SplitN(name, ".", 2)
-					return r.att(p[0], p[1])
-				}
-				return fmt.Sprint(r.ref(name))
-			})
-		case x["Fn::If"] != nil:
-			l := asList(x["Fn::If"])
-			if r.cond(l[0]) {
-				return r.value(l[1])
-			}
-			return r.value(l[2])
+		for k := range x {
+			x[k] = r.fill(x[k])
 		}
-		out := obj{}
-		for k, e := range x {
-			if e := r.value(e); e != nil {
-				out[k] = e
-			}
-		}
-		return out
 	}
 	return v
 }
 
-func (r renderer) cond(c any) bool {
-	if name, ok := c.(string); ok {
-		return r.cond(get(r.tpl, "Conditions", name))
-	}
-	m := asObj(c)
-	switch {
-	case m["Condition"] != nil:
-		return r.cond(m["Condition"])
-	case m["Fn::Equals"] != nil:
-		l := asList(m["Fn::Equals"])
-		return fmt.Sprint(r.value(l[0])) == fmt.Sprint(r.value(l[1]))
-	case m["Fn::Not"] != nil:
-		return !r.cond(get(m, "Fn::Not", 0))
-	}
-	panic(fmt.Sprintf("condition %v", c))
-}
-
-func (r renderer) ref(name string) any {
-	switch name {
-	case "AWS::AccountId":
-		return acct
-	case "AWS::Region":
-		return region
-	case "AWS::Partition":
-		return "aws"
-	case "AWS::StackName":
-		return r.stack
-	case "AWS::NoValue":
-		return nil
-	}
-	if v, ok := r.params[name]; ok {
-		return v
-	}
-	res := asObj(get(r.tpl, "Resources", name))
-	switch str(res["Type"]) {
+// physical is what Ref gives for a resource.
+func (r renderer) physical(id string) string {
+	switch str(get(r.tpl, "Resources", id, "Type")) {
 	case "AWS::IAM::OIDCProvider":
 		return oidcArn
 	case "AWS::IAM::ManagedPolicy", "AWS::SNS::Topic", "AWS::Lambda::Version", "AWS::Lambda::Alias":
-		return r.att(name, "Arn")
+		return r.att(id, "Arn")
 	}
-	return r.name(name)
+	return r.name(id)
 }
 
 // name is a resource's physical name.
@@ -194,7 +127,7 @@ func (r renderer) name(id string) string {
 			return fmt.Sprint(r.value(props[k]))
 		}
 	}
-	return r.stack + "-" + id + "-A1B2C3"
+	return "vip-messages-" + r.stage + "-" + id + "-A1B2C3"
 }
 
 func (r renderer) att(id, attr string) string {
@@ -225,7 +158,7 @@ func (r renderer) att(id, attr string) string {
 	return "unresolved:" + id + "." + attr
 }
 
-// request is one evaluation; want is "Allowed" or a denial.
+// request is one evaluation: allow says whether IAM must allow it, why says what it is.
 type request struct {
 	Principal      string         `json:"principal"`
 	Action         string         `json:"action"`
@@ -294,6 +227,8 @@ func policies(t *testing.T, acctTpl obj, id string) []any {
 	return out
 }
 
+// ghToken is the claims IAM sees of a GitHub Actions token under the repository's
+// custom subject template (docs/pipeline-security.md): env is the subject's context.
 func ghToken(r, env, ref, workflow, jobWorkflow string) map[string]any {
 	wf := func(f string) string { return r + "/.github/workflows/" + f + "@" + ref }
 	return map[string]any{
@@ -370,9 +305,11 @@ func resourceArn(rt renderer, id string) string {
 
 // stageCases are every request the pipeline's deploy of one stage makes (allow), and
 // what its roles must not do (deny).
-func stageCases(t *testing.T, acctTpl obj, transformed map[string]obj, stage string) []request {
+// st is the stage's stack of the transformed template.yaml.
+func stageCases(t *testing.T, acctTpl obj, st stack) []request {
 	t.Helper()
-	ar := renderer{tpl: acctTpl, stack: "vip-messages-account", params: map[string]string{"GitHubRepository": repo, "ExistingOidcProviderArn": ""}}
+	stage := st.stage
+	ar := renderer{stack{tpl: acctTpl, stage: "account", params: map[string]string{"GitHubRepository": repo, "ExistingOidcProviderArn": ""}}}
 	rendered := ar.value(acctTpl).(obj)
 	deployID, execID, boundaryID := stage+"DeployRole", stage+"ExecutionRole", stage+"Boundary"
 	for _, id := range []string{deployID, execID, boundaryID} {
@@ -439,14 +376,7 @@ func stageCases(t *testing.T, acctTpl obj, transformed map[string]obj, stage str
 	// The execution role: every call of the stage's deploy of template.yaml, on the
 	// names the stage's stack gives.
 	exec := as(execArn, policies(t, rendered, execID), nil)
-	cfn := expandForEach(clone(transformed[stage]))
-	rt := renderer{tpl: cfn, stack: "vip-messages-" + stage, params: map[string]string{"Stage": stage}}
-	for name, p := range asObj(cfn["Parameters"]) {
-		if d, ok := asObj(p)["Default"]; ok && name != "Stage" {
-			rt.params[name] = fmt.Sprint(d)
-		}
-	}
-	boundaryCtx := func(ctx map[string]any) map[string]any { return maps.Clone(ctx) }
+	cfn, rt := st.tpl, renderer{st}
 	for id, res := range asObj(cfn["Resources"]) {
 		typ := str(get(res, "Type"))
 		actions, ok := cfnActions[typ]
@@ -466,11 +396,11 @@ func stageCases(t *testing.T, acctTpl obj, transformed map[string]obj, stage str
 				ctx["iam:PermissionsBoundary"] = pb
 			}
 			for range asList(get(res, "Properties", "Policies")) {
-				exec(true, id+"'s policy", "iam:PutRolePolicy", arn, boundaryCtx(ctx))
-				exec(true, id+"'s policy", "iam:DeleteRolePolicy", arn, boundaryCtx(ctx))
+				exec(true, id+"'s policy", "iam:PutRolePolicy", arn, maps.Clone(ctx))
+				exec(true, id+"'s policy", "iam:DeleteRolePolicy", arn, maps.Clone(ctx))
 			}
 			for _, m := range asList(rt.value(get(res, "Properties", "ManagedPolicyArns"))) {
-				withPolicy := boundaryCtx(ctx)
+				withPolicy := maps.Clone(ctx)
 				withPolicy["iam:PolicyARN"] = m
 				exec(true, id+" gets "+str(m), "iam:AttachRolePolicy", arn, withPolicy)
 				exec(true, id+" loses "+str(m), "iam:DetachRolePolicy", arn, withPolicy)
@@ -555,10 +485,10 @@ func stageCases(t *testing.T, acctTpl obj, transformed map[string]obj, stage str
 	return reqs
 }
 
-func accountCases(t *testing.T, acctTpl obj, transformed map[string]obj) []request {
+func accountCases(t *testing.T, acctTpl obj, stages map[string]stack) []request {
 	var reqs []request
 	for _, stage := range []string{"dev", "staging", "prod"} {
-		reqs = append(reqs, stageCases(t, acctTpl, transformed, stage)...)
+		reqs = append(reqs, stageCases(t, acctTpl, stages[stage])...)
 	}
 	return reqs
 }
@@ -579,8 +509,17 @@ func TestPipelinePolicies(t *testing.T) {
 		}
 		t.Skip(msg)
 	}
-	acct, transformed := loadAccount(t), samTransform(t)
-	for _, p := range simulate(t, accountCases(t, acct, transformed)) {
+	acct, cfn := loadAccount(t), samTransform(t)
+	deployed, err := stacks(repoFiles(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	stages := map[string]stack{}
+	for _, s := range deployed {
+		s.tpl = cfn[s.stage]
+		stages[s.stage] = s
+	}
+	for _, p := range simulate(t, accountCases(t, acct, stages)) {
 		if p != "" {
 			t.Error(p)
 		}
@@ -647,7 +586,7 @@ func TestPipelinePolicies(t *testing.T) {
 	for i, m := range breaks {
 		broken := clone(acct)
 		m.apply(broken)
-		reqs := stageCases(t, broken, transformed, m.stage)
+		reqs := stageCases(t, broken, stages[m.stage])
 		all = append(all, reqs...)
 		owner = append(owner, slices.Repeat([]int{i}, len(reqs))...)
 	}

@@ -1,4 +1,4 @@
-// Evaluates IAM requests with @cloud-copilot/iam-simulate, for internal/deploy/iam_test.go.
+// Evaluates IAM requests with @cloud-copilot/iam-simulate, for internal/deploy/roles_test.go.
 // stdin: a JSON array of {principal, action, resource, account, context, identity,
 // boundary, resourcePolicy}; stdout: a JSON array of {result, error}, in order.
 import { readFileSync } from 'node:fs'
