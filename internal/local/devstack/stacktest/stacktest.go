@@ -15,7 +15,6 @@ package stacktest
 import (
 	"context"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
@@ -36,15 +35,9 @@ import (
 type Option func(*settings)
 
 type settings struct {
-	seedNow    time.Time
 	cacheTTL   time.Duration
 	processEnv bool
-	lambdaPath bool
 }
-
-// SeedNow anchors the demo data (the 60 days before t). The default is the
-// moment the stack starts, truncated to the second.
-func SeedNow(t time.Time) Option { return func(s *settings) { s.seedNow = t } }
 
 // CacheTTL sets the handler's key cache (positive and negative) and workspace
 // cache lifetimes to d; time.Nanosecond makes every key or workspace change
@@ -56,13 +49,6 @@ func CacheTTL(d time.Duration) Option { return func(s *settings) { s.cacheTTL = 
 // (devstack.Stack.Env), no shared config or credentials files, no AWS_PROFILE.
 // For code under test that calls config.LoadDefaultConfig itself.
 func ProcessEnv() Option { return func(s *settings) { s.processEnv = true } }
-
-// LambdaPath builds the handler the way the Lambda does, app.Load from the
-// environment, instead of app.NewWithClients with the stack's clients. It
-// implies ProcessEnv, and cannot be combined with CacheTTL.
-func LambdaPath() Option {
-	return func(s *settings) { s.lambdaPath, s.processEnv = true, true }
-}
 
 var (
 	opts    settings
@@ -79,10 +65,6 @@ var (
 func Main(m *testing.M, options ...Option) int {
 	for _, o := range options {
 		o(&opts)
-	}
-	if opts.lambdaPath && opts.cacheTTL != 0 {
-		fmt.Fprintln(os.Stderr, "stacktest: LambdaPath reads the cache lifetimes from the environment; CacheTTL does not apply")
-		return 2
 	}
 	code := ddbtest.Main(m)
 	if srv != nil {
@@ -117,16 +99,12 @@ func start(t testing.TB) {
 		// No deadline of its own: seeding under -race on a busy machine takes
 		// what it takes, and go test's -timeout bounds it.
 		ctx := context.Background()
-		seedNow := opts.seedNow
-		if seedNow.IsZero() {
-			seedNow = time.Now().UTC().Truncate(time.Second)
-		}
 		stack, failed = devstack.Start(ctx, devstack.Options{
 			DynamoEndpoint: endpoint,
 			FreePorts:      true,
 			// One table per binary, unique when binaries share VIP_TEST_DYNAMODB_ENDPOINT.
 			Table:   fmt.Sprintf("stacktest-%d", os.Getpid()),
-			SeedNow: seedNow,
+			SeedNow: time.Now().UTC().Truncate(time.Second),
 		})
 		if failed != nil {
 			return
@@ -134,9 +112,7 @@ func start(t testing.TB) {
 		if opts.processEnv {
 			setProcessEnv(stack)
 		}
-		if handler, failed = newHandler(ctx, stack); failed != nil {
-			return
-		}
+		handler = newHandler(stack)
 		srv = httptest.NewServer(gateway.New(gateway.VipMessages, handler.Handle))
 	})
 	if failed != nil {
@@ -144,16 +120,13 @@ func start(t testing.TB) {
 	}
 }
 
-func newHandler(ctx context.Context, s *devstack.Stack) (*api.Handler, error) {
-	if opts.lambdaPath {
-		return app.Load(ctx, os.Getenv, io.Discard)
-	}
+func newHandler(s *devstack.Stack) *api.Handler {
 	cfg := s.Config()
 	if d := opts.cacheTTL; d > 0 {
 		cfg.Keys = auth.CacheConfig{TTL: d, NegativeTTL: d}
 		cfg.WorkspaceTTL = d
 	}
-	return app.NewWithClients(cfg, s.DynamoDB(), s.SecretsManager(), slog.New(slog.DiscardHandler)), nil
+	return app.NewWithClients(cfg, s.DynamoDB(), s.SecretsManager(), slog.New(slog.DiscardHandler))
 }
 
 func setProcessEnv(s *devstack.Stack) {
