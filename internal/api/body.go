@@ -16,7 +16,7 @@ import (
 // events.APIGatewayProxyResponse as JSON, with the body inside it as a JSON
 // string. Lambda refuses a synchronous response over 6 MB, and API Gateway then
 // answers a bare 502 that a client cannot continue from; a page stops adding
-// items before its response would pass this bound (README, "Page size").
+// items before its response would pass this bound (docs/cursor.md).
 const MaxResponseBytes = 5 << 20
 
 // Envelope of a 200 body; the items go between prefix and the suffix that

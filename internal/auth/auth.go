@@ -1,5 +1,5 @@
 // Package auth authenticates API requests: it checks the x-api-key, x-date and
-// x-signature headers (README.md, "Signing a request") against the key's
+// x-signature headers (README.md, "Signing a request"; docs/signing.md) against the key's
 // secrets in Secrets Manager.
 //
 // Every failure is a value the API layer maps to a status:
