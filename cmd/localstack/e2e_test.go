@@ -84,7 +84,9 @@ func startStack(endpoint string) (_ *e2eStack, err error) {
 	if err != nil {
 		return nil, err
 	}
-	stops := []func(){st.Close}
+	// Binaries share one DynamoDB Local under make test, which slows down as
+	// it fills: the table goes when the package is done.
+	stops := []func(){func() { deleteTables(st.DynamoDB(), st.Table) }, st.Close}
 	shared.stop = func() {
 		for _, f := range slices.Backward(stops) {
 			f()
@@ -379,4 +381,26 @@ func BenchmarkWriteToLabelQuery(b *testing.B) {
 	b.ReportMetric(float64(lags[len(lags)/2].Microseconds())/1000, "median-ms")
 	b.ReportMetric(float64(lags[len(lags)-1].Microseconds())/1000, "max-ms")
 	b.ReportMetric(float64(lags[0].Microseconds())/1000, "min-ms")
+}
+
+// deleteTables deletes the named tables, and every table whose name starts
+// with one ending in "*".
+func deleteTables(ddb *dynamodb.Client, names ...string) {
+	ctx := context.Background()
+	var all []string
+	p := dynamodb.NewListTablesPaginator(ddb, &dynamodb.ListTablesInput{})
+	for p.HasMorePages() {
+		out, err := p.NextPage(ctx)
+		if err != nil {
+			break
+		}
+		all = append(all, out.TableNames...)
+	}
+	for _, t := range all {
+		for _, n := range names {
+			if prefix, ok := strings.CutSuffix(n, "*"); t == n || ok && strings.HasPrefix(t, prefix) {
+				_, _ = ddb.DeleteTable(ctx, &dynamodb.DeleteTableInput{TableName: aws.String(t)})
+			}
+		}
+	}
 }

@@ -237,6 +237,8 @@ func TestInvokeThroughRIE(t *testing.T) {
 		t.Fatal(err)
 	}
 	bins := buildLambdas(t)
+	// make invoke leaves its table in the DynamoDB Local it reuses.
+	t.Cleanup(func() { deleteTables(ddblocal.NewClient(ddbtest.Endpoint(t)), "invoke-*") })
 	var out, logs bytes.Buffer
 	if err := invokeCmd([]string{"-event", filepath.Join(root, "events", "list.json"), "-bootstrap", bins.API, "-rie", bins.RIE,
 		"-dynamodb-endpoint", ddbtest.Endpoint(t)}, &out, &logs); err != nil {

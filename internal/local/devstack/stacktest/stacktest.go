@@ -23,6 +23,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
@@ -71,6 +74,9 @@ func Main(m *testing.M, options ...Option) int {
 		srv.Close()
 	}
 	if stack != nil {
+		// Binaries share one DynamoDB Local under make test, which slows down
+		// as it fills: leave nothing behind.
+		_, _ = stack.DynamoDB().DeleteTable(context.Background(), &dynamodb.DeleteTableInput{TableName: aws.String(stack.Table)})
 		stack.Close()
 	}
 	return code
