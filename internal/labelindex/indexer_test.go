@@ -58,7 +58,7 @@ type world struct {
 
 func newWorld(t *testing.T) *world {
 	t.Helper()
-	ddb, name := ddbtest.NewTable(t)
+	ddb, name := ddbtest.NewStreamTable(t)
 	return &world{
 		ddb: ddb, table: name,
 		stream:  newStream(t, name, false), // TRIM_HORIZON, as the mapping

@@ -52,6 +52,9 @@ type Options struct {
 	SeedNow time.Time
 	// Log receives DynamoDB Local's output; nil discards it.
 	Log io.Writer
+	// WithoutStream creates the table without its stream, for tests that run
+	// no label indexer on it (ddblocal.CreateTableWithoutStream says why).
+	WithoutStream bool
 }
 
 // Stack is a running local stack.
@@ -63,13 +66,14 @@ type Stack struct {
 	Secrets         *smlocal.Service
 	SeedNow         time.Time
 
-	ddb *ddblocal.Server
-	sm  *smlocal.Server
+	ddb           *ddblocal.Server
+	sm            *smlocal.Server
+	withoutStream bool
 }
 
 // Start brings the stack up and seeds it; Close stops what it started.
 func Start(ctx context.Context, opt Options) (_ *Stack, err error) {
-	s := &Stack{Table: opt.Table, SecretPrefix: SecretPrefix, SeedNow: opt.SeedNow}
+	s := &Stack{Table: opt.Table, SecretPrefix: SecretPrefix, SeedNow: opt.SeedNow, withoutStream: opt.WithoutStream}
 	if s.Table == "" {
 		s.Table = Table
 	}
@@ -116,7 +120,11 @@ func (s *Stack) seed(ctx context.Context) error {
 	_, err := ddb.DescribeTable(ctx, &dynamodb.DescribeTableInput{TableName: aws.String(s.Table)})
 	var missing *types.ResourceNotFoundException
 	if errors.As(err, &missing) {
-		err = ddblocal.CreateTable(ctx, ddb, s.Table)
+		create := ddblocal.CreateTable
+		if s.withoutStream {
+			create = ddblocal.CreateTableWithoutStream
+		}
+		err = create(ctx, ddb, s.Table)
 	}
 	if err != nil {
 		return fmt.Errorf("table %s: %w", s.Table, err)

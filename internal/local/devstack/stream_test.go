@@ -28,7 +28,7 @@ func TestMain(m *testing.M) { os.Exit(ddbtest.Main(m)) }
 // failed record on; a record that keeps failing discarded after the
 // mapping's retries with an error line; a clean stop.
 func TestPollerOnDynamoDBLocal(t *testing.T) {
-	ddb, tableName := ddbtest.NewTable(t)
+	ddb, tableName := ddbtest.NewStreamTable(t)
 	ctx := context.Background()
 	key := func(pk, sk string) map[string]types.AttributeValue {
 		return map[string]types.AttributeValue{"pk": &types.AttributeValueMemberS{Value: pk}, "sk": &types.AttributeValueMemberS{Value: sk}}

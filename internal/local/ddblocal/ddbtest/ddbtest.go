@@ -55,16 +55,29 @@ func Client(t testing.TB) *dynamodb.Client {
 	return ddblocal.NewClient(Endpoint(t))
 }
 
-// NewTable creates a table with the template's schema, unique to the test, and
-// deletes it when the test ends.
+// NewTable creates a table with the template's schema but no stream, unique
+// to the test, and deletes it when the test ends. Stream records slow DynamoDB
+// Local down for every binary that shares it (ddblocal.CreateTableWithoutStream):
+// a test that reads the stream uses NewStreamTable.
 func NewTable(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	return newTable(t, ddblocal.CreateTableWithoutStream)
+}
+
+// NewStreamTable is NewTable with the template's stream.
+func NewStreamTable(t testing.TB) (*dynamodb.Client, string) {
+	t.Helper()
+	return newTable(t, ddblocal.CreateTable)
+}
+
+func newTable(t testing.TB, create func(context.Context, *dynamodb.Client, string) error) (*dynamodb.Client, string) {
 	t.Helper()
 	client := Client(t)
 	name := fmt.Sprintf("t%d-%d-%s", os.Getpid(), tableSeq.Add(1), sanitize(t.Name()))
 	if len(name) > 255 {
 		name = name[:255]
 	}
-	if err := ddblocal.CreateTable(context.Background(), client, name); err != nil {
+	if err := create(context.Background(), client, name); err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() {

@@ -20,11 +20,18 @@ func TestTablePerTestMatchesTemplate(t *testing.T) {
 	if got := len(out.Table.KeySchema); got != 2 {
 		t.Fatalf("key schema has %d elements", got)
 	}
-	if out.Table.StreamSpecification == nil || !*out.Table.StreamSpecification.StreamEnabled {
-		t.Error("stream not enabled on the local table")
+	if out.Table.StreamSpecification != nil && aws.ToBool(out.Table.StreamSpecification.StreamEnabled) {
+		t.Error("NewTable's table has a stream")
 	}
-	_, other := NewTable(t)
+	client, other := NewStreamTable(t)
 	if other == name {
 		t.Error("two tests share a table name")
+	}
+	out, err = client.DescribeTable(context.Background(), &dynamodb.DescribeTableInput{TableName: aws.String(other)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Table.StreamSpecification == nil || !aws.ToBool(out.Table.StreamSpecification.StreamEnabled) {
+		t.Error("NewStreamTable's table has no stream")
 	}
 }

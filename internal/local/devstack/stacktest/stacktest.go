@@ -111,6 +111,9 @@ func start(t testing.TB) {
 			// One table per binary, unique when binaries share VIP_TEST_DYNAMODB_ENDPOINT.
 			Table:   fmt.Sprintf("stacktest-%d", os.Getpid()),
 			SeedNow: time.Now().UTC().Truncate(time.Second),
+			// No label indexer runs on it: its stream would only slow the
+			// DynamoDB Local that make test's binaries share.
+			WithoutStream: true,
 		})
 		if failed != nil {
 			return
