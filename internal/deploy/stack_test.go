@@ -345,6 +345,12 @@ func (s stack) intrinsic(fn string, arg any) (any, bool) {
 			return arg0(1), true
 		}
 		return arg0(2), true
+	case "Fn::Join":
+		var parts []string
+		for _, e := range asList(arg0(1)) {
+			parts = append(parts, fmt.Sprint(e))
+		}
+		return strings.Join(parts, fmt.Sprint(arg0(0))), true
 	case "Fn::FindInMap":
 		return s.eval(get(s.tpl, "Mappings", fmt.Sprint(arg0(0)), fmt.Sprint(arg0(1)), fmt.Sprint(arg0(2)))), true
 	case "Fn::Equals":

@@ -57,13 +57,6 @@ func TestCfnLint(t *testing.T) {
 // parameters (samconfig.toml) and returns what CloudFormation gets, by stage.
 func samTransform(t *testing.T) map[string]obj {
 	t.Helper()
-	py, err := exec.LookPath("python3")
-	if err != nil {
-		missingTool(t, "python3")
-	}
-	if err := exec.Command(py, "-c", "import samtranslator").Run(); err != nil {
-		missingTool(t, "samtranslator (aws-sam-translator)")
-	}
 	all, err := stacks(repoFiles(t))
 	if err != nil {
 		t.Fatal(err)
@@ -71,6 +64,20 @@ func samTransform(t *testing.T) map[string]obj {
 	params := map[string]map[string]string{}
 	for _, s := range all {
 		params[s.stage] = s.params
+	}
+	return transformWith(t, params)
+}
+
+// transformWith runs SAM's transform on template.yaml once per entry of params
+// (any name -> parameter values) and returns the results by the same names.
+func transformWith(t *testing.T, params map[string]map[string]string) map[string]obj {
+	t.Helper()
+	py, err := exec.LookPath("python3")
+	if err != nil {
+		missingTool(t, "python3")
+	}
+	if err := exec.Command(py, "-c", "import samtranslator").Run(); err != nil {
+		missingTool(t, "samtranslator (aws-sam-translator)")
 	}
 	in, err := json.Marshal(params)
 	if err != nil {

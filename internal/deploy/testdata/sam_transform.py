@@ -2,7 +2,8 @@
 each stage and prints the CloudFormation results as one JSON object by stage.
 
 Usage: python3 sam_transform.py TEMPLATE < PARAMS
-PARAMS is a JSON object: stage -> {parameter: value}.
+PARAMS is a JSON object: name -> {parameter: value}, one transform each; the
+pseudo parameter CodeUri, if given, is every function's code location.
 
 The AWS::LanguageExtensions transform runs only in CloudFormation, so its one job
 here, the table's conditional DeletionPolicy, is resolved to Retain beforehand. The
@@ -43,8 +44,13 @@ def main():
             res.setdefault("Properties", {})["CodeUri"] = "s3://bucket/key"
     tpl.get("Globals", {}).get("Function", {}).pop("CodeUri", None)
     out = {}
-    for stage, params in json.load(sys.stdin).items():
-        out[stage] = transform(copy.deepcopy(tpl), params, ManagedPolicies())
+    for name, params in json.load(sys.stdin).items():
+        t = copy.deepcopy(tpl)
+        code = params.pop("CodeUri", "s3://bucket/key")
+        for res in t["Resources"].values():
+            if res.get("Type") == "AWS::Serverless::Function":
+                res["Properties"]["CodeUri"] = code
+        out[name] = transform(t, params, ManagedPolicies())
     json.dump(out, sys.stdout, default=str)
 
 
