@@ -112,8 +112,7 @@ func TestWorkspacesAndChannelsList(t *testing.T) {
 	stack := local(t)
 	// A table of its own, so that the list is known exactly.
 	table := fmt.Sprintf("vipctl-lists-%d", os.Getpid())
-	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
-	defer cancel()
+	ctx := t.Context()
 	if err := ddblocal.CreateTable(ctx, stack.DynamoDB(), table); err != nil {
 		t.Fatal(err)
 	}
