@@ -2,6 +2,7 @@ package deploy_test
 
 import (
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -102,4 +103,34 @@ func deployedVersion(cfn obj, g string) (fn, version string, err error) {
 		return fn, version, nil
 	}
 	return "", "", fmt.Errorf("no alias is deployed by %s", g)
+}
+
+// TestHookMayInvokeEveryVersion: the hook's invoke grant names the API function
+// with any qualifier, not the version being deployed, so that a deploy does not
+// rewrite the hook's policy just before CodeDeploy calls the hook: IAM takes
+// seconds to propagate a change, and an AccessDenied fails a good deploy.
+func TestHookMayInvokeEveryVersion(t *testing.T) {
+	t.Parallel()
+	for stage, cfn := range samTransform(t) {
+		versions := map[string]bool{}
+		for _, id := range ofType(cfn, "AWS::Lambda::Version") {
+			versions[id] = true
+		}
+		s := stack{tpl: cfn, stage: stage}
+		var grants []string
+		walk(get(cfn, "Resources", "PreTrafficHookFunctionRole", "Properties", "Policies"), func(st obj) {
+			if !slices.Contains(strs(st["Action"]), "lambda:InvokeFunction") {
+				return
+			}
+			walk(st["Resource"], func(m obj) {
+				if versions[str(m["Ref"])] {
+					t.Errorf("%s: the hook's invoke grant names version %s, which each deploy replaces", stage, m["Ref"])
+				}
+			})
+			grants = append(grants, strs(s.eval(st["Resource"]))...)
+		})
+		if !slices.Equal(grants, []string{"<VipMessagesFunction.Arn>:*"}) {
+			t.Errorf("%s: the hook may invoke %v, want the API function's versions, <VipMessagesFunction.Arn>:*", stage, grants)
+		}
+	}
 }
