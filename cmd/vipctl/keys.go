@@ -157,6 +157,7 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 			return f.usageErr("--id: %s", err)
 		}
 	}
+	prefixTarget.forStage(f, e, &kf.prefix, ef.stage)
 	sm, err := kf.open(ctx, e)
 	if err != nil {
 		return err
@@ -336,6 +337,7 @@ func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
 		if !*force && (*days < 7 || *days > 30) {
 			return f.usageErr("--recovery-days %d: want 7 to 30", *days)
 		}
+		prefixTarget.forStage(f, e, &kf.prefix, ef.stage)
 		return ef.check(f, false)
 	})
 	if err != nil {

@@ -11,21 +11,36 @@ import (
 )
 
 // target is the setting that names what a command touches in AWS: the table,
-// or the secret prefix of the keys. Its default is the local stack's name.
+// or the secret prefix of the keys. Its value is --flag, else $ENV, else the
+// stage's name when a command names a stage (--stage or $VIP_STAGE), else the
+// local stack's name.
 type target struct {
 	what        string // "table", "secret prefix"
 	flag, env   string // --flag and $ENV that set it
-	local       string // the local stack's name, the default
-	example     string // a stage's name, for the message
+	local       string // the local stack's name
+	stageName   string // a stage's name as template.yaml writes it, with ${Stage}
 	endpointEnv string // the SDK's endpoint override of the service
 }
 
 var (
 	tableTarget = target{what: "table", flag: "table", env: envTable, local: defaultTable,
-		example: "vip-messages-dev", endpointEnv: "AWS_ENDPOINT_URL_DYNAMODB"}
+		stageName: "vip-messages-${Stage}", endpointEnv: "AWS_ENDPOINT_URL_DYNAMODB"}
 	prefixTarget = target{what: "secret prefix", flag: "prefix", env: envSecretPrefix, local: defaultSecretPrefix,
-		example: "vip-api/dev/api-keys", endpointEnv: "AWS_ENDPOINT_URL_SECRETS_MANAGER"}
+		stageName: "vip-api/${Stage}/api-keys", endpointEnv: "AWS_ENDPOINT_URL_SECRETS_MANAGER"}
 )
+
+// ofStage is the target's name in a stage deployed with the template's defaults.
+func (t target) ofStage(stage string) string {
+	return strings.ReplaceAll(t.stageName, "${Stage}", stage)
+}
+
+// forStage sets *p to the stage's name, after parsing, unless --flag or $ENV
+// named it or no stage is named.
+func (t target) forStage(f *flags, e *env, p *string, stage string) {
+	if stage = strings.TrimSpace(stage); stage != "" && !f.isSet(t.flag) && strings.TrimSpace(e.getenv(t.env)) == "" {
+		*p = t.ofStage(stage)
+	}
+}
 
 // guard is the one check every command that touches a table or a secret runs
 // before its first call: the local stack's name is refused when the client
@@ -40,7 +55,7 @@ func (t target) guard(f *flags, value string, endpoint *string) error {
 	}
 	return f.usageErr("%s %s is the local stack's, and no endpoint override points at the local stack: "+
 		"against an AWS account name the stage's (--%s or $%s, e.g. %s); for the local stack set %s",
-		t.what, t.local, t.flag, t.env, t.example, t.endpointEnv)
+		t.what, t.local, t.flag, t.env, t.ofStage("dev"), t.endpointEnv)
 }
 
 // register adds the target's flag to f, defaulting to its variable, else the
@@ -50,23 +65,25 @@ func (t target) register(f *flags, e *env, p *string) {
 }
 
 func (t target) usage() string {
-	return t.what + " ($" + t.env + "); the local stack's, the default, is refused against AWS"
+	return t.what + " ($" + t.env + "; default: --stage's, " + t.stageName + ", else the local stack's, which is refused against AWS)"
 }
 
-// table is a command's --table.
+// table is a command's --table, and the --stage it defaults to.
 type table struct {
-	f    *flags
-	name string
+	f           *flags
+	name, stage string
 }
 
 func tableFlag(f *flags, e *env) *table {
 	t := &table{f: f}
 	tableTarget.register(f, e, &t.name)
+	f.StringVar(&t.stage, "stage", e.getenv(envStage), "deployed stage (dev, staging, prod) whose table to use unless --table or $"+envTable+" names one ($"+envStage+")")
 	return t
 }
 
 // open returns a DynamoDB client for the table, once the guard passed.
 func (t *table) open(ctx context.Context, e *env) (*dynamodb.Client, error) {
+	tableTarget.forStage(t.f, e, &t.name, t.stage)
 	cfg, err := e.aws(ctx)
 	if err != nil {
 		return nil, err

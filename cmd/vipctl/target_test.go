@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"io"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -57,12 +58,12 @@ func vipctlVia(client aws.HTTPClient, getenv func(string) string, args ...string
 // secret; nil marks one that touches neither (it calls the API). A new command
 // must be added here, so that it cannot skip the guard unnoticed.
 var awsArgs = map[string][]string{
-	"keys create":             {"--workspace", "ws-demo", "--stage", "dev"},
+	"keys create":             {"--workspace", "ws-demo"},
 	"keys list":               {},
 	"keys restore":            {"demo-key-0001"},
 	"keys rotate":             {"demo-key-0001"},
 	"keys retire-previous":    {"demo-key-0001"},
-	"keys revoke":             {"--stage", "dev", "demo-key-0001"},
+	"keys revoke":             {"demo-key-0001"},
 	"keys set-tier":           nil, // API Gateway only (edge_test.go)
 	"keys show":               {"demo-key-0001"},
 	"keys set-workspaces":     {"--workspace", "ws-demo", "demo-key-0001"},
@@ -105,7 +106,7 @@ func TestLocalNamesRefusedAgainstAWS(t *testing.T) {
 		return map[string]string{envTable: defaultTable, envSecretPrefix: defaultSecretPrefix + "/"}[k]
 	}
 	stage := func(k string) string {
-		return map[string]string{envTable: "vip-messages-dev", envSecretPrefix: "vip-api/dev/api-keys"}[k]
+		return map[string]string{envTable: "vip-messages-dev", envSecretPrefix: "vip-api/dev/api-keys", envStage: "dev"}[k]
 	}
 	for name, args := range awsArgs {
 		if args == nil {
@@ -127,6 +128,70 @@ func TestLocalNamesRefusedAgainstAWS(t *testing.T) {
 			r := vipctlVia(&rec, stage, append(cmd, args...)...)
 			if r.code != exitError || rec.requests.Load() == 0 || strings.Contains(r.stderr, "local stack's") {
 				t.Errorf("stage names: want exit 1 after a request; %d requests\n%s", rec.requests.Load(), r)
+			}
+		})
+	}
+}
+
+// TestStageNames: a command that names a stage uses that stage's table and
+// secret prefix, as template.yaml names them, unless --table/--prefix or their
+// variables name others; without a stage, the local stack's.
+func TestStageNames(t *testing.T) {
+	raw, err := os.ReadFile(filepath.Join("..", "..", "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"TableName: !Sub " + tableTarget.stageName, `!Sub "` + prefixTarget.stageName + `"`} {
+		if !strings.Contains(string(raw), want) {
+			t.Errorf("template.yaml lacks %q: vipctl would derive another name than the stack's", want)
+		}
+	}
+	// Through the commands: --stage alone passes the guard against an AWS account.
+	awsAccount(t)
+	for _, args := range [][]string{
+		{"keys", "create", "--workspace", "ws-demo", "--stage", "dev"},
+		{"keys", "revoke", "--stage", "dev", "demo-key-0001"},
+		{"index", "rebuild", "--all", "--stage", "dev"},
+		{"workspaces", "list", "--stage", "dev"},
+	} {
+		var rec offline
+		if r := vipctlVia(&rec, noEnv, args...); r.code != exitError || rec.requests.Load() == 0 {
+			t.Errorf("%v: want exit 1 after a request; %d requests\n%s", args, rec.requests.Load(), r)
+		}
+	}
+	tests := []struct {
+		name  string
+		args  []string
+		env   map[string]string
+		table string
+	}{
+		{"no stage", nil, nil, defaultTable},
+		{"--stage", []string{"--stage", "prod"}, nil, "vip-messages-prod"},
+		{"$VIP_STAGE", nil, map[string]string{envStage: "staging"}, "vip-messages-staging"},
+		{"--table wins", []string{"--stage", "prod", "--table", "t1"}, nil, "t1"},
+		{"$VIP_TABLE wins", []string{"--stage", "prod"}, map[string]string{envTable: "t2"}, "t2"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			e := newEnv(io.Discard, io.Discard, func(k string) string { return tc.env[k] })
+			f := newFlags("vipctl test", "")
+			tb := tableFlag(f, e)
+			var kf keyFlags
+			kf.register(f, e)
+			if _, err := f.parse(e, tc.args, 0, 0); err != nil {
+				t.Fatal(err)
+			}
+			tableTarget.forStage(f, e, &tb.name, tb.stage)
+			prefixTarget.forStage(f, e, &kf.prefix, tb.stage)
+			if tb.name != tc.table {
+				t.Errorf("table %q, want %q", tb.name, tc.table)
+			}
+			wantPrefix := defaultSecretPrefix
+			if tb.stage != "" {
+				wantPrefix = "vip-api/" + tb.stage + "/api-keys"
+			}
+			if kf.prefix != wantPrefix {
+				t.Errorf("prefix %q, want %q", kf.prefix, wantPrefix)
 			}
 		})
 	}
