@@ -2,18 +2,14 @@ package main
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
 	"os"
-	"os/exec"
 	"slices"
 	"strconv"
 	"strings"
-	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -21,7 +17,6 @@ import (
 
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/seed"
@@ -32,24 +27,6 @@ import (
 // lambdaMaxPayload is Lambda's limit on a synchronous response (aws-lambda-rie
 // enforces it too, as Function.ResponseSizeTooLarge).
 const lambdaMaxPayload = 6 * 1024 * 1024
-
-// lockedBuffer collects a process's output while the test reads it.
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (l *lockedBuffer) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.Write(p)
-}
-
-func (l *lockedBuffer) String() string {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.b.String()
-}
 
 // TestPageSizeUnderRIE: the texts a chat platform's users write decide how
 // large a page is. Two channels that broke the Lambda response before the
@@ -105,38 +82,11 @@ func TestPageSizeUnderRIE(t *testing.T) {
 	stack := devstack.Stack{DynamoEndpoint: ddbtest.Endpoint(t), SecretsEndpoint: sm.URL, Table: table, SecretPrefix: devstack.SecretPrefix}
 
 	// The function under aws-lambda-rie, its output (the request log lines) kept.
-	port, err := ddblocal.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var logs lockedBuffer
-	rieArgs, err := rieFlags(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(rie, append(rieArgs, bootstrap)...)
-	cmd.Env = os.Environ()
+	env := os.Environ()
 	for k, v := range stack.Env() {
-		cmd.Env = append(cmd.Env, k+"="+v)
+		env = append(env, k+"="+v)
 	}
-	cmd.Stdout, cmd.Stderr = &logs, &logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-		if t.Failed() {
-			out := logs.String()
-			t.Logf("aws-lambda-rie and function output (last 4 KB):\n%s", out[max(0, len(out)-4096):])
-		}
-	})
-	if err := waitListening(ctx, addr, exited); err != nil {
-		t.Fatal(err)
-	}
+	addr, logs := startRIE(t, rie, bootstrap, env)
 
 	// invoke sends one signed request and returns the payload the runtime sent.
 	invoke := func(q map[string]string) []byte {

@@ -73,7 +73,7 @@ func TestSAMLocalPath(t *testing.T) {
 
 	t.Run("VipMessagesFunction", func(t *testing.T) {
 		env := containerEnv(t, tpl, envFile, "VipMessagesFunction", hostDocker)
-		addr := startRIE(t, rie, api, env)
+		addr, _ := startRIE(t, rie, api, env)
 		files, err := sampleevent.Files(filepath.Join(root, "events"))
 		if err != nil || len(files) < 9 {
 			t.Fatalf("sample events: %v %v", files, err)
@@ -99,7 +99,7 @@ func TestSAMLocalPath(t *testing.T) {
 
 	t.Run("LabelIndexerFunction", func(t *testing.T) {
 		env := containerEnv(t, tpl, envFile, "LabelIndexerFunction", hostDocker)
-		addr := startRIE(t, rie, indexer, env)
+		addr, _ := startRIE(t, rie, indexer, env)
 		raw, err := os.ReadFile(filepath.Join(root, "events", "stream-label-indexer.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -160,22 +160,23 @@ func containerEnv(t *testing.T, tpl *Template, f EnvFile, id string, hostDocker 
 }
 
 // startRIE runs bootstrap under aws-lambda-rie with exactly env (a container
-// has nothing else) and returns its address.
-func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
+// has nothing else) and returns its address and output (the emulator's and the
+// function's lines, which a failed test shows the end of).
+func startRIE(t *testing.T, rie, bootstrap string, env []string) (string, *syncBuffer) {
 	t.Helper()
 	port, err := ddblocal.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	var logs bytes.Buffer
+	logs := &syncBuffer{}
 	rieArgs, err := rieFlags(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(rie, append(rieArgs, bootstrap)...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = &logs, &logs
+	cmd.Stdout, cmd.Stderr = logs, logs
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -185,13 +186,14 @@ func startRIE(t *testing.T, rie, bootstrap string, env []string) string {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-exited
 		if t.Failed() {
-			t.Logf("aws-lambda-rie and function output:\n%s", logs.String())
+			out := logs.String()
+			t.Logf("aws-lambda-rie and function output (last 4 KB):\n%s", out[max(0, len(out)-4096):])
 		}
 	})
 	if err := waitListening(context.Background(), addr, exited); err != nil {
 		t.Fatal(err)
 	}
-	return addr
+	return addr, logs
 }
 
 // postRIE sends event to the emulator at addr and returns the payload the
