@@ -11,7 +11,7 @@ IAM_STAMP := $(IAM_TOOLS)/node_modules/.package-lock.json
 
 ## help: list the targets with what they do (the `## target: ...` lines of this Makefile).
 help:
-	@awk -v bin='$(BIN_DIR)' -v local='$(LOCAL_BIN)' '{ gsub(/\$$\(BIN_DIR\)/, bin); gsub(/\$$\(LOCAL_BIN\)/, local) } \
+	@awk -v bin='$(BIN_DIR)' -v local='$(LOCAL_BIN)' -v region='$(REGION)' '{ gsub(/\$$\(BIN_DIR\)/, bin); gsub(/\$$\(LOCAL_BIN\)/, local); gsub(/\$$\(REGION\)/, region) } \
 	     /^## [A-Za-z0-9_%<>-]+:/ { sub(/^## /, ""); t = $$0; sub(/:.*/, "", t); d = $$0; sub(/^[^:]*: */, "", d); printf "  %-22s %s\n", t, d; next } \
 	     /^## / && t != "" { sub(/^## /, ""); printf "  %-22s %s\n", "", $$0; next } { t = "" }' $(firstword $(MAKEFILE_LIST))
 

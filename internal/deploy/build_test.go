@@ -152,3 +152,25 @@ func TestMakefileBuildsEveryFunction(t *testing.T) {
 		t.Errorf("make build-NoSuchFunction: err %v, output:\n%s", err, out)
 	}
 }
+
+// TestMakeHelpShowsValues: make help prints the Makefile's `## ` lines with
+// their variables filled in, never a literal $(NAME).
+func TestMakeHelpShowsValues(t *testing.T) {
+	if _, err := exec.LookPath("make"); err != nil {
+		t.Skip("make is not installed")
+	}
+	cmd := exec.Command("make", "--no-print-directory", "help")
+	cmd.Dir = filepath.Join("..", "..")
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		t.Fatalf("make help: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if strings.Contains(line, "$(") {
+			t.Errorf("make help prints a variable's name, not its value: %s", strings.TrimSpace(line))
+		}
+	}
+	if !strings.Contains(string(out), "bin/arm64/bootstrap") {
+		t.Errorf("make help does not show the build's path:\n%s", out)
+	}
+}
