@@ -16,7 +16,6 @@ import (
 	"net/http/httputil"
 	"net/url"
 	"slices"
-	"strings"
 	"sync"
 	"time"
 )
@@ -39,8 +38,6 @@ type Recorder struct {
 	delay time.Duration
 	mu    sync.Mutex
 	calls []*Call
-	fail  map[string]bool // operations answered with a 500
-	hold  chan struct{}   // when set, calls wait for it to close
 }
 
 // NewRecorder proxies to target, adding delay before each call is forwarded.
@@ -60,67 +57,17 @@ func NewRecorder(target string, delay time.Duration) (*Recorder, error) {
 		req.Body = io.NopCloser(bytes.NewReader(c.Body))
 		r.mu.Lock()
 		r.calls = append(r.calls, c)
-		fail, hold := r.fail[opName(c.Op)], r.hold
 		r.mu.Unlock()
 		if r.delay > 0 {
 			time.Sleep(r.delay)
 		}
-		if hold != nil {
-			select {
-			case <-hold:
-			case <-req.Context().Done():
-			}
-		}
-		if fail {
-			w.Header().Set("Content-Type", "application/x-amz-json-1.0")
-			w.WriteHeader(http.StatusInternalServerError)
-			io.WriteString(w, `{"__type":"com.amazonaws.dynamodb.v20120810#InternalServerError","message":"injected by roundtrip.Recorder"}`)
-		} else {
-			proxy.ServeHTTP(w, req)
-		}
+		proxy.ServeHTTP(w, req)
 		r.mu.Lock()
 		c.End = time.Now()
 		r.mu.Unlock()
 	}))
 	r.URL = r.srv.URL
 	return r, nil
-}
-
-// Fail makes every later call of op (e.g. "BatchGetItem", "Query") answer
-// HTTP 500 with an AWS InternalServerError; Fail() with no ops clears it.
-func (r *Recorder) Fail(ops ...string) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.fail = map[string]bool{}
-	for _, op := range ops {
-		r.fail[op] = true
-	}
-}
-
-// Hold makes later calls wait (after their delay) until the returned release
-// is called or their request is cancelled.
-func (r *Recorder) Hold() (release func()) {
-	ch := make(chan struct{})
-	r.mu.Lock()
-	r.hold = ch
-	r.mu.Unlock()
-	var once sync.Once
-	return func() {
-		once.Do(func() {
-			r.mu.Lock()
-			r.hold = nil
-			r.mu.Unlock()
-			close(ch)
-		})
-	}
-}
-
-// opName is the operation of an X-Amz-Target ("DynamoDB_20120810.Query" -> "Query").
-func opName(target string) string {
-	if i := strings.LastIndexByte(target, '.'); i >= 0 {
-		return target[i+1:]
-	}
-	return target
 }
 
 // Calls returns the calls recorded since the last Reset.
