@@ -25,7 +25,6 @@ import (
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/testkit/roundtrip"
 )
 
 // perfStack is the local stack with the API served over HTTP, for benchmarks.
@@ -155,7 +154,7 @@ func (p *perfStack) pageQuery(b *testing.B) *dynamodb.QueryInput {
 // JSON inputs must be equal.
 func (p *perfStack) sameQuery(b *testing.B, query *dynamodb.QueryInput) {
 	b.Helper()
-	rec, err := roundtrip.NewRecorder(p.stack.DynamoEndpoint, 0)
+	rec, err := NewRecorder(p.stack.DynamoEndpoint, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -189,7 +188,7 @@ func (p *perfStack) sameQuery(b *testing.B, query *dynamodb.QueryInput) {
 	}
 }
 
-func ops(calls []roundtrip.Call) []string {
+func ops(calls []Call) []string {
 	var out []string
 	for _, c := range calls {
 		out = append(out, c.Op)
@@ -217,12 +216,12 @@ func BenchmarkRoundTrips(b *testing.B) {
 	const delay = 20 * time.Millisecond
 	st := stack(b)
 	now := st.SeedNow
-	ddbRec, err := roundtrip.NewRecorder(st.DynamoEndpoint, delay)
+	ddbRec, err := NewRecorder(st.DynamoEndpoint, delay)
 	if err != nil {
 		b.Fatal(err)
 	}
 	b.Cleanup(ddbRec.Close)
-	smRec, err := roundtrip.NewRecorder(st.SecretsEndpoint, delay)
+	smRec, err := NewRecorder(st.SecretsEndpoint, delay)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -238,7 +237,7 @@ func BenchmarkRoundTrips(b *testing.B) {
 	target := "/vip-messages?" + q.Encode()
 	client := &http.Client{}
 
-	request := func(srv *httptest.Server) (calls []roundtrip.Call, took time.Duration) {
+	request := func(srv *httptest.Server) (calls []Call, took time.Duration) {
 		ddbRec.Reset()
 		smRec.Reset()
 		took = timedPage(b, client, srv.URL+target)
@@ -253,10 +252,10 @@ func BenchmarkRoundTrips(b *testing.B) {
 		}
 		srv := httptest.NewServer(gateway.New(gateway.VipMessages, h.Handle))
 		calls, took := request(srv)
-		cold = append(cold, roundtrip.CriticalPath(calls))
+		cold = append(cold, CriticalPath(calls))
 		coldTook = append(coldTook, took)
 		calls, took = request(srv)
-		warm = append(warm, roundtrip.CriticalPath(calls))
+		warm = append(warm, CriticalPath(calls))
 		warmTook = append(warmTook, took)
 		srv.Close()
 	}
