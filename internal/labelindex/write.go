@@ -21,8 +21,10 @@ type WriteAPI interface {
 // maxBatch is BatchWriteItem's limit of requests per call.
 const maxBatch = 25
 
-// maxUnprocessedRounds bounds the retries of a batch's unprocessed requests.
-const maxUnprocessedRounds = 8
+// MaxUnprocessedRounds bounds the retries of a batch's unprocessed requests
+// (and, in the rebuild, of unprocessed keys and of transactions a conflict
+// cancelled).
+const MaxUnprocessedRounds = 8
 
 // apply writes a Change: a single request as PutItem/DeleteItem, more in
 // BatchWriteItem calls of up to 25 with unprocessed requests retried. Every
@@ -58,7 +60,7 @@ func BatchWrite(ctx context.Context, client interface {
 		pending := map[string][]types.WriteRequest{table: reqs[start:min(start+maxBatch, len(reqs))]}
 		for round := 0; len(pending[table]) > 0; round++ {
 			if round > 0 {
-				if round > maxUnprocessedRounds {
+				if round > MaxUnprocessedRounds {
 					return fmt.Errorf("labelindex: %d index writes still unprocessed", len(pending[table]))
 				}
 				select {

@@ -76,10 +76,6 @@ type Progress struct {
 // ErrBadToken means a resume token is not one this rebuild kind issued.
 var ErrBadToken = errors.New("labelindex: bad resume token")
 
-// maxUnprocessedRounds bounds the retries of unprocessed keys and of
-// transactions cancelled by a conflict.
-const maxUnprocessedRounds = 8
-
 const (
 	channelTokenPrefix = "c1."
 	scanTokenPrefix    = "a1."
@@ -300,7 +296,7 @@ func (r *Rebuilder) reread(ctx context.Context, read []labelindex.Stored) (map[s
 		}
 		pending := map[string]types.KeysAndAttributes{r.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
 		for round := 0; len(pending[r.table].Keys) > 0; round++ {
-			if round > maxUnprocessedRounds {
+			if round > labelindex.MaxUnprocessedRounds {
 				return nil, errors.New("labelindex: messages still unprocessed after retries")
 			}
 			if round > 0 {

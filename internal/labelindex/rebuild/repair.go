@@ -54,7 +54,7 @@ func (r *Rebuilder) repair(ctx context.Context, s labelindex.Stored, cur *curren
 		if err != nil || !lost {
 			return err
 		}
-		if round >= maxUnprocessedRounds {
+		if round >= labelindex.MaxUnprocessedRounds {
 			return fmt.Errorf("labelindex: message %s kept changing during its repair", s.SK)
 		}
 		now, err := r.reread(ctx, []labelindex.Stored{s})

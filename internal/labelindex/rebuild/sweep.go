@@ -208,7 +208,7 @@ func (r *Rebuilder) transact(ctx context.Context, in *dynamodb.TransactWriteItem
 		if len(tc.CancellationReasons) > 0 && aws.ToString(tc.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
 			return true, nil
 		}
-		if round >= maxUnprocessedRounds {
+		if round >= labelindex.MaxUnprocessedRounds {
 			return false, err
 		}
 		select {
