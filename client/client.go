@@ -40,7 +40,7 @@ import (
 	"github.com/vip-messages/api/internal/signature"
 )
 
-// Header names of the signature (openapi.yaml, components/parameters).
+// Header names of the signature (openapi.yaml, components/securitySchemes).
 const (
 	HeaderKeyID     = "x-api-key"
 	HeaderDate      = "x-date"

@@ -7,7 +7,10 @@ import (
 
 	"github.com/getkin/kin-openapi/openapi3"
 
+	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/local/repo"
+	"github.com/vip-messages/api/internal/messages"
+	"github.com/vip-messages/api/internal/table"
 )
 
 // openapi.yaml writes the standard headers once (components/responses, a YAML
@@ -67,4 +70,36 @@ func keys(h openapi3.Headers) []string {
 		out = append(out, k)
 	}
 	return out
+}
+
+// TestBoundsMatchTheCode: the limits openapi.yaml states for generic tools are
+// the ones the code enforces or the data cannot exceed.
+func TestBoundsMatchTheCode(t *testing.T) {
+	path, err := repo.Path("openapi.yaml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	op := doc.Paths.Find("/vip-messages").Get
+	param := func(name string) *openapi3.Schema { return op.Parameters.GetByInAndName("query", name).Schema.Value }
+	schema := func(name string) *openapi3.Schema { return doc.Components.Schemas[name].Value }
+	for _, c := range []struct {
+		name string
+		got  *uint64
+		want int
+	}{
+		{"workspaceId maxLength", param("workspaceId").MaxLength, table.MaxIDLen},
+		{"mediumId maxLength", param("mediumId").MaxLength, table.MaxIDLen},
+		{"label maxLength", param("label").MaxLength, table.MaxLabelLen},
+		{"nextCursor maxLength", schema("Page").Properties["nextCursor"].Value.MaxLength, messages.MaxCursorLen},
+		{"StoredText maxLength", schema("StoredText").MaxLength, labelindex.MaxItemBytes},
+		{"StoredList maxItems", schema("StoredList").MaxItems, labelindex.MaxItemBytes},
+	} {
+		if c.got == nil || *c.got != uint64(c.want) {
+			t.Errorf("%s: %v, want %d", c.name, c.got, c.want)
+		}
+	}
 }
