@@ -5,6 +5,7 @@ import (
 	"errors"
 	"maps"
 	"slices"
+	"strings"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -313,4 +314,54 @@ func TestRebuildRepairLosesTheRaceToTheIndexer(t *testing.T) {
 		t.Fatalf("the index item of %s under %q is missing or stale: %+v", victim, label, got)
 	}
 	w.check(t)
+}
+
+// cancelAfterWrite cancels the rebuild's context once a page's writes are done,
+// after changing a message between the page's read and its write: the stop
+// falls between the write and the re-read that would repair it.
+type cancelAfterWrite struct {
+	rebuild.API
+	beforeWrite func()
+	cancel      context.CancelFunc
+}
+
+func (c *cancelAfterWrite) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+	if f := c.beforeWrite; f != nil {
+		c.beforeWrite = nil
+		f()
+	}
+	out, err := c.API.BatchWriteItem(ctx, in, opts...)
+	c.cancel()
+	return out, err
+}
+
+// A rebuild interrupted between a page's write and its repair: the label the
+// message lost meanwhile must not stay indexed.
+func TestInterruptedRebuildLeavesNothingWrong(t *testing.T) {
+	w := preIndex(t, 20)
+	var victim string
+	for _, id := range slices.Sorted(maps.Keys(w.msgs)) {
+		if len(w.msgs[id].Labels) > 0 {
+			victim = id
+			break
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	client := &cancelAfterWrite{API: w.ddb, cancel: cancel}
+	client.beforeWrite = func() { w.update(t, victim, func(m *table.Message) { m.Labels = nil }) }
+	_, err := rebuild.New(client, w.table).Channel(ctx, ws, ch, "", nil)
+	if !errors.Is(err, context.Canceled) {
+		t.Fatalf("rebuild: %v, want it interrupted", err)
+	}
+	// What the rebuild wrote is right for every message it wrote.
+	got := w.index(t)
+	for k, m := range got {
+		if want, ok := w.msgs[m.MessageID]; !ok || !sameMessage(m, want) {
+			t.Fatalf("index item %q is %+v, the message is %+v", k, m, want)
+		}
+		label := strings.Split(k, "\n")[1]
+		if !slices.Contains(labelindex.Labels(ws, ch, w.msgs[m.MessageID]), label) {
+			t.Fatalf("index item %q: the message does not carry the label", k)
+		}
+	}
 }
