@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 
 	"github.com/vip-messages/api/internal/labelindex/rebuild"
 )
@@ -102,6 +103,12 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 	switch {
 	case errors.Is(err, rebuild.ErrBadToken):
 		return fmt.Errorf("--resume %q is not a token of this kind of rebuild (--all and a channel have their own)", *resume)
+	case errors.Is(err, rebuild.ErrMayBeStale):
+		// The resume token covers the page that could not finish.
+		if token == "" {
+			again = strings.TrimSuffix(again, " --resume ")
+		}
+		return fmt.Errorf("%s: %w; run it again to repair: %s", line(p), err, again)
 	case errors.Is(err, context.Canceled) && token != "":
 		return fmt.Errorf("interrupted after %s; resume with: %s", line(p), again)
 	case errors.Is(err, context.Canceled):

@@ -32,7 +32,7 @@ func IndexerFromEnv(getenv func(string) string) (IndexerConfig, error) {
 func (c IndexerConfig) Logger(w io.Writer) *slog.Logger { return logger(w, c.LogLevel) }
 
 // NewIndexer builds the indexer around a given client.
-func NewIndexer(c IndexerConfig, ddb labelindex.WriteAPI, log *slog.Logger) *labelindex.Indexer {
+func NewIndexer(c IndexerConfig, ddb labelindex.API, log *slog.Logger) *labelindex.Indexer {
 	ix := labelindex.NewIndexer(ddb, c.Table, log)
 	ix.Stage = c.Stage
 	return ix

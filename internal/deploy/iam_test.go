@@ -19,6 +19,12 @@ import (
 // writes are the table partitions a function's code writes, by key prefix.
 var writes = map[string]string{"LabelIndexerFunction": table.LabelPKPrefix}
 
+// reads are the table partitions a function's code reads, by key prefix, where
+// its role confines them.
+var reads = map[string]string{"LabelIndexerFunction": table.MessagePKPrefix}
+
+var tableReads = []string{"dynamodb:GetItem", "dynamodb:BatchGetItem", "dynamodb:Query", "dynamodb:Scan"}
+
 var tableWrites = []string{"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:BatchWriteItem", "dynamodb:UpdateItem", "dynamodb:TransactWriteItems"}
 
 // statements are a function's inline policy statements, both branches of
@@ -144,6 +150,15 @@ func checkScopes(s stack, id string, code map[string]bool) []string {
 				problems = append(problems, fmt.Sprintf("%s: %s on %v, want %s: what the code reads", id, a, resources, want))
 			}
 		}
+		if p := reads[id]; p != "" && slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(tableReads, a) }) {
+			want := obj{
+				"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{p + "*"}},
+				"Null":                    obj{"dynamodb:LeadingKeys": "false"},
+			}
+			if !reflect.DeepEqual(st["Condition"], want) {
+				problems = append(problems, fmt.Sprintf("%s reads the table under Condition %v, want %v (only the partitions the code reads)", id, st["Condition"], want))
+			}
+		}
 		if slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(tableWrites, a) }) {
 			want := obj{
 				"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{writes[id] + "*"}},
@@ -175,7 +190,8 @@ func TestGrantsAreTheCodesCalls(t *testing.T) {
 		{"an action no code calls", "- dynamodb:BatchGetItem\n", "- dynamodb:BatchGetItem\n                - dynamodb:GetItem\n"},
 		{"a call not granted", "                - dynamodb:BatchGetItem\n", ""},
 		{"a wildcard action", "- dynamodb:PutItem\n", "- dynamodb:*\n"},
-		{"the indexer reads messages", "- dynamodb:BatchWriteItem\n", "- dynamodb:BatchWriteItem\n                - dynamodb:Query\n"},
+		{"the indexer queries messages", "- dynamodb:DeleteItem\n", "- dynamodb:DeleteItem\n                - dynamodb:Query\n"},
+		{"the indexer reads label partitions", `- "MSG#*"`, `- "LBL#*"`},
 		{"the hook deploys", "- codedeploy:PutLifecycleEventHookExecutionStatus\n", "- codedeploy:PutLifecycleEventHookExecutionStatus\n                - codedeploy:CreateDeployment\n"},
 		{"a SAM policy template", "      Policies:\n        - Version", "      Policies:\n        - DynamoDBCrudPolicy: {TableName: !Ref MessagesTable}\n        - Version"},
 		{"secrets of another prefix", `secret:${Prefix}/*"`, `secret:vip-api/*"`},

@@ -4,6 +4,8 @@ import (
 	"encoding/json"
 	"fmt"
 	"reflect"
+	"slices"
+	"strconv"
 	"testing"
 
 	"github.com/vip-messages/api/internal/table"
@@ -56,6 +58,42 @@ func checkTable(s stack) []string {
 		if len(got) != 1 || !reflect.DeepEqual(got[0], any(wantFilter)) {
 			problems = append(problems, fmt.Sprintf("%s filters %v, want exactly %v (the message items)", id, got, wantFilter))
 		}
+		problems = append(problems, checkRetries(id, p)...)
+	}
+	return problems
+}
+
+// streamRetention is how long DynamoDB Streams keeps a record.
+const streamRetention = 24 * 60 * 60
+
+// checkRetries: the mapping retries a failing record until it is 6-12 h old
+// (no retry limit), well below the stream's retention, so that it reaches the
+// DLQ while replay-dlq can still re-read it; it bisects a batch on a function
+// error, and lets the indexer report the records it did not apply
+// (docs/label-index.md, "The event source mapping").
+func checkRetries(id string, p obj) []string {
+	var problems []string
+	num := func(name string) int {
+		n, err := strconv.Atoi(fmt.Sprint(p[name]))
+		if err != nil {
+			problems = append(problems, fmt.Sprintf("%s %s is %v, not a number", id, name, p[name]))
+		}
+		return n
+	}
+	if age := num("MaximumRecordAgeInSeconds"); age < 6*3600 || age > 12*3600 || age >= streamRetention {
+		problems = append(problems, fmt.Sprintf("%s MaximumRecordAgeInSeconds %d: want 6-12 h, so that a record reaches the DLQ long before the stream trims it", id, age))
+	}
+	if n := num("MaximumRetryAttempts"); n != -1 {
+		problems = append(problems, fmt.Sprintf("%s MaximumRetryAttempts %d: want -1, retries bounded by the record age alone", id, n))
+	}
+	if p["BisectBatchOnFunctionError"] != true {
+		problems = append(problems, fmt.Sprintf("%s does not bisect a batch on a function error", id))
+	}
+	if !slices.Contains(asList(p["FunctionResponseTypes"]), any("ReportBatchItemFailures")) {
+		problems = append(problems, fmt.Sprintf("%s does not let the function report failed records", id))
+	}
+	if get(p, "DestinationConfig", "OnFailure", "Destination") == nil {
+		problems = append(problems, fmt.Sprintf("%s has no on-failure destination: a record given up on would leave no trace", id))
 	}
 	return problems
 }
@@ -71,5 +109,11 @@ func TestTableMatchesTheCode(t *testing.T) {
 		{"filter on another attribute", `{"Keys":{"pk":`, `{"Keys":{"PK":`},
 		{"no filter", "      FilterCriteria:\n", "      Unfiltered:\n"},
 		{"another stream", "EventSourceArn: !GetAtt MessagesTable.StreamArn", "EventSourceArn: !GetAtt MessagesTable.Arn"},
+		{"records given up at the stream's retention", "MaximumRecordAgeInSeconds: 28800", "MaximumRecordAgeInSeconds: 86400"},
+		{"records given up within minutes", "MaximumRecordAgeInSeconds: 28800", "MaximumRecordAgeInSeconds: 600"},
+		{"a retry limit", "MaximumRetryAttempts: -1", "MaximumRetryAttempts: 5"},
+		{"no bisection", "BisectBatchOnFunctionError: true", "BisectBatchOnFunctionError: false"},
+		{"no partial batch response", "        - ReportBatchItemFailures\n", "        - None\n"},
+		{"no on-failure destination", "      DestinationConfig:\n        OnFailure:\n", "      DestinationConfigs:\n        OnFailure:\n"},
 	})
 }

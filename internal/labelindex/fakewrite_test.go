@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
@@ -21,23 +22,38 @@ import (
 	"github.com/vip-messages/api/internal/table"
 )
 
-// fakeWrites is a labelindex.WriteAPI in memory. Requests for the index items
-// of the message with sort key stuckSK come back as UnprocessedItems for
-// unprocessed rounds, then the call fails; delay slows every call (and gives
-// up when the context ends, applying nothing).
+// fakeWrites is a labelindex.API in memory: a table of items by pk "\n" sk,
+// with the conditions the indexer writes under. Every write of an index item
+// of the message with sort key stuckSK fails (throttled for good); delay slows
+// every call (and gives up when the context ends, applying nothing).
 type fakeWrites struct {
-	stuckSK     string
-	unprocessed int
-	delay       time.Duration
+	stuckSK string
+	delay   time.Duration
 
 	mu       sync.Mutex
-	rounds   int               // BatchWriteItem calls with the stuck message's items
+	items    map[string]map[string]types.AttributeValue
 	applied  map[string]string // index pk "\n" sk -> messageId of the item put
 	deleted  []string
-	stuckPKs []string // index pks of the stuck message's requests seen
+	stuckPKs []string // index pks of the stuck message's writes seen
 }
 
-func newFakeWrites() *fakeWrites { return &fakeWrites{applied: map[string]string{}} }
+func newFakeWrites() *fakeWrites {
+	return &fakeWrites{items: map[string]map[string]types.AttributeValue{}, applied: map[string]string{}}
+}
+
+// store puts messages into the fake table, as they are "now".
+func (f *fakeWrites) store(t *testing.T, ms ...*table.Message) {
+	t.Helper()
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	for _, m := range ms {
+		item, err := m.Item(ws, ch)
+		if err != nil {
+			t.Fatal(err)
+		}
+		f.items[str(item, "pk")+"\n"+str(item, "sk")] = item
+	}
+}
 
 func (f *fakeWrites) wait(ctx context.Context) error {
 	if f.delay == 0 {
@@ -59,15 +75,39 @@ func str(item map[string]types.AttributeValue, name string) string {
 	return v.Value
 }
 
-// applyLocked applies one put or delete; f.mu is held.
-func (f *fakeWrites) applyLocked(put, del map[string]types.AttributeValue) {
+// write applies one conditional put or delete; f.mu is held.
+func (f *fakeWrites) write(put, key map[string]types.AttributeValue, cond *string) error {
 	if put != nil {
-		f.applied[str(put, "pk")+"\n"+str(put, "sk")] = str(put, "messageId")
+		key = put
+	}
+	k := str(key, "pk") + "\n" + str(key, "sk")
+	if f.stuckSK != "" && str(key, "sk") == f.stuckSK {
+		f.stuckPKs = append(f.stuckPKs, str(key, "pk"))
+		return errors.New("fake: throttled for good")
+	}
+	_, exists := f.items[k]
+	switch aws.ToString(cond) {
+	case "attribute_exists(pk)":
+		if !exists {
+			return &types.ConditionalCheckFailedException{}
+		}
+	case "attribute_not_exists(pk)":
+		if exists {
+			return &types.ConditionalCheckFailedException{}
+		}
+	case "":
+	default:
+		return fmt.Errorf("fake: condition %q", *cond)
+	}
+	if put != nil {
+		f.items[k] = put
+		f.applied[k] = str(put, "messageId")
 	} else {
-		k := str(del, "pk") + "\n" + str(del, "sk")
+		delete(f.items, k)
 		delete(f.applied, k)
 		f.deleted = append(f.deleted, k)
 	}
+	return nil
 }
 
 func (f *fakeWrites) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
@@ -76,8 +116,7 @@ func (f *fakeWrites) PutItem(ctx context.Context, in *dynamodb.PutItemInput, _ .
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.applyLocked(in.Item, nil)
-	return &dynamodb.PutItemOutput{}, nil
+	return &dynamodb.PutItemOutput{}, f.write(in.Item, nil, in.ConditionExpression)
 }
 
 func (f *fakeWrites) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error) {
@@ -86,46 +125,27 @@ func (f *fakeWrites) DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInpu
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	f.applyLocked(nil, in.Key)
-	return &dynamodb.DeleteItemOutput{}, nil
+	return &dynamodb.DeleteItemOutput{}, f.write(nil, in.Key, in.ConditionExpression)
 }
 
-func (f *fakeWrites) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
+func (f *fakeWrites) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, _ ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	if err := f.wait(ctx); err != nil {
 		return nil, err
 	}
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	for _, reqs := range in.RequestItems {
-		stuck := false
-		for _, r := range reqs {
-			var item map[string]types.AttributeValue
-			if r.PutRequest != nil {
-				item = r.PutRequest.Item
-			} else {
-				item = r.DeleteRequest.Key
-			}
-			if f.stuckSK != "" && str(item, "sk") == f.stuckSK {
-				stuck = true
-				f.stuckPKs = append(f.stuckPKs, str(item, "pk"))
-			}
+	out := &dynamodb.BatchGetItemOutput{Responses: map[string][]map[string]types.AttributeValue{}}
+	for name, ka := range in.RequestItems {
+		if !aws.ToBool(ka.ConsistentRead) {
+			return nil, errors.New("fake: the indexer reads messages strongly consistent")
 		}
-		if stuck {
-			f.rounds++
-			if f.rounds > f.unprocessed {
-				return nil, errors.New("fake: throttled for good")
-			}
-			return &dynamodb.BatchWriteItemOutput{UnprocessedItems: in.RequestItems}, nil
-		}
-		for _, r := range reqs {
-			if r.PutRequest != nil {
-				f.applyLocked(r.PutRequest.Item, nil)
-			} else {
-				f.applyLocked(nil, r.DeleteRequest.Key)
+		for _, k := range ka.Keys {
+			if it, ok := f.items[str(k, "pk")+"\n"+str(k, "sk")]; ok {
+				out.Responses[name] = append(out.Responses[name], maps.Clone(it))
 			}
 		}
 	}
-	return &dynamodb.BatchWriteItemOutput{}, nil
+	return out, nil
 }
 
 // toEventAV converts an SDK attribute value to a Lambda stream one.
@@ -201,11 +221,11 @@ func indexKeyOf(m *table.Message, label string) string {
 	return table.LabelPK(ws, ch, label) + "\n" + table.MessageSK(m.Timestamp, m.MessageID)
 }
 
-// TestUnprocessedThenErrorFailsOnlyThatMessage: the index writes of one record
-// come back unprocessed for several rounds and then fail. That record is
-// reported, the later records of the same message in the batch are not
-// applied, and the other messages' records are.
-func TestUnprocessedThenErrorFailsOnlyThatMessage(t *testing.T) {
+// TestFailedMessageFailsAlone: the index writes of one message fail. Its first
+// record is reported (Lambda retries from it, so its later records come
+// again), none of its items is written, and the other messages are
+// reconciled with the table.
+func TestFailedMessageFailsAlone(t *testing.T) {
 	a1 := msg("a", 1, "x", "y", "z")
 	a2 := msg("a", 1, "x", "y", "z", "a2-only")
 	b1 := msg("b", 2, "x")
@@ -215,12 +235,12 @@ func TestUnprocessedThenErrorFailsOnlyThatMessage(t *testing.T) {
 		recordOf(t, 1, nil, b1),
 		recordOf(t, 2, nil, a1), // stuck
 		recordOf(t, 3, nil, c1),
-		recordOf(t, 4, a1, a2), // same message after the stuck one: not applied
+		recordOf(t, 4, a1, a2), // same message after the stuck one
 		recordOf(t, 5, c1, c2),
 	}
-	const rounds = 3
 	f := newFakeWrites()
-	f.stuckSK, f.unprocessed = table.MessageSK(a1.Timestamp, a1.MessageID), rounds
+	f.store(t, a2, b1, c2)
+	f.stuckSK = table.MessageSK(a1.Timestamp, a1.MessageID)
 	resp, err := labelindex.NewIndexer(f, "t", nil).Handle(context.Background(), events.DynamoDBEvent{Records: recs})
 	if err != nil {
 		t.Fatal(err)
@@ -229,27 +249,22 @@ func TestUnprocessedThenErrorFailsOnlyThatMessage(t *testing.T) {
 	if !slices.Equal(resp.BatchItemFailures, want) {
 		t.Fatalf("BatchItemFailures %v, want %v", resp.BatchItemFailures, want)
 	}
-	if f.rounds != rounds+1 {
-		t.Fatalf("%d BatchWriteItem calls for the stuck record, want %d unprocessed rounds and the failing call", f.rounds, rounds+1)
-	}
-	for _, pk := range f.stuckPKs {
-		if strings.HasSuffix(pk, "#a2-only") {
-			t.Fatal("the record after the failed one of the same message was applied")
-		}
+	if len(f.stuckPKs) != 1 {
+		t.Fatalf("writes of the failing message after its first failure: %v", f.stuckPKs)
 	}
 	for _, k := range []string{indexKeyOf(a1, "x"), indexKeyOf(a1, "y"), indexKeyOf(a1, "z"), indexKeyOf(a2, "a2-only")} {
 		if _, ok := f.applied[k]; ok {
 			t.Fatalf("message a's item %q was written", k)
 		}
 	}
-	// b inserted; c inserted then its label x removed.
+	// b inserted; c inserted then its label x removed: as the table is.
 	for _, k := range []string{indexKeyOf(b1, "x"), indexKeyOf(c2, "y")} {
 		if _, ok := f.applied[k]; !ok {
-			t.Fatalf("item %q missing: other messages' records must be applied; have %v", k, f.applied)
+			t.Fatalf("item %q missing: other messages must be reconciled; have %v", k, f.applied)
 		}
 	}
-	if _, ok := f.applied[indexKeyOf(c1, "x")]; ok || !slices.Contains(f.deleted, indexKeyOf(c1, "x")) {
-		t.Fatal("message c's removed label x was not deleted")
+	if _, ok := f.applied[indexKeyOf(c1, "x")]; ok {
+		t.Fatal("message c's removed label x is indexed")
 	}
 }
 
@@ -264,13 +279,15 @@ func TestDeadlineReportsUnfinishedRecords(t *testing.T) {
 		msgs = append(msgs, m)
 		recs = append(recs, recordOf(t, i+1, nil, m))
 	}
-	// A second record of the last message: once its first is left for the
-	// retry, it must neither run nor be reported (Lambda retries from the first).
+	// A second record of the last message: once the message is left for the
+	// retry, it must not be reported (Lambda retries from its first record).
 	last := msgs[len(msgs)-1]
 	lastB := msg(last.MessageID, len(msgs)-1, "x", "late")
 	recs = append(recs, recordOf(t, 100, last, lastB))
 
 	f := newFakeWrites()
+	f.store(t, msgs[:len(msgs)-1]...)
+	f.store(t, lastB)
 	f.delay = 100 * time.Millisecond
 	ix := labelindex.NewIndexer(f, "t", nil)
 	ix.Workers = 2
@@ -323,6 +340,7 @@ func TestOversizeIndexItemIsSkipped(t *testing.T) {
 	var logs strings.Builder
 	log := slog.New(slog.NewJSONHandler(&logs, nil))
 	w := newWorld(t)
+	w.put(t, *m)
 	resp, err := labelindex.NewIndexer(w.ddb, w.table, log).Handle(context.Background(),
 		events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{recordOf(t, 1, nil, m)}})
 	if err != nil || len(resp.BatchItemFailures) != 0 {
@@ -355,17 +373,14 @@ func TestOversizeIndexItemIsSkipped(t *testing.T) {
 		t.Fatalf("DynamoDB Local on the item the indexer skipped as oversize: %v, want a size error", err)
 	}
 
-	// Diff: the oversize label is reported, not put, and an earlier copy is deleted.
-	smallMsg := *m
-	smallMsg.Text = "short"
-	sk := table.MessageSK(m.Timestamp, m.MessageID)
-	c, err := labelindex.Diff(&labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: smallMsg},
-		&labelindex.Stored{WorkspaceID: ws, MediumID: ch, SK: sk, Message: *m})
+	// Plan: the oversize label is reported, not put, and any earlier copy is deleted.
+	k := labelindex.MessageKey{WorkspaceID: ws, MediumID: ch, SK: table.MessageSK(m.Timestamp, m.MessageID)}
+	targets, over, err := labelindex.Plan(k, m, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if len(c.Puts) != 1 || len(c.Deletes) != 1 || len(c.TooLarge) != 1 || c.TooLarge[0].Label != long ||
-		c.Deletes[0]["pk"].(*types.AttributeValueMemberS).Value != table.LabelPK(ws, ch, long) {
-		t.Fatalf("diff: %d puts, %d deletes, too large %v", len(c.Puts), len(c.Deletes), c.TooLarge)
+	if len(targets) != 2 || targets[0].Label != "a" || targets[0].Item == nil || targets[1].Label != long || targets[1].Item != nil ||
+		len(over) != 1 || over[0].Label != long {
+		t.Fatalf("plan: %v, too large %v", targets, over)
 	}
 }

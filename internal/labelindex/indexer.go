@@ -5,7 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
+	"slices"
 	"sync"
 	"time"
 
@@ -18,13 +18,26 @@ import (
 
 // The indexer's metrics, one EMF document per invocation (see Handle).
 var (
-	// MetricRecords counts the stream records applied (or ignored as not a
-	// message) in an invocation.
+	// MetricRecords counts the stream records done in an invocation: applied,
+	// left alone because nothing indexed changed, or ignored.
 	MetricRecords = metrics.Metric{Name: "IndexRecordsProcessed", Unit: metrics.Count}
-	// MetricItemsWritten and MetricItemsDeleted count index items put and
-	// deleted by the records applied.
+	// MetricIgnored counts the records ignored, never failed: of an item under a
+	// MSG# key that is not a message (MSG#ws / META, ...), or of a message item
+	// that cannot be read (its images, or the item as read now).
+	MetricIgnored = metrics.Metric{Name: "IndexRecordsIgnored", Unit: metrics.Count}
+	// MetricUnchanged counts the records left alone because they change nothing
+	// the index holds (a MODIFY of other attributes, or of nothing).
+	MetricUnchanged = metrics.Metric{Name: "IndexRecordsUnchanged", Unit: metrics.Count}
+	// MetricMessagesRead counts the message items read (strongly consistent):
+	// one per message with index changes in the batch.
+	MetricMessagesRead = metrics.Metric{Name: "IndexMessagesRead", Unit: metrics.Count}
+	// MetricItemsWritten and MetricItemsDeleted count index items created or
+	// replaced, and deleted.
 	MetricItemsWritten = metrics.Metric{Name: "IndexItemsWritten", Unit: metrics.Count}
 	MetricItemsDeleted = metrics.Metric{Name: "IndexItemsDeleted", Unit: metrics.Count}
+	// MetricOversize counts the index items left out for their size (see
+	// Oversize): each is a message missing from a label's pages.
+	MetricOversize = metrics.Metric{Name: "IndexOversizeSkips", Unit: metrics.Count}
 	// MetricFailures counts the records reported in BatchItemFailures (Lambda
 	// retries from the first; a record that keeps failing ends in the DLQ).
 	MetricFailures = metrics.Metric{Name: "IndexBatchItemFailures", Unit: metrics.Count}
@@ -36,29 +49,29 @@ var (
 	// Directive is the indexer's dimension set and metrics.
 	Directive = &metrics.Directive{
 		Dimensions: [][]string{{metrics.DimStage}},
-		Metrics:    []metrics.Metric{MetricRecords, MetricItemsWritten, MetricItemsDeleted, MetricFailures, MetricLag},
+		Metrics: []metrics.Metric{MetricRecords, MetricIgnored, MetricUnchanged, MetricMessagesRead,
+			MetricItemsWritten, MetricItemsDeleted, MetricOversize, MetricFailures, MetricLag},
 	}
 )
 
 // Indexer keeps the label index exact from the table's stream (NEW_AND_OLD_IMAGES).
 //
-// Each record's effect depends only on its own images: every index item of the
-// new state is put (so an item that went missing comes back with the next
-// change of its message), the items of the labels the old state had and the
-// new one lacks are deleted. Puts and deletes are idempotent, and the
-// records of one item arrive in order within a shard (Lambda keeps that order,
-// also with bisection, retries and ParallelizationFactor), so a replayed
-// batch, or a batch retried from any record on, converges to the index of the
-// item's last state.
+// It reconciles rather than replays: for every message a batch changes, it
+// reads the message item as it is now (strongly consistent) and makes the
+// message's index items match it, over the labels of the records' images and
+// of the item (Plan). What a record says only picks the messages and the
+// labels to look at, so a duplicated, replayed, reordered or retried record
+// cannot leave the index different from the table: the last reconcile of a
+// message reads its last state (docs/label-index.md, "Why the index
+// converges").
 type Indexer struct {
-	client WriteAPI
+	client API
 	table  string
 	log    *slog.Logger
-	// Workers bounds how many messages are indexed at once; the records of one
-	// message always run one after another, in stream order.
+	// Workers bounds how many messages are reconciled at once.
 	Workers int
 	// DeadlineMargin is how long before the invocation's deadline (the
-	// context's, set by the Lambda runtime) the indexer stops: records not
+	// context's, set by the Lambda runtime) the indexer stops: messages not
 	// finished by then are reported in BatchItemFailures, so that Lambda
 	// retries from them instead of the invocation timing out (which would
 	// retry the whole batch and count as a function error). At most half the
@@ -71,20 +84,36 @@ type Indexer struct {
 	Now func() time.Time
 }
 
-// NewIndexer returns an Indexer writing to table.
-func NewIndexer(client WriteAPI, table string, log *slog.Logger) *Indexer {
+// NewIndexer returns an Indexer over table.
+func NewIndexer(client API, table string, log *slog.Logger) *Indexer {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
 	return &Indexer{client: client, table: table, log: log, Workers: 8, DeadlineMargin: 2 * time.Second}
 }
 
-// Handle processes one batch of stream records. A record that cannot be
-// applied is reported in BatchItemFailures (by its sequence number) and the
-// later records of the same message in the batch are left alone: Lambda
-// retries from the lowest failed sequence number, so they come again, in
-// order, after it. The records of other messages are applied. Records not
-// finished DeadlineMargin before the invocation deadline are failures too.
+// message is what a batch holds for one message key.
+type message struct {
+	key     MessageKey
+	records []int // indexes into the batch, in stream order
+	// consider are the labels of the records' readable images.
+	consider []string
+	// before are the labels of the first record's old image: what the index
+	// should hold before the batch, the guess of which items exist.
+	before []string
+	// changed: some record may change an index item. A MODIFY whose images
+	// have the same index items changes none.
+	changed bool
+}
+
+// Handle processes one batch of stream records: one reconcile per message the
+// batch changes. When a message's reconcile fails, its first record in the
+// batch is reported in BatchItemFailures (by sequence number); Lambda retries
+// from the lowest one reported, so every record of that message comes again.
+// Records not finished DeadlineMargin before the invocation deadline are
+// failures too. Records that are not of a message item, or whose message
+// cannot be read, are ignored with a warning and a metric, never failed: no
+// retry could apply them.
 func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.DynamoDBEventResponse, error) {
 	work := ctx
 	if deadline, ok := ctx.Deadline(); ok {
@@ -96,58 +125,123 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 	// Out of time: the invocation's own context is still live, only ours ended.
 	outOfTime := func() bool { return work.Err() != nil && ctx.Err() == nil }
 
-	// Group by message key, keeping stream order inside each group.
-	var order []string
-	groups := map[string][]int{}
+	var done batchStats
+	var order []*message
+	byKey := map[MessageKey]*message{}
 	for i, r := range ev.Records {
-		k := recordKey(r)
-		if _, ok := groups[k]; !ok {
-			order = append(order, k)
+		pk, sk := keyString(r.Change.Keys, table.PartitionKeyAttr), keyString(r.Change.Keys, table.SortKeyAttr)
+		k, ok := ParseMessageKey(pk, sk)
+		if !ok {
+			// The mapping's filter passes every MSG# key; not all are messages.
+			ix.ignore(&done, r, "not a message item", nil)
+			done.add(r)
+			continue
 		}
-		groups[k] = append(groups[k], i)
+		m := byKey[k]
+		if m == nil {
+			m = &message{key: k}
+			byKey[k] = m
+			order = append(order, m)
+		}
+		m.records = append(m.records, i)
+		old, errOld := image(r.Change.OldImage)
+		new, errNew := image(r.Change.NewImage)
+		if err := errors.Join(errOld, errNew); err != nil {
+			// Its labels are unknown; the message as read now still decides.
+			ix.ignore(&done, r, "image not readable", err)
+			m.changed = true
+		}
+		if len(m.records) == 1 && old != nil {
+			m.before = Labels(k.WorkspaceID, k.MediumID, old.Message)
+		}
+		for _, s := range []*Stored{old, new} {
+			if s != nil {
+				m.consider = append(m.consider, Labels(k.WorkspaceID, k.MediumID, s.Message)...)
+			}
+		}
+		if !(events.DynamoDBOperationType(r.EventName) == events.DynamoDBOperationTypeModify && old != nil && new != nil && SameIndex(*old, *new)) {
+			m.changed = true
+		}
 	}
 
 	failed := make([]bool, len(ev.Records))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
+	var toRead []MessageKey
+	for _, m := range order {
+		if m.changed {
+			toRead = append(toRead, m.key)
+			continue
+		}
+		for _, i := range m.records {
+			done.unchanged++
+			done.add(ev.Records[i])
+		}
+	}
 	var late int // messages left for the retry by the deadline
-	var done batchStats
-	sem := make(chan struct{}, max(1, ix.Workers))
-	for _, k := range order {
-		wg.Add(1)
-		sem <- struct{}{}
-		go func(idx []int) {
-			defer func() { <-sem; wg.Done() }()
-			for _, i := range idx {
-				err := work.Err()
-				var c Change
-				if err == nil {
-					c, err = ix.record(work, ev.Records[i])
-				}
-				r := ev.Records[i]
-				if err == nil {
-					mu.Lock()
-					done.add(r, c)
-					mu.Unlock()
-					continue
-				}
-				timedOut := outOfTime()
-				mu.Lock()
-				failed[i] = true
+	now, unreadable, err := Read(work, ix.client, ix.table, toRead)
+	if err != nil {
+		timedOut := outOfTime()
+		for _, m := range order {
+			if m.changed {
+				failed[m.records[0]] = true
 				if timedOut {
 					late++
 				}
-				mu.Unlock()
-				if !timedOut {
-					ix.log.Error("label index: record failed", "sequenceNumber", r.Change.SequenceNumber,
-						"eventName", r.EventName, "pk", keyString(r.Change.Keys, table.PartitionKeyAttr),
-						"sk", keyString(r.Change.Keys, table.SortKeyAttr), "error", err.Error())
-				}
-				return
 			}
-		}(groups[k])
+		}
+		if !timedOut {
+			ix.log.Error("label index: reading the batch's messages failed", "messages", len(toRead), "error", err.Error())
+		}
+	} else {
+		done.read = len(toRead)
+		var mu sync.Mutex
+		var wg sync.WaitGroup
+		sem := make(chan struct{}, max(1, ix.Workers))
+		for _, m := range order {
+			if !m.changed {
+				continue
+			}
+			wg.Add(1)
+			sem <- struct{}{}
+			go func() {
+				defer func() { <-sem; wg.Done() }()
+				var cur *table.Message
+				if c, ok := now[m.key]; ok {
+					cur = &c.Message
+				}
+				var s reconcileStats
+				err := work.Err()
+				if err == nil {
+					s, err = ix.reconcile(work, m, cur)
+				}
+				timedOut := err != nil && outOfTime()
+				mu.Lock()
+				defer mu.Unlock()
+				if err != nil {
+					failed[m.records[0]] = true
+					if timedOut {
+						late++
+					} else {
+						r := ev.Records[m.records[0]]
+						ix.log.Error("label index: message failed", "sequenceNumber", r.Change.SequenceNumber,
+							"pk", table.MessagePK(m.key.WorkspaceID, m.key.MediumID), "sk", m.key.SK, "error", err.Error())
+					}
+					return
+				}
+				done.written += s.written
+				done.deleted += s.deleted
+				done.oversize += s.oversize
+				if uerr, bad := unreadable[m.key]; bad {
+					// Its index items are gone now, as the rebuild would leave it.
+					ix.ignore(&done, ev.Records[m.records[0]], "message item not readable", uerr)
+					done.ignored += len(m.records) - 1
+				}
+				for _, i := range m.records {
+					done.add(ev.Records[i])
+				}
+			}()
+		}
+		wg.Wait()
 	}
-	wg.Wait()
 	if late > 0 {
 		ix.log.Warn("label index: invocation deadline near, records left for Lambda to retry",
 			"messages", late, "margin", ix.DeadlineMargin.String())
@@ -164,16 +258,58 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 	return resp, nil
 }
 
-// batchStats is what an invocation applied.
-type batchStats struct {
-	records, written, deleted int
-	newest                    time.Time
+// ignore counts and logs a record (part) that cannot be applied and is not
+// retried. The message's content stays out of the log.
+func (ix *Indexer) ignore(b *batchStats, r events.DynamoDBEventRecord, why string, err error) {
+	b.ignored++
+	attrs := []any{"sequenceNumber", r.Change.SequenceNumber, "eventName", r.EventName,
+		"pk", keyString(r.Change.Keys, table.PartitionKeyAttr), "sk", keyString(r.Change.Keys, table.SortKeyAttr), "reason", why}
+	if err != nil {
+		attrs = append(attrs, "error", err.Error())
+	}
+	ix.log.Warn("label index: record ignored", attrs...)
 }
 
-func (b *batchStats) add(r events.DynamoDBEventRecord, c Change) {
+type reconcileStats struct{ written, deleted, oversize int }
+
+// reconcile makes the index items of one message match cur (nil: absent),
+// label by label.
+func (ix *Indexer) reconcile(ctx context.Context, m *message, cur *table.Message) (reconcileStats, error) {
+	var s reconcileStats
+	targets, over, err := Plan(m.key, cur, m.consider)
+	if err != nil {
+		return s, err
+	}
+	for _, o := range over {
+		// Not retried: it could never succeed.
+		s.oversize++
+		ix.log.Error("label index: index item over DynamoDB's 400 KB item limit, label not indexed for this message",
+			"pk", table.MessagePK(m.key.WorkspaceID, m.key.MediumID), "sk", m.key.SK, "label", o.Label, "bytes", o.Bytes)
+	}
+	for _, t := range targets {
+		out, err := Write(ctx, ix.client, ix.table, t, slices.Contains(m.before, t.Label))
+		if err != nil {
+			return s, err
+		}
+		switch out {
+		case Created, Replaced:
+			s.written++
+		case Deleted:
+			s.deleted++
+		}
+	}
+	return s, nil
+}
+
+// batchStats is what an invocation did.
+type batchStats struct {
+	records, ignored, unchanged, read, written, deleted, oversize int
+	newest                                                        time.Time
+}
+
+// add counts a record done.
+func (b *batchStats) add(r events.DynamoDBEventRecord) {
 	b.records++
-	b.written += len(c.Puts)
-	b.deleted += len(c.Deletes)
 	if t := r.Change.ApproximateCreationDateTime.Time; t.After(b.newest) {
 		b.newest = t
 	}
@@ -199,60 +335,17 @@ func (ix *Indexer) summary(ctx context.Context, records, failed int, b batchStat
 	doc := metrics.New(t)
 	doc.Dimension(metrics.DimStage, ix.Stage)
 	doc.Put(Directive, MetricRecords, float64(b.records))
+	doc.Put(Directive, MetricIgnored, float64(b.ignored))
+	doc.Put(Directive, MetricUnchanged, float64(b.unchanged))
+	doc.Put(Directive, MetricMessagesRead, float64(b.read))
 	doc.Put(Directive, MetricItemsWritten, float64(b.written))
 	doc.Put(Directive, MetricItemsDeleted, float64(b.deleted))
+	doc.Put(Directive, MetricOversize, float64(b.oversize))
 	doc.Put(Directive, MetricFailures, float64(failed))
 	if !b.newest.IsZero() {
 		doc.Put(Directive, MetricLag, float64(max(0, t.Sub(b.newest).Milliseconds())))
 	}
 	metrics.Log(ctx, ix.log, level, msg, doc, attrs...)
-}
-
-// record applies one stream record and returns what it wrote.
-func (ix *Indexer) record(ctx context.Context, r events.DynamoDBEventRecord) (Change, error) {
-	// The event source mapping only sends message records (FilterCriteria on
-	// the pk prefix); anything else is ignored here too.
-	if !strings.HasPrefix(keyString(r.Change.Keys, table.PartitionKeyAttr), table.MessagePKPrefix) {
-		return Change{}, nil
-	}
-	old, err := image(r.Change.OldImage)
-	if err != nil {
-		return Change{}, fmt.Errorf("old image: %w", err)
-	}
-	new, err := image(r.Change.NewImage)
-	if err != nil {
-		return Change{}, fmt.Errorf("new image: %w", err)
-	}
-	switch events.DynamoDBOperationType(r.EventName) {
-	case events.DynamoDBOperationTypeInsert:
-		old = nil
-		if new == nil {
-			return Change{}, errors.New("INSERT without a new image: the stream must be NEW_AND_OLD_IMAGES")
-		}
-	case events.DynamoDBOperationTypeModify:
-		if old == nil || new == nil {
-			return Change{}, errors.New("MODIFY without both images: the stream must be NEW_AND_OLD_IMAGES")
-		}
-	case events.DynamoDBOperationTypeRemove:
-		new = nil
-		if old == nil {
-			return Change{}, errors.New("REMOVE without an old image: the stream must be NEW_AND_OLD_IMAGES")
-		}
-	default:
-		return Change{}, fmt.Errorf("unknown event %q", r.EventName)
-	}
-	c, err := Diff(old, new)
-	if err != nil {
-		return Change{}, err
-	}
-	for _, o := range c.TooLarge {
-		// Not retried: it could never succeed. The message's content stays out
-		// of the log.
-		ix.log.Error("label index: index item over DynamoDB's 400 KB item limit, label not indexed for this message",
-			"sequenceNumber", r.Change.SequenceNumber, "pk", keyString(r.Change.Keys, table.PartitionKeyAttr),
-			"sk", keyString(r.Change.Keys, table.SortKeyAttr), "label", o.Label, "bytes", o.Bytes)
-	}
-	return c, apply(ctx, ix.client, ix.table, c)
 }
 
 // image decodes a message image; nil for an absent image.
@@ -272,10 +365,6 @@ func image(img map[string]events.DynamoDBAttributeValue) (*Stored, error) {
 		return nil, errors.New("not a message item")
 	}
 	return &s, nil
-}
-
-func recordKey(r events.DynamoDBEventRecord) string {
-	return keyString(r.Change.Keys, table.PartitionKeyAttr) + "\x00" + keyString(r.Change.Keys, table.SortKeyAttr)
 }
 
 func keyString(keys map[string]events.DynamoDBAttributeValue, name string) string {

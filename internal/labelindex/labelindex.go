@@ -196,61 +196,76 @@ func indexKey(workspaceID, mediumID, label, sk string) map[string]types.Attribut
 	return table.Key(table.LabelPK(workspaceID, mediumID, label), sk)
 }
 
-// Change is what the index needs after a message went from old to new (either
-// nil: inserted or removed): the items to put and the keys to delete.
-type Change struct {
-	Puts    []map[string]types.AttributeValue
-	Deletes []map[string]types.AttributeValue
-	// TooLarge are the new state's labels whose index item would exceed
-	// MaxItemBytes: not put, and their keys are in Deletes (see Oversize).
-	TooLarge []Oversize
+// MessageKey names a message item: its channel and sort key.
+type MessageKey struct{ WorkspaceID, MediumID, SK string }
+
+// ParseMessageKey reads a message item's key. ok is false for every other key,
+// also one under a MSG# partition that is not a message's (MSG#ws-1 / META,
+// MSG#ws-1#ch-1 / META, MSG#ws-1#ch-1#thread-9 / ...).
+func ParseMessageKey(pk, sk string) (k MessageKey, ok bool) {
+	ws, medium, ok := table.ParseMessagePK(pk)
+	if !ok || !table.ValidMessageSK(sk) {
+		return MessageKey{}, false
+	}
+	return MessageKey{ws, medium, sk}, true
 }
 
-// Diff computes the Change from one state of a message item to the next: every
-// index item of the new state is put (idempotent puts of whole items, so a
-// MODIFY also recreates an item that went missing, and a text or kind change
-// reaches every label of the message), and the items of the labels the old
-// state had and the new one lacks are deleted.
-func Diff(old, new *Stored) (Change, error) {
-	var c Change
-	var oldItems, newItems map[string]map[string]types.AttributeValue
-	var err error
-	if old != nil {
-		if oldItems, _, err = itemsOf(old.WorkspaceID, old.MediumID, old.SK, old.Message); err != nil {
-			return c, err
+// Key is the message item's DynamoDB key.
+func (k MessageKey) Key() map[string]types.AttributeValue {
+	return table.Key(table.MessagePK(k.WorkspaceID, k.MediumID), k.SK)
+}
+
+// IndexKey is the key of the message's index item under label.
+func (k MessageKey) IndexKey(label string) map[string]types.AttributeValue {
+	return indexKey(k.WorkspaceID, k.MediumID, label, k.SK)
+}
+
+func (k MessageKey) String() string { return table.MessagePK(k.WorkspaceID, k.MediumID) + " " + k.SK }
+
+// Key is the key of the stored message.
+func (s Stored) Key() MessageKey { return MessageKey{s.WorkspaceID, s.MediumID, s.SK} }
+
+// Target is what one label's index item of a message must become: Item, or
+// absent when Item is nil.
+type Target struct {
+	Label string
+	Key   map[string]types.AttributeValue
+	Item  map[string]types.AttributeValue
+}
+
+// Plan is the reconcile of one message's index with the message as it is now:
+// cur, or nil when the message is absent (or unreadable: then it has no index
+// items, as the rebuild sees it too). Every label of cur gets its item; every
+// other label of consider (the labels the index may hold for the message:
+// those of the stream images, of an earlier read) is deleted. A label whose
+// item would exceed MaxItemBytes is deleted too and reported (see Oversize).
+// Targets come label by label, sorted, each written on its own (Write), so
+// that each index item's creation, replacement and deletion is one
+// conditional write.
+func Plan(k MessageKey, cur *table.Message, consider []string) ([]Target, []Oversize, error) {
+	var items map[string]map[string]types.AttributeValue
+	var over []Oversize
+	labels := slices.Clone(consider)
+	if cur != nil {
+		var err error
+		if items, over, err = itemsOf(k.WorkspaceID, k.MediumID, k.SK, *cur); err != nil {
+			return nil, nil, err
 		}
+		labels = append(labels, Labels(k.WorkspaceID, k.MediumID, *cur)...)
 	}
-	if new != nil {
-		if newItems, c.TooLarge, err = itemsOf(new.WorkspaceID, new.MediumID, new.SK, new.Message); err != nil {
-			return c, err
-		}
-		// An earlier copy under an oversize label is deleted, not left stale
-		// (unless the loop below deletes it already).
-		for _, o := range c.TooLarge {
-			if _, had := oldItems[o.Label]; !had || !sameChannelAndSK(old, new) {
-				c.Deletes = append(c.Deletes, indexKey(new.WorkspaceID, new.MediumID, o.Label, new.SK))
-			}
-		}
-	}
-	samePlace := sameChannelAndSK(old, new)
-	for _, l := range slices.Sorted(maps.Keys(newItems)) {
-		c.Puts = append(c.Puts, newItems[l])
-	}
-	for _, l := range slices.Sorted(maps.Keys(oldItems)) {
-		if _, kept := newItems[l]; kept && samePlace {
+	slices.Sort(labels)
+	var out []Target
+	for _, l := range slices.Compact(labels) {
+		if !Indexable(k.WorkspaceID, k.MediumID, l) {
 			continue
 		}
-		c.Deletes = append(c.Deletes, indexKey(old.WorkspaceID, old.MediumID, l, old.SK))
+		out = append(out, Target{Label: l, Key: k.IndexKey(l), Item: items[l]})
 	}
-	return c, nil
-}
-
-func sameChannelAndSK(a, b *Stored) bool {
-	return a != nil && b != nil && a.WorkspaceID == b.WorkspaceID && a.MediumID == b.MediumID && a.SK == b.SK
+	return out, over, nil
 }
 
 // SameIndex reports whether two states of a message have the same index items
-// (same labels, same content).
+// (same labels, same content): a change between them needs no index write.
 func SameIndex(a, b Stored) bool {
 	x, err := Items(a.WorkspaceID, a.MediumID, a.SK, a.Message)
 	if err != nil {

@@ -17,27 +17,40 @@ import (
 	"github.com/vip-messages/api/internal/testkit/emfcheck"
 )
 
-// The indexer writes one EMF document per invocation: records applied, index
-// items written and deleted, records reported failed, and the lag of the
-// newest record applied (a failed record's age is not the index's lag).
+// The indexer writes one EMF document per invocation: records done, ignored
+// and unchanged, messages read, index items written and deleted, records
+// reported failed, and the lag of the newest record applied (a failed
+// record's age is not the index's lag).
 func TestIndexerMetrics(t *testing.T) {
 	a1 := msg("a", 1, "x", "y", "z")
 	b1 := msg("b", 2, "x")
 	c1 := msg("c", 3, "x", "y")
 	c2 := msg("c", 3, "y")
+	d1 := msg("d", 4, "x")
 	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	meta := recordOf(t, 6, nil, d1)
+	meta.Change.Keys = map[string]events.DynamoDBAttributeValue{"pk": events.NewStringAttribute("MSG#" + ws), "sk": events.NewStringAttribute("META")}
+	meta.Change.NewImage = meta.Change.Keys
 	recs := []events.DynamoDBEventRecord{
 		recordOf(t, 1, nil, b1),
 		recordOf(t, 2, nil, a1), // fails, and is the newest of all
 		recordOf(t, 3, nil, c1),
-		recordOf(t, 4, c1, c2), // puts y again, deletes x
+		recordOf(t, 4, c1, c2), // y created, x (indexed before) deleted
+		recordOf(t, 5, d1, d1), // nothing indexed changed
+		meta,                   // not a message
 	}
-	created := []time.Duration{-90 * time.Second, -time.Second, -80 * time.Second, -42 * time.Second}
+	created := []time.Duration{-90 * time.Second, -time.Second, -80 * time.Second, -42 * time.Second, -50 * time.Second, -60 * time.Second}
 	for i := range recs {
 		recs[i].Change.ApproximateCreationDateTime = events.SecondsEpochTime{Time: now.Add(created[i])}
 	}
 	f := newFakeWrites()
-	f.stuckSK, f.unprocessed = table.MessageSK(a1.Timestamp, a1.MessageID), 0
+	f.store(t, a1, b1, c2, d1)
+	cx, err := labelindex.MessageItems(ws, ch, *c1)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.items[indexKeyOf(c1, "x")] = cx[0]
+	f.stuckSK = table.MessageSK(a1.Timestamp, a1.MessageID)
 
 	var logs bytes.Buffer
 	// At error level: the metrics line is written anyway.
@@ -66,9 +79,13 @@ func TestIndexerMetrics(t *testing.T) {
 		got[name] = m.Value
 	}
 	want := map[string]float64{
-		"IndexRecordsProcessed":  3,
-		"IndexItemsWritten":      4, // b: x; c1: x, y; c2: y
-		"IndexItemsDeleted":      1, // c2: x
+		"IndexRecordsProcessed":  5, // all but a's
+		"IndexRecordsIgnored":    1, // MSG#ws-1 / META
+		"IndexRecordsUnchanged":  1, // d
+		"IndexMessagesRead":      3, // a, b, c
+		"IndexItemsWritten":      2, // b: x; c: y
+		"IndexItemsDeleted":      1, // c: x
+		"IndexOversizeSkips":     0,
 		"IndexBatchItemFailures": 1,
 		"IndexLag":               42000,
 	}
@@ -86,7 +103,9 @@ func TestIndexerMetrics(t *testing.T) {
 // Without a Stage there is no document, and the summary line follows the level.
 func TestIndexerWithoutStageWritesNoMetrics(t *testing.T) {
 	var logs bytes.Buffer
-	ix := labelindex.NewIndexer(newFakeWrites(), "t", slog.New(slog.NewJSONHandler(&logs, nil)))
+	f := newFakeWrites()
+	f.store(t, msg("a", 1, "x"))
+	ix := labelindex.NewIndexer(f, "t", slog.New(slog.NewJSONHandler(&logs, nil)))
 	if _, err := ix.Handle(context.Background(), events.DynamoDBEvent{Records: []events.DynamoDBEventRecord{recordOf(t, 1, nil, msg("a", 1, "x"))}}); err != nil {
 		t.Fatal(err)
 	}

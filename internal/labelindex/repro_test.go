@@ -39,7 +39,8 @@ func TestSkippedRemoveThenReinsert(t *testing.T) {
 			again := m
 			again.Labels = c.labels
 			w.put(t, again)
-			w.step(t) // the INSERT only
+			w.deliver(t, w.batch(t, 1)) // the INSERT only
+			w.pending = 0
 
 			w.deliver(t, skipped)
 			w.check(t)

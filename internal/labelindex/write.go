@@ -2,81 +2,180 @@ package labelindex
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/table"
 )
 
-// WriteAPI is the part of the DynamoDB client that writes index items: exactly
-// what the indexer's role grants (template.yaml, LabelIndexerFunction).
-type WriteAPI interface {
+// API is the part of the DynamoDB client the indexer uses: exactly what its
+// role grants (template.yaml, LabelIndexerFunction): strongly consistent reads
+// of message items, conditional writes of index items.
+type API interface {
+	ReadAPI
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
-	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
 }
 
-// maxBatch is BatchWriteItem's limit of requests per call.
-const maxBatch = 25
+// ReadAPI reads message items.
+type ReadAPI interface {
+	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
+}
 
-// MaxUnprocessedRounds bounds the retries of a batch's unprocessed requests
-// (and, in the rebuild, of unprocessed keys and of transactions a conflict
-// cancelled).
+// MaxUnprocessedRounds bounds the retries of a read's unprocessed keys, of a
+// label's write whose condition keeps flipping under concurrent writers, and
+// (in the rebuild) of transactions a conflict cancelled.
 const MaxUnprocessedRounds = 8
 
-// apply writes a Change: a single request as PutItem/DeleteItem, more in
-// BatchWriteItem calls of up to 25 with unprocessed requests retried. Every
-// request is idempotent (a put of the full item, a delete by key), so a Change
-// applied twice leaves the same table.
-func apply(ctx context.Context, client WriteAPI, table string, c Change) error {
-	switch {
-	case len(c.Puts)+len(c.Deletes) == 0:
-		return nil
-	case len(c.Puts) == 1 && len(c.Deletes) == 0:
-		_, err := client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(table), Item: c.Puts[0]})
-		return wrap("put", err)
-	case len(c.Puts) == 0 && len(c.Deletes) == 1:
-		_, err := client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(table), Key: c.Deletes[0]})
-		return wrap("delete", err)
-	}
-	reqs := make([]types.WriteRequest, 0, len(c.Puts)+len(c.Deletes))
-	for _, it := range c.Puts {
-		reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: it}})
-	}
-	for _, k := range c.Deletes {
-		reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
-	}
-	return BatchWrite(ctx, client, table, reqs)
+// maxBatchGet is BatchGetItem's limit of keys per call.
+const maxBatchGet = 100
+
+// Current is a message item as read now.
+type Current struct {
+	Stored
+	// Item is the item as stored, for a condition that it is still so.
+	Item map[string]types.AttributeValue
 }
 
-// BatchWrite writes reqs in BatchWriteItem calls of up to 25, retrying the
-// unprocessed requests with a growing pause.
-func BatchWrite(ctx context.Context, client interface {
-	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
-}, table string, reqs []types.WriteRequest) error {
-	for start := 0; start < len(reqs); start += maxBatch {
-		pending := map[string][]types.WriteRequest{table: reqs[start:min(start+maxBatch, len(reqs))]}
-		for round := 0; len(pending[table]) > 0; round++ {
+// Read reads the message items at keys, strongly consistent (BatchGetItem of up
+// to 100 keys, unprocessed keys retried). found holds the messages that exist
+// and can be read; unreadable the message items that exist and cannot (a
+// malformed item, which has no index items, as the rebuild sees it). A key in
+// neither is absent.
+func Read(ctx context.Context, client ReadAPI, tableName string, keys []MessageKey) (found map[MessageKey]Current, unreadable map[MessageKey]error, err error) {
+	found, unreadable = map[MessageKey]Current{}, map[MessageKey]error{}
+	for start := 0; start < len(keys); start += maxBatchGet {
+		var req []map[string]types.AttributeValue
+		for _, k := range keys[start:min(start+maxBatchGet, len(keys))] {
+			req = append(req, k.Key())
+		}
+		pending := map[string]types.KeysAndAttributes{tableName: {Keys: req, ConsistentRead: aws.Bool(true)}}
+		for round := 0; len(pending[tableName].Keys) > 0; round++ {
 			if round > 0 {
 				if round > MaxUnprocessedRounds {
-					return fmt.Errorf("labelindex: %d index writes still unprocessed", len(pending[table]))
+					return nil, nil, fmt.Errorf("labelindex: %d messages still unprocessed after retries", len(pending[tableName].Keys))
 				}
-				select {
-				case <-ctx.Done():
-					return ctx.Err()
-				case <-time.After(time.Duration(round*round) * 25 * time.Millisecond):
+				if err := pause(ctx, round); err != nil {
+					return nil, nil, err
 				}
 			}
-			out, err := client.BatchWriteItem(ctx, &dynamodb.BatchWriteItemInput{RequestItems: pending})
+			out, err := client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
 			if err != nil {
-				return wrap("batch write", err)
+				return nil, nil, fmt.Errorf("labelindex: read messages: %w", err)
 			}
-			pending = out.UnprocessedItems
+			for _, it := range out.Responses[tableName] {
+				pk, _ := it[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
+				sk, _ := it[table.SortKeyAttr].(*types.AttributeValueMemberS)
+				if pk == nil || sk == nil {
+					continue
+				}
+				k, ok := ParseMessageKey(pk.Value, sk.Value)
+				if !ok {
+					continue
+				}
+				s, _, err := Decode(it)
+				if err != nil {
+					unreadable[k] = err
+					continue
+				}
+				found[k] = Current{Stored: s, Item: it}
+			}
+			pending = out.UnprocessedKeys
 		}
 	}
-	return nil
+	return found, unreadable, nil
+}
+
+// pause waits before retry round n (25 ms, 100 ms, 225 ms, ...).
+func pause(ctx context.Context, n int) error {
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-time.After(time.Duration(n*n) * 25 * time.Millisecond):
+		return nil
+	}
+}
+
+// Outcome is what a label's write did to its index item: the transitions a
+// per-label counter follows (+1 Created, -1 Deleted, 0 otherwise).
+type Outcome int
+
+const (
+	// Absent: the target was no item and there was none (a delete-if-present
+	// whose condition failed).
+	Absent Outcome = iota
+	// Created: a put-if-absent created the item.
+	Created
+	// Replaced: a put-if-present replaced the item's content.
+	Replaced
+	// Deleted: a delete-if-present deleted the item.
+	Deleted
+)
+
+// The conditions of the transitions, on the index item itself.
+var (
+	ifAbsent  = "attribute_not_exists(" + table.PartitionKeyAttr + ")"
+	ifPresent = "attribute_exists(" + table.PartitionKeyAttr + ")"
+)
+
+// Try performs one conditional write of a target: a put of t.Item, or a delete
+// of t.Key when t.Item is nil, under the condition cond (an expression on the
+// index item's own attributes). failed reports that the condition was false.
+type Try func(ctx context.Context, t Target, cond string) (failed bool, err error)
+
+// Transition makes one label's index item what t says with conditional writes,
+// so that every change of the item is one of the Outcomes and is known:
+//   - an item to put: a put-if-absent (Created) or a put-if-present (Replaced),
+//     starting with the one exists guesses; when its condition fails, the other;
+//   - no item: a delete-if-present (Deleted), or nothing (Absent).
+//
+// Either order ends in at most two writes unless a concurrent writer keeps
+// flipping the item between them.
+func Transition(ctx context.Context, t Target, exists bool, try Try) (Outcome, error) {
+	if t.Item == nil {
+		failed, err := try(ctx, t, ifPresent)
+		if err != nil {
+			return Absent, err
+		}
+		if failed {
+			return Absent, nil
+		}
+		return Deleted, nil
+	}
+	for round := 0; round <= MaxUnprocessedRounds; round++ {
+		cond, outcome := ifAbsent, Created
+		if exists {
+			cond, outcome = ifPresent, Replaced
+		}
+		failed, err := try(ctx, t, cond)
+		if err != nil || !failed {
+			return outcome, err
+		}
+		exists = !exists
+	}
+	return Absent, fmt.Errorf("labelindex: index item %s kept appearing and disappearing", t.Label)
+}
+
+// Write is Transition with plain conditional PutItem and DeleteItem calls.
+func Write(ctx context.Context, client API, tableName string, t Target, exists bool) (Outcome, error) {
+	return Transition(ctx, t, exists, func(ctx context.Context, t Target, cond string) (bool, error) {
+		var err error
+		if t.Item != nil {
+			_, err = client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tableName), Item: t.Item, ConditionExpression: aws.String(cond)})
+		} else {
+			_, err = client.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(tableName), Key: t.Key, ConditionExpression: aws.String(cond)})
+		}
+		var ccf *types.ConditionalCheckFailedException
+		if errors.As(err, &ccf) {
+			return true, nil
+		}
+		return false, wrap("write index item", err)
+	})
 }
 
 func wrap(op string, err error) error {

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
@@ -25,7 +26,8 @@ type API interface {
 	Query(ctx context.Context, in *dynamodb.QueryInput, opts ...func(*dynamodb.Options)) (*dynamodb.QueryOutput, error)
 	Scan(ctx context.Context, in *dynamodb.ScanInput, opts ...func(*dynamodb.Options)) (*dynamodb.ScanOutput, error)
 	BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error)
-	BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error)
+	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
+	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
 	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
@@ -216,14 +218,34 @@ func (r *Rebuilder) pageSize() int {
 	return r.PageSize
 }
 
+// finishTimeout bounds how long a page goes on after its context ended:
+// once its first index write is sent, its writes, re-read and repair finish
+// under a context of their own, so that an interruption never leaves a
+// page's stale write unrepaired.
+var finishTimeout = 2 * time.Minute
+
+// ErrMayBeStale wraps the error of a page that could not finish its re-read
+// and repair: index items it wrote may be stale (a label the message lost
+// meanwhile) until the rebuild runs again over that page (its resume token
+// covers it).
+var ErrMayBeStale = errors.New("the label index may be stale for messages of the last page")
+
 // page writes the index items of the message items read, then reads those
-// messages again and repairs the ones that changed meanwhile.
+// messages again and repairs the ones that changed meanwhile. Once it starts
+// writing it finishes, whatever happens to ctx (within finishTimeout).
 func (r *Rebuilder) page(ctx context.Context, items []map[string]types.AttributeValue, p *Progress) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
 	var read []labelindex.Stored
-	var reqs []types.WriteRequest
 	for _, it := range items {
 		s, ok, err := labelindex.Decode(it)
 		if !ok {
+			pk, _ := it[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
+			if pk != nil && strings.HasPrefix(pk.Value, table.MessagePKPrefix) {
+				// Not a message, under a message partition: counted, not indexed.
+				p.Skipped++
+			}
 			continue
 		}
 		p.Messages++
@@ -231,105 +253,87 @@ func (r *Rebuilder) page(ctx context.Context, items []map[string]types.Attribute
 			p.Skipped++
 			continue
 		}
-		// From nothing to s: every index item of s is put; one over the item
-		// size limit is not, and no stale copy is kept (labelindex.Oversize).
-		c, err := labelindex.Diff(nil, &s)
-		if err != nil {
-			p.Skipped++
-			continue
-		}
 		read = append(read, s)
-		for _, av := range c.Puts {
-			reqs = append(reqs, types.WriteRequest{PutRequest: &types.PutRequest{Item: av}})
-		}
-		p.TooLarge += len(c.TooLarge)
-		for _, k := range c.Deletes {
-			reqs = append(reqs, types.WriteRequest{DeleteRequest: &types.DeleteRequest{Key: k}})
-		}
 	}
-	if err := labelindex.BatchWrite(ctx, r.client, r.table, reqs); err != nil {
-		return err
-	}
-	p.Written += countPuts(reqs)
 	p.Pages++
 	if len(read) == 0 {
 		return nil
 	}
-
-	now, err := r.reread(ctx, read)
+	fin, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	werr := r.writePage(fin, read, p)
+	// Re-read even after a failed write: what was written must be repaired.
+	now, _, err := labelindex.Read(fin, r.client, r.table, keysOf(read))
 	if err != nil {
-		return err
+		return errors.Join(werr, fmt.Errorf("%w: %w", ErrMayBeStale, err))
 	}
 	for _, s := range read {
-		cur, exists := now[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]
+		cur, exists := now[s.Key()]
 		if exists && labelindex.SameIndex(s, cur.Stored) {
 			continue
 		}
 		// The message changed (or went) after it was read: move its index from
 		// what this page wrote to its present state (all of it).
-		var next *current
+		var next *labelindex.Current
 		if exists {
 			next = &cur
 		}
-		if err := r.repair(ctx, s, next); err != nil {
-			return err
+		if err := r.repair(fin, s, next); err != nil {
+			return errors.Join(werr, fmt.Errorf("%w: %w", ErrMayBeStale, err))
 		}
 		p.Repaired++
 	}
-	return nil
+	if werr == nil {
+		// A page whose context ended while it finished is not done.
+		werr = ctx.Err()
+	}
+	return werr
 }
 
-// current is a message item as re-read: decoded, and as stored, for the
-// condition that it is still so.
-type current struct {
-	labelindex.Stored
-	item map[string]types.AttributeValue
-}
-
-// reread reads the messages again, strongly consistent, keyed by pk "\n" sk.
-func (r *Rebuilder) reread(ctx context.Context, read []labelindex.Stored) (map[string]current, error) {
-	out := map[string]current{}
-	for start := 0; start < len(read); start += 100 {
-		var keys []map[string]types.AttributeValue
-		for _, s := range read[start:min(start+100, len(read))] {
-			keys = append(keys, table.Key(table.MessagePK(s.WorkspaceID, s.MediumID), s.SK))
-		}
-		pending := map[string]types.KeysAndAttributes{r.table: {Keys: keys, ConsistentRead: aws.Bool(true)}}
-		for round := 0; len(pending[r.table].Keys) > 0; round++ {
-			if round > labelindex.MaxUnprocessedRounds {
-				return nil, errors.New("labelindex: messages still unprocessed after retries")
-			}
-			if round > 0 {
-				select {
-				case <-ctx.Done():
-					return nil, ctx.Err()
-				case <-time.After(time.Duration(round*round) * 25 * time.Millisecond):
+// writePage writes the index items of the messages, a few messages at a time,
+// each label with its own conditional write (labelindex.Transition).
+func (r *Rebuilder) writePage(ctx context.Context, read []labelindex.Stored, p *Progress) error {
+	var mu sync.Mutex
+	var errs []error
+	var wg sync.WaitGroup
+	sem := make(chan struct{}, 8)
+	for _, s := range read {
+		wg.Add(1)
+		sem <- struct{}{}
+		go func() {
+			defer func() { <-sem; wg.Done() }()
+			targets, over, err := labelindex.Plan(s.Key(), &s.Message, nil)
+			written := 0
+			for _, t := range targets {
+				if err != nil {
+					break
+				}
+				var out labelindex.Outcome
+				// A rebuild mostly finds the items there already.
+				out, err = labelindex.Write(ctx, r.client, r.table, t, true)
+				if out == labelindex.Created || out == labelindex.Replaced {
+					written++
 				}
 			}
-			res, err := r.client.BatchGetItem(ctx, &dynamodb.BatchGetItemInput{RequestItems: pending})
+			mu.Lock()
+			defer mu.Unlock()
+			p.Written += written
+			p.TooLarge += len(over)
 			if err != nil {
-				return nil, fmt.Errorf("labelindex: read messages again: %w", err)
+				errs = append(errs, err)
 			}
-			for _, it := range res.Responses[r.table] {
-				s, ok, err := labelindex.Decode(it)
-				if ok && err == nil {
-					out[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK] = current{Stored: s, item: it}
-				}
-			}
-			pending = res.UnprocessedKeys
-		}
+		}()
 	}
-	return out, nil
+	wg.Wait()
+	return errors.Join(errs...)
 }
 
-func countPuts(reqs []types.WriteRequest) int {
-	n := 0
-	for _, r := range reqs {
-		if r.PutRequest != nil {
-			n++
-		}
+func keysOf(ss []labelindex.Stored) []labelindex.MessageKey {
+	out := make([]labelindex.MessageKey, len(ss))
+	for i, s := range ss {
+		out[i] = s.Key()
 	}
-	return n
+	return out
 }
 
 // ChannelToken is the resume token of a channel rebuild that has done every

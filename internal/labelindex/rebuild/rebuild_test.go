@@ -6,6 +6,7 @@ import (
 	"maps"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -78,16 +79,19 @@ func TestRebuildAll(t *testing.T) {
 // page that read it, as the AI labelling (and the live indexer) might.
 type racingClient struct {
 	rebuild.API
+	mu   sync.Mutex
 	once func()
 }
 
-func (c *racingClient) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
-	if c.once != nil {
-		f := c.once
-		c.once = nil
+func (c *racingClient) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.mu.Lock()
+	f := c.once
+	c.once = nil
+	c.mu.Unlock()
+	if f != nil {
 		f()
 	}
-	return c.API.BatchWriteItem(ctx, in, opts...)
+	return c.API.PutItem(ctx, in, opts...)
 }
 
 func TestRebuildRepairsAMessageChangedMeanwhile(t *testing.T) {
@@ -252,25 +256,34 @@ func TestSweepKeepsAnItemTheIndexerRecreated(t *testing.T) {
 	w.check(t)
 }
 
-// repairRacer runs beforeWrite before the first BatchWriteItem (the page's
-// write) and afterReread after the first BatchGetItem (the page's re-read).
+// repairRacer runs beforeWrite before the first PutItem (the page's writes)
+// and afterReread after the first BatchGetItem (the page's re-read).
 type repairRacer struct {
 	rebuild.API
+	mu                       sync.Mutex
 	beforeWrite, afterReread func()
 }
 
-func (c *repairRacer) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
-	if f := c.beforeWrite; f != nil {
-		c.beforeWrite = nil
+func (c *repairRacer) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.mu.Lock()
+	f := c.beforeWrite
+	c.beforeWrite = nil
+	c.mu.Unlock()
+	if f != nil {
 		f()
 	}
-	return c.API.BatchWriteItem(ctx, in, opts...)
+	return c.API.PutItem(ctx, in, opts...)
 }
 
 func (c *repairRacer) BatchGetItem(ctx context.Context, in *dynamodb.BatchGetItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchGetItemOutput, error) {
 	out, err := c.API.BatchGetItem(ctx, in, opts...)
-	if f := c.afterReread; f != nil && err == nil {
+	c.mu.Lock()
+	f := c.afterReread
+	if err == nil {
 		c.afterReread = nil
+	}
+	c.mu.Unlock()
+	if f != nil && err == nil {
 		f()
 	}
 	return out, err
@@ -316,21 +329,25 @@ func TestRebuildRepairLosesTheRaceToTheIndexer(t *testing.T) {
 	w.check(t)
 }
 
-// cancelAfterWrite cancels the rebuild's context once a page's writes are done,
-// after changing a message between the page's read and its write: the stop
-// falls between the write and the re-read that would repair it.
+// cancelAfterWrite changes a message between the page's read and its first
+// index write, and cancels the rebuild's context once that write is done: the
+// stop falls between the page's writes and the re-read that repairs them.
 type cancelAfterWrite struct {
 	rebuild.API
+	mu          sync.Mutex
 	beforeWrite func()
 	cancel      context.CancelFunc
 }
 
-func (c *cancelAfterWrite) BatchWriteItem(ctx context.Context, in *dynamodb.BatchWriteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.BatchWriteItemOutput, error) {
-	if f := c.beforeWrite; f != nil {
-		c.beforeWrite = nil
+func (c *cancelAfterWrite) PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error) {
+	c.mu.Lock()
+	f := c.beforeWrite
+	c.beforeWrite = nil
+	c.mu.Unlock()
+	if f != nil {
 		f()
 	}
-	out, err := c.API.BatchWriteItem(ctx, in, opts...)
+	out, err := c.API.PutItem(ctx, in, opts...)
 	c.cancel()
 	return out, err
 }

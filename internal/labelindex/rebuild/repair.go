@@ -2,6 +2,7 @@ package rebuild
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -28,73 +29,93 @@ var indexedAttrs = func() []string {
 	return slices.Sorted(maps.Keys(av))
 }()
 
+// errLost: the message is no longer as read; the reconcile starts over.
+var errLost = errors.New("labelindex: the message changed")
+
 // repair moves the index of a message from what a page wrote for it (s) to the
-// message as re-read (cur; nil when it is gone). Every write is a transaction
-// with a ConditionCheck that the message is still as re-read, so that a newer
-// change, which the live indexer applies from the stream, is never undone by
-// a stale repair. When one loses that race, the message is read again and the
-// repair starts over from there, also deleting the items of every label the
-// rebuild has seen on it (it may have written them).
-func (r *Rebuilder) repair(ctx context.Context, s labelindex.Stored, cur *current) error {
-	seen := labelindex.Labels(s.WorkspaceID, s.MediumID, s.Message)
+// message as re-read (cur; nil when it is gone).
+func (r *Rebuilder) repair(ctx context.Context, s labelindex.Stored, cur *labelindex.Current) error {
+	_, err := r.reconcile(ctx, s.Key(), labelindex.Labels(s.WorkspaceID, s.MediumID, s.Message), cur)
+	return err
+}
+
+// reconcile makes the index items of the message at k match the message as
+// read (cur; nil when absent), over the labels of cur and consider, with the
+// same per-label transitions as the indexer (labelindex.Transition), each in a
+// transaction whose ConditionCheck requires the message to be still as read:
+// a newer change, which the live indexer applies from the stream, is never
+// undone by a stale write. When one loses that race, the message is read again
+// and the reconcile starts over from there, over every label seen so far (it
+// may have written them).
+func (r *Rebuilder) reconcile(ctx context.Context, k labelindex.MessageKey, consider []string, cur *labelindex.Current) (changed int, err error) {
+	seen := consider
 	for round := 0; ; round++ {
-		var next *labelindex.Stored
+		var msg *table.Message
 		if cur != nil {
-			next = &cur.Stored
-			seen = append(seen, labelindex.Labels(s.WorkspaceID, s.MediumID, cur.Message)...)
+			msg = &cur.Message
+			seen = append(seen, labelindex.Labels(k.WorkspaceID, k.MediumID, cur.Message)...)
 		}
-		// A state carrying every label seen: Diff deletes those the message no
-		// longer has, and puts every item it has.
-		from := labelindex.Stored{WorkspaceID: s.WorkspaceID, MediumID: s.MediumID, SK: s.SK, Message: table.Message{Labels: seen}}
-		c, err := labelindex.Diff(&from, next)
+		targets, _, err := labelindex.Plan(k, msg, seen)
 		if err != nil {
-			return err
+			return changed, err
 		}
-		lost, err := r.writeIf(ctx, s, cur, c)
-		if err != nil || !lost {
-			return err
+		check := asReRead(r.table, k.Key(), cur)
+		lost := false
+		for _, t := range targets {
+			out, err := labelindex.Transition(ctx, t, t.Item != nil, func(ctx context.Context, t labelindex.Target, cond string) (bool, error) {
+				return r.guarded(ctx, check, t, cond)
+			})
+			if errors.Is(err, errLost) {
+				lost = true
+				break
+			}
+			if err != nil {
+				return changed, fmt.Errorf("labelindex: repair index item: %w", err)
+			}
+			if out != labelindex.Absent {
+				changed++
+			}
+		}
+		if !lost {
+			return changed, nil
 		}
 		if round >= labelindex.MaxUnprocessedRounds {
-			return fmt.Errorf("labelindex: message %s kept changing during its repair", s.SK)
+			return changed, fmt.Errorf("labelindex: message %s kept changing during its repair", k)
 		}
-		now, err := r.reread(ctx, []labelindex.Stored{s})
+		now, _, err := labelindex.Read(ctx, r.client, r.table, []labelindex.MessageKey{k})
 		if err != nil {
-			return err
+			return changed, err
 		}
 		cur = nil
-		if c, ok := now[table.MessagePK(s.WorkspaceID, s.MediumID)+"\n"+s.SK]; ok {
+		if c, ok := now[k]; ok {
 			cur = &c
 		}
 	}
 }
 
-// writeIf applies c, one index item per transaction, each conditioned on the
-// message of s being as cur. lost is true when the message had changed.
-func (r *Rebuilder) writeIf(ctx context.Context, s labelindex.Stored, cur *current, c labelindex.Change) (lost bool, err error) {
-	check := asReRead(r.table, table.Key(table.MessagePK(s.WorkspaceID, s.MediumID), s.SK), cur)
-	var writes []types.TransactWriteItem
-	for _, it := range c.Puts {
-		writes = append(writes, types.TransactWriteItem{Put: &types.Put{TableName: aws.String(r.table), Item: it}})
+// guarded writes one target under cond in a transaction with check: errLost
+// when check failed, failed when cond did.
+func (r *Rebuilder) guarded(ctx context.Context, check *types.ConditionCheck, t labelindex.Target, cond string) (failed bool, err error) {
+	w := types.TransactWriteItem{}
+	if t.Item != nil {
+		w.Put = &types.Put{TableName: aws.String(r.table), Item: t.Item, ConditionExpression: aws.String(cond)}
+	} else {
+		w.Delete = &types.Delete{TableName: aws.String(r.table), Key: t.Key, ConditionExpression: aws.String(cond)}
 	}
-	for _, k := range c.Deletes {
-		writes = append(writes, types.TransactWriteItem{Delete: &types.Delete{TableName: aws.String(r.table), Key: k}})
+	reasons, err := r.transact(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{ConditionCheck: check}, w}})
+	switch {
+	case err != nil:
+		return false, err
+	case reasons[0]:
+		return false, errLost
 	}
-	for _, w := range writes {
-		failed, err := r.transact(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{ConditionCheck: check}, w}})
-		if err != nil {
-			return false, fmt.Errorf("labelindex: repair index item: %w", err)
-		}
-		if failed {
-			return true, nil
-		}
-	}
-	return false, nil
+	return reasons[1], nil
 }
 
 // asReRead is the ConditionCheck that the message item at key is as cur: every
 // attribute the index copies equal, or absent where cur lacks it; with cur
 // nil, that the message does not exist.
-func asReRead(tableName string, key map[string]types.AttributeValue, cur *current) *types.ConditionCheck {
+func asReRead(tableName string, key map[string]types.AttributeValue, cur *labelindex.Current) *types.ConditionCheck {
 	names := map[string]string{"#pk": table.PartitionKeyAttr}
 	if cur == nil {
 		return &types.ConditionCheck{
@@ -108,7 +129,7 @@ func asReRead(tableName string, key map[string]types.AttributeValue, cur *curren
 	for i, a := range indexedAttrs {
 		n := "#a" + strconv.Itoa(i)
 		names[n] = a
-		if v, ok := cur.item[a]; ok {
+		if v, ok := cur.Item[a]; ok {
 			values[":v"+strconv.Itoa(i)] = v
 			conds = append(conds, n+" = :v"+strconv.Itoa(i))
 		} else {

@@ -114,16 +114,16 @@ type indexRef struct {
 	workspaceID, mediumID, label, sk string
 }
 
-func (x indexRef) messageKey() string {
-	return table.MessagePK(x.workspaceID, x.mediumID) + "\n" + x.sk
+func (x indexRef) key() labelindex.MessageKey {
+	return labelindex.MessageKey{WorkspaceID: x.workspaceID, MediumID: x.mediumID, SK: x.sk}
 }
 
 // sweepPage checks a page of index items against their messages and deletes
 // the orphans.
 func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.AttributeValue, p *Progress) error {
 	var refs []indexRef
-	var msgs []labelindex.Stored
-	seen := map[string]bool{}
+	var msgs []labelindex.MessageKey
+	seen := map[labelindex.MessageKey]bool{}
 	for _, it := range items {
 		pk, _ := it[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
 		sk, _ := it[table.SortKeyAttr].(*types.AttributeValueMemberS)
@@ -139,20 +139,20 @@ func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.Attr
 		p.Checked++
 		x := indexRef{ws, medium, label, sk.Value}
 		refs = append(refs, x)
-		if !seen[x.messageKey()] {
-			seen[x.messageKey()] = true
-			msgs = append(msgs, labelindex.Stored{WorkspaceID: ws, MediumID: medium, SK: sk.Value})
+		if !seen[x.key()] {
+			seen[x.key()] = true
+			msgs = append(msgs, x.key())
 		}
 	}
 	if len(refs) == 0 {
 		return nil
 	}
-	now, err := r.reread(ctx, msgs)
+	now, _, err := labelindex.Read(ctx, r.client, r.table, msgs)
 	if err != nil {
 		return err
 	}
 	for _, x := range refs {
-		if m, ok := now[x.messageKey()]; ok && slices.Contains(labelindex.Labels(x.workspaceID, x.mediumID, m.Message), x.label) {
+		if m, ok := now[x.key()]; ok && slices.Contains(labelindex.Labels(x.workspaceID, x.mediumID, m.Message), x.label) {
 			continue
 		}
 		deleted, err := r.deleteOrphan(ctx, x)
@@ -180,40 +180,53 @@ func (r *Rebuilder) deleteOrphan(ctx context.Context, x indexRef) (deleted bool,
 			},
 			ExpressionAttributeValues: map[string]types.AttributeValue{":label": &types.AttributeValueMemberS{Value: x.label}},
 		}},
+		// Delete-if-present, the transition a per-label counter follows.
 		{Delete: &types.Delete{
-			TableName: aws.String(r.table),
-			Key:       table.Key(table.LabelPK(x.workspaceID, x.mediumID, x.label), x.sk),
+			TableName:                aws.String(r.table),
+			Key:                      table.Key(table.LabelPK(x.workspaceID, x.mediumID, x.label), x.sk),
+			ConditionExpression:      aws.String("attribute_exists(#pk)"),
+			ExpressionAttributeNames: map[string]string{"#pk": table.PartitionKeyAttr},
 		}},
 	}}
 	failed, err := r.transact(ctx, in)
 	if err != nil {
 		return false, fmt.Errorf("labelindex: delete orphan index item: %w", err)
 	}
-	return !failed, nil // failed: the message carries the label (again), keep the item
+	// failed[0]: the message carries the label (again), keep the item;
+	// failed[1]: the item is gone already.
+	return !failed[0] && !failed[1], nil
 }
 
-// transact runs a transaction whose first action is a ConditionCheck, and
-// reports whether that condition failed. A cancellation for another reason
-// (a conflict with a concurrent write of the same items) is tried again.
-func (r *Rebuilder) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (conditionFailed bool, err error) {
+// transact runs a transaction of conditional actions and reports, action by
+// action, whether its condition failed (all false when it succeeded). A
+// cancellation for another reason (a conflict with a concurrent write of the
+// same items) is tried again.
+func (r *Rebuilder) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (conditionFailed []bool, err error) {
 	for round := 0; ; round++ {
+		failed := make([]bool, len(in.TransactItems))
 		_, err := r.client.TransactWriteItems(ctx, in)
 		if err == nil {
-			return false, nil
+			return failed, nil
 		}
 		var tc *types.TransactionCanceledException
 		if !errors.As(err, &tc) {
-			return false, err
+			return nil, err
 		}
-		if len(tc.CancellationReasons) > 0 && aws.ToString(tc.CancellationReasons[0].Code) == "ConditionalCheckFailed" {
-			return true, nil
+		conditional := false
+		for i, reason := range tc.CancellationReasons {
+			if i < len(failed) && aws.ToString(reason.Code) == "ConditionalCheckFailed" {
+				failed[i], conditional = true, true
+			}
+		}
+		if conditional {
+			return failed, nil
 		}
 		if round >= labelindex.MaxUnprocessedRounds {
-			return false, err
+			return nil, err
 		}
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return nil, ctx.Err()
 		case <-time.After(time.Duration((round+1)*(round+1)) * 25 * time.Millisecond):
 		}
 	}
