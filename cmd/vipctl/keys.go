@@ -23,7 +23,7 @@ import (
 
 func init() {
 	register(&command{name: "keys", summary: "create, rotate and revoke API keys (Secrets Manager)", subs: []*command{
-		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--min-signature-version 2] [--prefix P] [--json]", summary: "create a key; prints its id and secret once", run: keysCreate},
+		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--min-signature-version 1] [--prefix P] [--json]", summary: "create a key, version 2 signatures only unless --min-signature-version 1; prints its id and secret once", run: keysCreate},
 		{name: "rotate", args: "[--force] [--prefix P] [--json] KEYID", summary: "add a new current secret, keep the old one as previous", run: keysRotate},
 		{name: "retire-previous", args: "[--prefix P] KEYID", summary: "drop the previous secret once callers use the new one", run: keysRetirePrevious},
 		{name: "revoke", args: "[--force] [--recovery-days N] [--stage S] [--prefix P] KEYID", summary: "delete the key's API Gateway key and its secret (recoverable unless --force)", run: keysRevoke},
@@ -125,13 +125,15 @@ func (e *env) printKey(k keyOut, asJSON bool) error {
 }
 
 func keysCreate(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--min-signature-version 2] [--prefix P] [--json]")
+	f := newFlags(path, "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--min-signature-version 1] [--prefix P] [--json]")
 	var kf keyFlags
 	kf.register(f, e)
 	var ef edgeFlags
 	ef.register(f, e, true)
 	ws := workspaceFlag(f)
-	minVersion := minSignatureVersionFlag(f)
+	// New keys refuse version 1: a captured version 1 request can be replayed
+	// with any other query for a minute.
+	minVersion := minSignatureVersionFlag(f, 2)
 	id := f.String("id", "", "the key id (default: generated, "+keyIDPrefix+"<20 hex digits>)")
 	asJSON := f.Bool("json", false, "print one JSON object")
 	if _, err := f.parse(e, args, 0, 0); err != nil {
@@ -200,6 +202,7 @@ func keysCreate(ctx context.Context, e *env, path string, args []string) error {
 	if ef.deployed() {
 		fmt.Fprintf(e.stderr, "Key %s is in tier %s of stage %s.\n", keyID, ef.tier, ef.stage)
 	}
+	fmt.Fprintf(e.stderr, "Key %s accepts signatures %s.\n", keyID, signaturesAccepted(v.MinSignatureVersion))
 	fmt.Fprintln(e.stderr, "Store the secret now: vipctl does not show it again.")
 	return nil
 }
@@ -411,15 +414,14 @@ func keysSetWorkspaces(ctx context.Context, e *env, path string, args []string) 
 	var kf keyFlags
 	kf.register(f, e)
 	ws := workspaceFlag(f)
-	minVersion := minSignatureVersionFlag(f)
+	minVersion := minSignatureVersionFlag(f, 0)
 	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, func() error {
-		if len(*ws) == 0 && f.isSet("min-signature-version") {
-			return checkMinSignatureVersion(f, *minVersion)
+		if f.isSet("min-signature-version") {
+			if err := checkMinSignatureVersion(f, *minVersion); err != nil || len(*ws) == 0 {
+				return err
+			}
 		}
-		if err := checkWorkspaces(f, *ws); err != nil {
-			return err
-		}
-		return checkMinSignatureVersion(f, *minVersion)
+		return checkWorkspaces(f, *ws)
 	})
 	if err != nil {
 		return err
@@ -475,8 +477,14 @@ func keysRestore(ctx context.Context, e *env, path string, args []string) error 
 
 // minSignatureVersionFlag is --min-signature-version: 2 makes a key refuse
 // version 1 signatures (docs/signing.md, "Moving a key to version 2 only").
-func minSignatureVersionFlag(f *flags) *int {
-	return f.Int("min-signature-version", 1, "oldest signature version the key accepts: 2 refuses version 1 (x-date only, replayable with another query)")
+// def is the default; 0 for a command that changes the key only when the flag
+// is given.
+func minSignatureVersionFlag(f *flags, def int) *int {
+	usage := "oldest signature version the key accepts: 2 refuses version 1 (x-date only, replayable with another query), 1 accepts both"
+	if def == 0 {
+		usage += " (default: unchanged)"
+	}
+	return f.Int("min-signature-version", def, usage)
 }
 
 func checkMinSignatureVersion(f *flags, v int) error {

@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
@@ -26,36 +27,76 @@ func listWith(t *testing.T, version int, keyID, secret string) error {
 	return err
 }
 
-// A key moves to v2 only and back: --min-signature-version on create and
-// set-workspaces, shown by keys show, enforced by the handler.
-func TestMinSignatureVersion(t *testing.T) {
-	getenv := vars(t)
-	k := createKey(t, getenv, "--workspace", "ws-demo", "--min-signature-version", "2")
-	if r := mustRun(t, getenv, "keys", "show", k.KeyID); !strings.Contains(r.stdout, "v2 only") {
-		t.Errorf("keys show:\n%s", r)
-	}
-	wantAnswer(t, "v2-only key, v2", listWith(t, client.SignatureV2, k.KeyID, k.Secret), nil)
-	err := listWith(t, client.SignatureV1, k.KeyID, k.Secret)
+// refusesV1 checks that a key answers a valid version 1 signature with the 401
+// that names version 2, and a wrong one with the uniform 401 that does not.
+func refusesV1(t *testing.T, what, keyID, secret string) {
+	t.Helper()
+	err := listWith(t, client.SignatureV1, keyID, secret)
 	var apiErr *client.APIError
 	if !errors.As(err, &apiErr) || apiErr.Status != 401 || !strings.HasPrefix(apiErr.Message, "this key requires signature v2") {
-		t.Fatalf("v2-only key, valid v1: %v, want 401 'this key requires signature v2 ...'", err)
+		t.Fatalf("%s, valid v1: %v, want 401 'this key requires signature v2 ...'", what, err)
 	}
-	wantAnswer(t, "v2-only key, wrong v1", listWith(t, client.SignatureV1, k.KeyID, k.Secret+"x"), client.ErrUnauthorized)
-	if err := listWith(t, client.SignatureV1, k.KeyID, k.Secret+"x"); strings.Contains(err.Error(), "requires signature v2") {
-		t.Fatalf("a wrong v1 signature learned that the key wants v2: %v", err)
+	err = listWith(t, client.SignatureV1, keyID, secret+"x")
+	wantAnswer(t, what+", wrong v1", err, client.ErrUnauthorized)
+	if strings.Contains(err.Error(), "requires signature v2") {
+		t.Fatalf("%s: a wrong v1 signature learned that the key wants v2: %v", what, err)
 	}
+}
 
-	// Back to both versions, the workspaces untouched.
-	r := mustRun(t, getenv, "keys", "set-workspaces", "--min-signature-version", "1", k.KeyID)
+// keys create makes v2-only keys unless --min-signature-version 1; keys show
+// says which, and the handler enforces it.
+func TestCreateSignatureVersions(t *testing.T) {
+	getenv := vars(t)
+	for _, c := range []struct {
+		name   string
+		args   []string
+		show   string
+		takeV1 bool
+	}{
+		{"default", nil, "v2 only", false},
+		{"--min-signature-version 2", []string{"--min-signature-version", "2"}, "v2 only", false},
+		{"--min-signature-version 1", []string{"--min-signature-version", "1"}, "v1 and v2", true},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			k := createKey(t, getenv, append([]string{"--workspace", "ws-demo"}, c.args...)...)
+			if r := mustRun(t, getenv, "keys", "show", k.KeyID); !regexp.MustCompile(`(?m)^signatures +` + c.show + `$`).MatchString(r.stdout) {
+				t.Errorf("keys show, want signatures %s:\n%s", c.show, r)
+			}
+			wantAnswer(t, "v2", listWith(t, client.SignatureV2, k.KeyID, k.Secret), nil)
+			if c.takeV1 {
+				wantAnswer(t, "v1", listWith(t, client.SignatureV1, k.KeyID, k.Secret), nil)
+			} else {
+				refusesV1(t, "v2-only key", k.KeyID, k.Secret)
+			}
+		})
+	}
+}
+
+// A key that accepts both moves to v2 only and back with set-workspaces, as
+// docs/signing.md's migration says, its workspaces untouched.
+func TestMinSignatureVersion(t *testing.T) {
+	getenv := vars(t)
+	k := createKey(t, getenv, "--workspace", "ws-demo", "--min-signature-version", "1")
+	wantAnswer(t, "both, v1", listWith(t, client.SignatureV1, k.KeyID, k.Secret), nil)
+
+	r := mustRun(t, getenv, "keys", "set-workspaces", "--min-signature-version", "2", k.KeyID)
+	if !strings.Contains(r.stdout, "workspaces ws-demo; signatures v2 only") {
+		t.Errorf("set-workspaces:\n%s", r)
+	}
+	wantAnswer(t, "moved to v2 only, v2", listWith(t, client.SignatureV2, k.KeyID, k.Secret), nil)
+	refusesV1(t, "moved to v2 only", k.KeyID, k.Secret)
+
+	r = mustRun(t, getenv, "keys", "set-workspaces", "--min-signature-version", "1", k.KeyID)
 	if !strings.Contains(r.stdout, "workspaces ws-demo; signatures v1 and v2") {
 		t.Errorf("set-workspaces:\n%s", r)
 	}
 	wantAnswer(t, "both again, v1", listWith(t, client.SignatureV1, k.KeyID, k.Secret), nil)
-	// And to v2 only with set-workspaces, as docs/signing.md's migration says.
+
+	// --workspace alone leaves the version as it is.
 	mustRun(t, getenv, "keys", "set-workspaces", "--min-signature-version", "2", k.KeyID)
-	wantAnswer(t, "v2 only again, v2", listWith(t, client.SignatureV2, k.KeyID, k.Secret), nil)
-	if err := listWith(t, client.SignatureV1, k.KeyID, k.Secret); err == nil {
-		t.Fatal("v2-only key accepted v1 after set-workspaces")
+	r = mustRun(t, getenv, "keys", "set-workspaces", "--workspace", "ws-demo", k.KeyID)
+	if !strings.Contains(r.stdout, "signatures v2 only") {
+		t.Errorf("set-workspaces --workspace changed the signature version:\n%s", r)
 	}
 
 	for _, args := range [][]string{
