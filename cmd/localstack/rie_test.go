@@ -152,6 +152,18 @@ func containerEnv(t *testing.T, tpl *Template, f EnvFile, id string, hostDocker 
 	if _, ok := env["AWS_ENDPOINT_URL_DYNAMODB"]; !ok {
 		t.Fatalf("%s does not declare AWS_ENDPOINT_URL_DYNAMODB: SAM could not point it at DynamoDB Local", id)
 	}
+	// A broken ~/.aws, which config.LoadDefaultConfig would fail on: a
+	// function reads its AWS configuration from the environment alone
+	// (internal/awsenv).
+	home := t.TempDir()
+	broken := filepath.Join(home, ".aws", "config")
+	if err := os.MkdirAll(filepath.Dir(broken), 0o700); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(broken, []byte("[profile broken\ncredential_process = /bin/false\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	env["HOME"], env["AWS_CONFIG_FILE"], env["AWS_SHARED_CREDENTIALS_FILE"], env["AWS_PROFILE"] = home, broken, broken, "broken"
 	var out []string
 	for k, v := range env {
 		out = append(out, k+"="+v)

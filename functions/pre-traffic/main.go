@@ -3,15 +3,14 @@
 package main
 
 import (
-	"context"
 	"log/slog"
 	"os"
 
 	"github.com/aws/aws-lambda-go/lambda"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/codedeploy"
 	awslambda "github.com/aws/aws-sdk-go-v2/service/lambda"
 
+	"github.com/vip-messages/api/internal/awsenv"
 	"github.com/vip-messages/api/internal/pretraffic"
 )
 
@@ -22,7 +21,7 @@ func main() {
 		log.Error("TARGET_VERSION_ARN is not set")
 		os.Exit(1)
 	}
-	cfg, err := config.LoadDefaultConfig(context.Background())
+	cfg, err := awsenv.Config(os.Getenv)
 	if err != nil {
 		log.Error("AWS configuration", "error", err.Error())
 		os.Exit(1)

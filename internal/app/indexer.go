@@ -7,9 +7,9 @@ import (
 	"io"
 	"log/slog"
 
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
+	"github.com/vip-messages/api/internal/awsenv"
 	"github.com/vip-messages/api/internal/labelindex"
 )
 
@@ -45,7 +45,7 @@ func LoadIndexer(ctx context.Context, getenv func(string) string, logOut io.Writ
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Config(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}

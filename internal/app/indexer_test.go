@@ -49,13 +49,8 @@ func TestLoadIndexer(t *testing.T) {
 	if _, err := LoadIndexer(context.Background(), func(string) string { return "" }, io.Discard); err == nil || !strings.Contains(err.Error(), "TABLE_NAME") {
 		t.Fatalf("err = %v, want the missing TABLE_NAME", err)
 	}
-	env := map[string]string{"TABLE_NAME": "t", "STAGE": "dev"}
-	// The SDK's own configuration reads the process environment: keep it off
-	// any profile of this machine.
-	none := t.TempDir() + "/none"
-	for k, v := range map[string]string{"AWS_REGION": "eu-west-1", "AWS_PROFILE": "", "AWS_CONFIG_FILE": none, "AWS_SHARED_CREDENTIALS_FILE": none} {
-		t.Setenv(k, v)
-	}
+	// The AWS configuration comes through getenv too (internal/awsenv).
+	env := map[string]string{"TABLE_NAME": "t", "STAGE": "dev", "AWS_REGION": "eu-west-1", "AWS_ACCESS_KEY_ID": "k", "AWS_SECRET_ACCESS_KEY": "s"}
 	ix, err := LoadIndexer(context.Background(), func(k string) string { return env[k] }, io.Discard)
 	if err != nil || ix == nil || ix.Stage != "dev" {
 		t.Fatalf("LoadIndexer = %+v, %v; want an indexer of stage dev", ix, err)

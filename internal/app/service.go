@@ -1,9 +1,10 @@
 // Package app builds the two functions from environment variables: the API
 // handler and the label indexer. It is the one place where configuration is
 // read, shared by the Lambdas' mains and the local stack, so both run the same
-// wiring. AWS endpoints come from the SDK's standard configuration
-// (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER for the local
-// stack); there is no local branch here.
+// wiring. The AWS configuration is the Lambda environment's (internal/awsenv),
+// with the SDK's standard endpoint overrides (AWS_ENDPOINT_URL_DYNAMODB,
+// AWS_ENDPOINT_URL_SECRETS_MANAGER for the local stack); there is no local
+// branch here.
 package app
 
 import (
@@ -16,13 +17,13 @@ import (
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/config"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/awsenv"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
 )
@@ -100,7 +101,7 @@ func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*a
 	if err != nil {
 		return nil, err
 	}
-	awsCfg, err := config.LoadDefaultConfig(ctx)
+	awsCfg, err := awsenv.Config(getenv)
 	if err != nil {
 		return nil, fmt.Errorf("aws config: %w", err)
 	}
