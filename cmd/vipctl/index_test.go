@@ -13,6 +13,10 @@ import (
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
+	streamtypes "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
+	"github.com/aws/aws-sdk-go-v2/service/sqs"
+	sqstypes "github.com/aws/aws-sdk-go-v2/service/sqs/types"
 
 	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/labelindex/rebuild"
@@ -118,6 +122,14 @@ func TestIndexRebuild(t *testing.T) {
 	if got, want := labelWalk(index, gone.Labels[0]), labelWalk(filter, gone.Labels[0]); slices.Equal(got, want) {
 		t.Fatalf("label %s: the deleted message should still be in the index before the rebuild", gone.Labels[0])
 	}
+	// verify sees each of them, and exits 1.
+	verify := []string{"index", "verify", "--workspace", seed.DemoWorkspace, "--medium", medium, "--from", "2026-03-01", "--to", "2026-03-31", "--settle", "0"}
+	r = vipctl(getenv, verify...)
+	goneSK := schema.MessageSK(gone.Timestamp, gone.MessageID)
+	if r.code != exitError || strings.Count(r.stdout, goneSK) != len(labelindex.Labels(seed.DemoWorkspace, medium, gone)) ||
+		!strings.Contains(r.stdout, "orphan") || !strings.Contains(r.stderr, "label index differs from the table") {
+		t.Fatalf("verify before the sweep: %s", r)
+	}
 	r = mustRun(t, getenv, args...)
 	if want := count(len(labelindex.Labels(seed.DemoWorkspace, medium, gone)), "orphan") + " deleted"; !strings.Contains(r.stdout, want) {
 		t.Fatalf("sweep: %s, want %q", r, want)
@@ -128,6 +140,9 @@ func TestIndexRebuild(t *testing.T) {
 		}
 	}
 	msgs = slices.DeleteFunc(msgs, func(m schema.Message) bool { return m.MessageID == gone.MessageID })
+	if r := mustRun(t, getenv, verify...); !strings.Contains(r.stdout, "label index matches the table for channel ws-demo/ch-preindex from 2026-03-01 to 2026-03-31: 89 messages") {
+		t.Fatalf("verify after the sweep: %s", r)
+	}
 
 	// Idempotent, and resumable: a token from the middle redoes only the rest.
 	mustRun(t, getenv, args...)
@@ -150,6 +165,10 @@ func TestIndexRebuild(t *testing.T) {
 		{"index", "rebuild", "--all", "--workspace", "w", "--medium", "m"},
 		{"index", "rebuild", "--all", "--page-size", "0"},
 		{"index", "rebuild", "--workspace", "w#x", "--medium", "m"},
+		{"index", "verify", "--workspace", "w", "--medium", "m", "--from", "2026-03-01"},
+		{"index", "verify", "--workspace", "w", "--medium", "m", "--from", "2026-03-02", "--to", "2026-03-01"},
+		{"index", "verify", "--workspace", "w", "--medium", "m", "--from", "March", "--to", "2026-03-01"},
+		{"index", "replay-dlq"},
 	} {
 		if r := vipctl(getenv, bad...); r.code != 2 {
 			t.Fatalf("vipctl %v: want a usage error, got %s", bad, r)
@@ -178,4 +197,80 @@ type cancelOnWrite struct {
 func (c *cancelOnWrite) Write(p []byte) (int, error) {
 	c.cancel()
 	return c.Buffer.Write(p)
+}
+
+// fakeQueue is a DLQ in memory: it hands out its messages (each once per
+// receive, as a visibility timeout does) and records deletes.
+type fakeQueue struct {
+	msgs    []sqstypes.Message
+	deleted []string
+}
+
+func (q *fakeQueue) ReceiveMessage(_ context.Context, in *sqs.ReceiveMessageInput, _ ...func(*sqs.Options)) (*sqs.ReceiveMessageOutput, error) {
+	n := min(int(in.MaxNumberOfMessages), len(q.msgs))
+	out := q.msgs[:n]
+	q.msgs = q.msgs[n:]
+	return &sqs.ReceiveMessageOutput{Messages: out}, nil
+}
+
+func (q *fakeQueue) DeleteMessage(_ context.Context, in *sqs.DeleteMessageInput, _ ...func(*sqs.Options)) (*sqs.DeleteMessageOutput, error) {
+	q.deleted = append(q.deleted, aws.ToString(in.ReceiptHandle))
+	return &sqs.DeleteMessageOutput{}, nil
+}
+
+// fakeStream holds one record in shard "kept"; every other shard is trimmed.
+type fakeStream struct{}
+
+func (fakeStream) GetShardIterator(_ context.Context, in *dynamodbstreams.GetShardIteratorInput, _ ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetShardIteratorOutput, error) {
+	if aws.ToString(in.ShardId) != "kept" {
+		return nil, &streamtypes.TrimmedDataAccessException{Message: aws.String("trimmed")}
+	}
+	return &dynamodbstreams.GetShardIteratorOutput{ShardIterator: aws.String("it")}, nil
+}
+
+func (fakeStream) GetRecords(context.Context, *dynamodbstreams.GetRecordsInput, ...func(*dynamodbstreams.Options)) (*dynamodbstreams.GetRecordsOutput, error) {
+	// A workspace item's record: nothing to repair, and the range is whole.
+	return &dynamodbstreams.GetRecordsOutput{Records: []streamtypes.Record{{Dynamodb: &streamtypes.StreamRecord{
+		SequenceNumber: aws.String("100"),
+		Keys: map[string]streamtypes.AttributeValue{
+			"pk": &streamtypes.AttributeValueMemberS{Value: "WS#ws-a"}, "sk": &streamtypes.AttributeValueMemberS{Value: "WS"},
+		},
+	}}}}, nil
+}
+
+// replay-dlq deletes the messages whose batch it replayed whole, leaves the
+// others, says which to rebuild, and exits 1 while any is left.
+func TestReplayDLQ(t *testing.T) {
+	body := func(shard string) *string {
+		return aws.String(`{"version":"1.0","DDBStreamBatchInfo":{"shardId":"` + shard + `","startSequenceNumber":"100","endSequenceNumber":"100","batchSize":1,"streamArn":"arn:aws:dynamodb:eu-west-1:123456789012:table/t/stream/2026-06-01T00:00:00.000"}}`)
+	}
+	for _, c := range []struct {
+		name     string
+		msgs     []sqstypes.Message
+		fail     bool
+		deleted  []string
+		contains []string
+	}{
+		{"every batch still in the stream", []sqstypes.Message{{MessageId: aws.String("1"), ReceiptHandle: aws.String("r1"), Body: body("kept")}},
+			false, []string{"r1"}, []string{"shard kept 100..100: 1 record, 0 messages repaired", "1 DLQ message replayed"}},
+		{"a trimmed batch and a foreign message", []sqstypes.Message{
+			{MessageId: aws.String("1"), ReceiptHandle: aws.String("r1"), Body: body("kept")},
+			{MessageId: aws.String("2"), ReceiptHandle: aws.String("r2"), Body: body("trimmed")},
+			{MessageId: aws.String("3"), ReceiptHandle: aws.String("r3"), Body: aws.String(`{"hello":1}`)},
+		}, true, []string{"r1"}, []string{"shard trimmed 100..100: the stream no longer holds all its records", "message 3: not the failure record", "vipctl index rebuild --all"}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			q := &fakeQueue{msgs: c.msgs}
+			var out bytes.Buffer
+			err := replayDLQ(context.Background(), &out, q, "https://queue", false, rebuild.New(nil, "t"), fakeStream{})
+			if (err != nil) != c.fail || !slices.Equal(q.deleted, c.deleted) {
+				t.Fatalf("err %v, deleted %v\n%s", err, q.deleted, out.String())
+			}
+			for _, want := range c.contains {
+				if !strings.Contains(out.String(), want) {
+					t.Fatalf("output lacks %q:\n%s", want, out.String())
+				}
+			}
+		})
+	}
 }

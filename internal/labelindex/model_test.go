@@ -251,7 +251,7 @@ func runModel(t *testing.T, seed uint64) {
 			m, exists := w.msgs[id]
 			switch op := rng.IntN(10); {
 			case !exists || op < 2:
-				w.put(t, table.Message{MessageID: id, Timestamp: t0.Add(time.Duration(len(id)*7+int(id[1]))*time.Minute).UnixMilli(), Kind: "text",
+				w.put(t, table.Message{MessageID: id, Timestamp: t0.Add(time.Duration(len(id)*7+int(id[1])) * time.Minute).UnixMilli(), Kind: "text",
 					Text: fmt.Sprintf("text %d", step), Labels: someLabels(), CustomLabelIDs: someLabels()})
 			case op < 5:
 				w.update(t, id, func(m *table.Message) { m.Labels, m.CustomLabelIDs = someLabels(), someLabels() })
@@ -295,7 +295,9 @@ func runModel(t *testing.T, seed uint64) {
 	if _, err := w.ddb.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(w.table), Item: item}); err != nil {
 		t.Fatal(err)
 	}
-	for !slices.ContainsFunc(sh.log, func(r events.DynamoDBEventRecord) bool { return r.Change.Keys["pk"].String() == table.MessagePK(ws, "ch-sentinel") }) {
+	for !slices.ContainsFunc(sh.log, func(r events.DynamoDBEventRecord) bool {
+		return r.Change.Keys["pk"].String() == table.MessagePK(ws, "ch-sentinel")
+	}) {
 		sh.log = append(sh.log, read(t, w.stream, true)...)
 	}
 	for sh.next < len(sh.log) {
