@@ -181,6 +181,7 @@ func (l *limiter) dropFull(now time.Time) {
 // query names and values are decoded as a form is: %XX, and '+' as a space
 // (a REST API's Lambda proxy event has "plus=a+b" as "a b" and "a%2Bb" as
 // "a+b", recorded against AWS by LocalStack's validated API Gateway tests).
+// See splitQuery for what cannot be decoded.
 func Event(r *http.Request, route Route, body []byte) events.APIGatewayProxyRequest {
 	ev := events.APIGatewayProxyRequest{
 		Resource:                        route.Path,
@@ -212,7 +213,7 @@ func Event(r *http.Request, route Route, body []byte) events.APIGatewayProxyRequ
 		ev.Headers["Host"] = r.Host
 		ev.MultiValueHeaders["Host"] = []string{r.Host}
 	}
-	for k, vs := range r.URL.Query() {
+	for k, vs := range splitQuery(r.URL.RawQuery) {
 		ev.MultiValueQueryStringParameters[k] = vs
 		ev.QueryStringParameters[k] = vs[len(vs)-1]
 	}
@@ -221,6 +222,61 @@ func Event(r *http.Request, route Route, body []byte) events.APIGatewayProxyRequ
 		ev.QueryStringParameters, ev.MultiValueQueryStringParameters = nil, nil
 	}
 	return ev
+}
+
+// splitQuery splits a raw query string into parameters as API Gateway's emulators
+// do (SAM CLI's start-api and LocalStack read it with werkzeug; docs/api.md,
+// "Percent-encoding"): pairs are separated by '&' only, so a ';' stays in its
+// value; a pair without '=' has the value ""; '+' is a space and %XX a byte,
+// and a '%' not followed by two hex digits stays as it was sent. Unlike
+// url.ParseQuery, it never drops a pair: the handler sees every parameter
+// and refuses what it cannot use.
+func splitQuery(raw string) map[string][]string {
+	q := map[string][]string{}
+	for pair := range strings.SplitSeq(raw, "&") {
+		if pair == "" {
+			continue
+		}
+		name, value, _ := strings.Cut(pair, "=")
+		name = formUnescape(name)
+		q[name] = append(q[name], formUnescape(value))
+	}
+	return q
+}
+
+// formUnescape decodes '+' and every well-formed %XX, and keeps anything else.
+func formUnescape(s string) string {
+	if !strings.ContainsAny(s, "+%") {
+		return s
+	}
+	var b strings.Builder
+	b.Grow(len(s))
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; {
+		case c == '+':
+			b.WriteByte(' ')
+		case c == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]):
+			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
+			i += 2
+		default:
+			b.WriteByte(c)
+		}
+	}
+	return b.String()
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c >= 'a':
+		return c - 'a' + 10
+	case c >= 'A':
+		return c - 'A' + 10
+	}
+	return c - '0'
 }
 
 func sourceIP(r *http.Request) string {

@@ -3,6 +3,7 @@ package gateway
 import (
 	"context"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"slices"
@@ -196,6 +197,42 @@ func TestResponseBody(t *testing.T) {
 			h.ServeHTTP(w, httptest.NewRequest(http.MethodGet, "/vip-messages", nil))
 			if w.Code != tc.status || w.Body.String() != tc.body {
 				t.Fatalf("%d %q, want %d %q", w.Code, w.Body, tc.status, tc.body)
+			}
+		})
+	}
+}
+
+// What a form decoder cannot decode reaches the handler as it was sent, as
+// API Gateway's emulators pass it (werkzeug): a malformed escape stays, ';' is
+// part of a value, and no pair is dropped, as url.ParseQuery drops them.
+func TestQueryKeepsWhatItCannotDecode(t *testing.T) {
+	for _, c := range []struct {
+		name, raw string
+		want      map[string][]string
+	}{
+		{"malformed escape", "label=a%ZZ&limit=5", map[string][]string{"label": {"a%ZZ"}, "limit": {"5"}}},
+		{"escape cut short", "label=a%2", map[string][]string{"label": {"a%2"}}},
+		{"bare percent", "label=%&to=%", map[string][]string{"label": {"%"}, "to": {"%"}}},
+		{"malformed escape in a name", "la%ZZbel=x", map[string][]string{"la%ZZbel": {"x"}}},
+		{"semicolon is no separator", "label=a;limit=5", map[string][]string{"label": {"a;limit=5"}}},
+		{"semicolons only", "a=1;b=2;c=3", map[string][]string{"a": {"1;b=2;c=3"}}},
+		{"well-formed escapes beside a malformed one", "label=%41%ZZ%2B+b%2f", map[string][]string{"label": {"A%ZZ+ b/"}}},
+		{"invalid UTF-8 is passed as bytes", "label=%E9", map[string][]string{"label": {"\xe9"}}},
+		{"no value, empty pairs", "a&&b=&=c", map[string][]string{"a": {""}, "b": {""}, "": {"c"}}},
+		{"repeated", "limit=1&limit=%ZZ", map[string][]string{"limit": {"1", "%ZZ"}}},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			ev := Event(httptest.NewRequest(http.MethodGet, "/vip-messages?"+c.raw, nil), VipMessages, nil)
+			if !maps.EqualFunc(ev.MultiValueQueryStringParameters, c.want, slices.Equal) {
+				t.Errorf("multi %q, want %q", ev.MultiValueQueryStringParameters, c.want)
+			}
+			for k, vs := range c.want {
+				if got := ev.QueryStringParameters[k]; got != vs[len(vs)-1] {
+					t.Errorf("single %s = %q, want %q", k, got, vs[len(vs)-1])
+				}
+			}
+			if len(ev.QueryStringParameters) != len(c.want) {
+				t.Errorf("single %q, want %d names", ev.QueryStringParameters, len(c.want))
 			}
 		})
 	}
