@@ -6,7 +6,9 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"os"
+	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -17,6 +19,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/awsenv"
+	"github.com/vip-messages/api/internal/local/repo"
 )
 
 // recorder is an HTTP client that notes where a request would go and how it
@@ -210,5 +213,35 @@ func TestErrors(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// No function links config.LoadDefaultConfig's credential chain: its
+// packages would be initialised on every cold start (docs/performance.md).
+func TestFunctionsLinkNoCredentialChain(t *testing.T) {
+	root, err := repo.Root()
+	if err != nil {
+		t.Fatal(err)
+	}
+	fns, err := filepath.Glob(filepath.Join(root, "functions", "*", "main.go"))
+	if err != nil || len(fns) == 0 {
+		t.Fatalf("no functions under %s/functions: %v", root, err)
+	}
+	forbidden := []string{"config", "service/sts", "service/sso", "service/ssooidc", "service/signin", "credentials/stscreds", "feature/ec2/imds"}
+	for _, main := range fns {
+		pkg := "./functions/" + filepath.Base(filepath.Dir(main))
+		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", pkg)
+		cmd.Dir = root
+		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
+		out, err := cmd.Output()
+		if err != nil {
+			t.Fatalf("go list %s: %v", pkg, err)
+		}
+		deps := strings.Fields(string(out))
+		for _, f := range forbidden {
+			if slices.Contains(deps, "github.com/aws/aws-sdk-go-v2/"+f) {
+				t.Errorf("%s links github.com/aws/aws-sdk-go-v2/%s", pkg, f)
+			}
+		}
 	}
 }
