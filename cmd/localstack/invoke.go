@@ -18,6 +18,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
+
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/sampleevent"
@@ -27,7 +29,7 @@ import (
 // (so it can run beside `make run`), seeded as of the event's own x-date so its
 // window holds the demo data, the function under aws-lambda-rie, and the event
 // signed afresh. A DynamoDB stream event (events/stream-*.json) goes to the
-// label indexer instead, as it is.
+// label indexer instead, as it is, once the table holds what its records say.
 func invokeCmd(args []string, stdout, logs io.Writer) error {
 	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
 	eventPath := fs.String("event", "events/list.json", "API Gateway REST proxy event, or DynamoDB stream event (JSON)")
@@ -65,6 +67,16 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		return err
 	}
 	defer stack.Close()
+	if isStreamEvent(raw) {
+		// The table the event describes, which the indexer reads.
+		var ev events.DynamoDBEvent
+		if err := json.Unmarshal(raw, &ev); err != nil {
+			return err
+		}
+		if err := devstack.ApplyEvent(ctx, stack.DynamoDB(), stack.Table, ev); err != nil {
+			return err
+		}
+	}
 
 	port, err := ddblocal.FreePort()
 	if err != nil {
@@ -212,4 +224,30 @@ func filterReport(line string) string {
 		}
 	}
 	return strings.Join(kept, "\t") + "\t(aws-lambda-rie's other REPORT figures are placeholders, left out; INIT REPORT above is the measured cold start)"
+}
+
+// applyEventCmd writes to make run's table what a stream event's records say
+// (devstack.ApplyEvent), so that `sam local invoke LabelIndexerFunction` with
+// that event finds its messages there.
+func applyEventCmd(args []string) error {
+	fs := flag.NewFlagSet("apply-event", flag.ExitOnError)
+	endpoint := fs.String("dynamodb-endpoint", "http://127.0.0.1:"+strconv.Itoa(devstack.DynamoPort), "make run's DynamoDB Local")
+	tableName := fs.String("table", devstack.Table, "make run's table")
+	_ = fs.Parse(args)
+	if fs.NArg() != 1 {
+		return errors.New("usage: localstack apply-event [-dynamodb-endpoint URL] [-table T] EVENT.json")
+	}
+	raw, err := os.ReadFile(fs.Arg(0))
+	if err != nil {
+		return err
+	}
+	var ev events.DynamoDBEvent
+	if err := json.Unmarshal(raw, &ev); err != nil || !isStreamEvent(raw) {
+		return fmt.Errorf("%s: not a DynamoDB stream event", fs.Arg(0))
+	}
+	if err := devstack.ApplyEvent(context.Background(), ddblocal.NewClient(*endpoint), *tableName, ev); err != nil {
+		return err
+	}
+	fmt.Printf("%s: %d records applied to %s\n", fs.Arg(0), len(ev.Records), *tableName)
+	return nil
 }

@@ -31,6 +31,8 @@ func main() {
 		err = invokeCmd(args, os.Stdout, os.Stderr)
 	case "with-dynamodb":
 		err = withDynamoDBCmd(args)
+	case "apply-event":
+		err = applyEventCmd(args)
 	default:
 		usage()
 	}
@@ -45,7 +47,7 @@ func main() {
 }
 
 func usage() {
-	fmt.Fprintln(os.Stderr, "usage: localstack run | localstack invoke -event FILE -bootstrap FILE -rie FILE")
+	fmt.Fprintln(os.Stderr, "usage: localstack run | localstack invoke -event FILE -bootstrap FILE -rie FILE | localstack apply-event FILE")
 	flag.PrintDefaults()
 	os.Exit(2)
 }

@@ -108,6 +108,10 @@ func TestSAMLocalPath(t *testing.T) {
 		if err := json.Unmarshal(raw, &ev); err != nil {
 			t.Fatal(err)
 		}
+		// The indexer reads each record's message as it is now.
+		if err := devstack.ApplyEvent(context.Background(), stack.DynamoDB(), stack.Table, ev); err != nil {
+			t.Fatal(err)
+		}
 		var resp events.DynamoDBEventResponse
 		invokeRIE(t, addr, ev, &resp)
 		if len(resp.BatchItemFailures) != 0 {

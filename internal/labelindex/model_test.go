@@ -268,8 +268,9 @@ func runModel(t *testing.T, seed uint64) {
 					t.Fatal(err)
 				}
 			default:
-				// A delete, or a TTL removal: the same REMOVE record, from
-				// DynamoDB's service principal.
+				// A delete, or a TTL removal: the same REMOVE record with the
+				// old image (only its userIdentity differs, which the indexer
+				// does not read).
 				w.remove(t, id)
 			}
 		}

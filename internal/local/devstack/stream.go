@@ -12,9 +12,11 @@ import (
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	ddbtypes "github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	st "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
+	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/table"
 )
@@ -372,4 +374,30 @@ func eventValue(v st.AttributeValue) events.DynamoDBAttributeValue {
 		return events.NewMapAttribute(eventMap(x.Value))
 	}
 	return events.NewNullAttribute() // NULL, and nothing else the API sends
+}
+
+// ApplyEvent writes to the table what a stream event's records say happened,
+// in their order: a record's new image is put, a record without one deletes
+// its key. The label indexer reconciles each record's message with the table,
+// so a sample stream event indexes something only once the table holds the
+// messages it describes.
+func ApplyEvent(ctx context.Context, db *dynamodb.Client, tableName string, ev events.DynamoDBEvent) error {
+	for _, r := range ev.Records {
+		key, err := labelindex.FromEventMap(r.Change.Keys)
+		if err != nil {
+			return fmt.Errorf("record %s: keys: %w", r.Change.SequenceNumber, err)
+		}
+		if len(r.Change.NewImage) == 0 {
+			_, err = db.DeleteItem(ctx, &dynamodb.DeleteItemInput{TableName: aws.String(tableName), Key: key})
+		} else {
+			var item map[string]ddbtypes.AttributeValue
+			if item, err = labelindex.FromEventMap(r.Change.NewImage); err == nil {
+				_, err = db.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tableName), Item: item})
+			}
+		}
+		if err != nil {
+			return fmt.Errorf("record %s: %w", r.Change.SequenceNumber, err)
+		}
+	}
+	return nil
 }
