@@ -16,8 +16,14 @@ import (
 // Where a grant's scope is something the code decides (the table it is given,
 // the secret names it reads, the partitions it writes), it is that scope.
 
-// writes are the table partitions a function's code writes, by key prefix.
-var writes = map[string]string{"LabelIndexerFunction": table.LabelPKPrefix}
+// writes are the table partitions a function's code writes, by key prefix,
+// with the actions it takes on each: the indexer puts and deletes label index
+// items, and in the same transactions puts and deletes presence markers and
+// updates counters (labelindex, counters.go).
+var writes = map[string]map[string][]string{"LabelIndexerFunction": {
+	table.LabelPKPrefix:   {"dynamodb:PutItem", "dynamodb:DeleteItem"},
+	table.CounterPKPrefix: {"dynamodb:PutItem", "dynamodb:DeleteItem", "dynamodb:UpdateItem"},
+}}
 
 // reads are the table partitions a function's code reads, by key prefix, where
 // its role confines them.
@@ -160,12 +166,23 @@ func checkScopes(s stack, id string, code map[string]bool) []string {
 			}
 		}
 		if slices.ContainsFunc(actions, func(a string) bool { return slices.Contains(tableWrites, a) }) {
-			want := obj{
-				"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{writes[id] + "*"}},
-				"Null":                    obj{"dynamodb:LeadingKeys": "false"},
+			var prefix string
+			for p := range writes[id] {
+				want := obj{
+					"ForAllValues:StringLike": obj{"dynamodb:LeadingKeys": []any{p + "*"}},
+					"Null":                    obj{"dynamodb:LeadingKeys": "false"},
+				}
+				if reflect.DeepEqual(st["Condition"], want) {
+					prefix = p
+				}
 			}
-			if writes[id] == "" || !reflect.DeepEqual(st["Condition"], want) {
-				problems = append(problems, fmt.Sprintf("%s writes the table under Condition %v, want %v (a request with keys, all in the partitions the code writes)", id, st["Condition"], want))
+			if prefix == "" {
+				problems = append(problems, fmt.Sprintf("%s writes the table under Condition %v, want the keys of a request all in one of the partitions the code writes (%v)", id, st["Condition"], writes[id]))
+			}
+			for _, a := range actions {
+				if prefix != "" && !slices.Contains(writes[id][prefix], a) {
+					problems = append(problems, fmt.Sprintf("%s may %s in %s partitions, where its code does not", id, a, prefix))
+				}
 			}
 		}
 	})
@@ -198,5 +215,8 @@ func TestGrantsAreTheCodesCalls(t *testing.T) {
 		{"another table", "- dynamodb:BatchGetItem\n              Resource: !GetAtt MessagesTable.Arn", "- dynamodb:BatchGetItem\n              Resource: !Sub ${MessagesTable.Arn}/index/*"},
 		{"the indexer writes message partitions", `- "LBL#*"`, `- "MSG#*"`},
 		{"the indexer writes without keys", `"Null":`, `"NotNull":`},
+		{"the indexer updates index items", "                - dynamodb:DeleteItem\n              Resource: !GetAtt MessagesTable.Arn\n              Condition:\n                ForAllValues:StringLike:\n                  dynamodb:LeadingKeys:\n                    - \"LBL#*\"",
+			"                - dynamodb:DeleteItem\n                - dynamodb:UpdateItem\n              Resource: !GetAtt MessagesTable.Arn\n              Condition:\n                ForAllValues:StringLike:\n                  dynamodb:LeadingKeys:\n                    - \"LBL#*\""},
+		{"the indexer cannot update counters", "                - dynamodb:UpdateItem\n", ""},
 	})
 }

@@ -104,6 +104,10 @@ type message struct {
 	// changed: some record may change an index item. A MODIFY whose images
 	// have the same index items changes none.
 	changed bool
+	// presence: some record may create or delete the message (an INSERT, a
+	// REMOVE, or an image that cannot be read), so its presence marker, which
+	// the day's total counts, is reconciled too.
+	presence bool
 }
 
 // Handle processes one batch of stream records: one reconcile per message the
@@ -149,7 +153,10 @@ func (ix *Indexer) Handle(ctx context.Context, ev events.DynamoDBEvent) (events.
 		if err := errors.Join(errOld, errNew); err != nil {
 			// Its labels are unknown; the message as read now still decides.
 			ix.ignore(&done, r, "image not readable", err)
-			m.changed = true
+			m.changed, m.presence = true, true
+		}
+		if op := events.DynamoDBOperationType(r.EventName); op != events.DynamoDBOperationTypeModify {
+			m.presence = true
 		}
 		if len(m.records) == 1 && old != nil {
 			m.before = Labels(k.WorkspaceID, k.MediumID, old.Message)
@@ -296,6 +303,11 @@ func (ix *Indexer) reconcile(ctx context.Context, m *message, cur *table.Message
 			s.written++
 		case Deleted:
 			s.deleted++
+		}
+	}
+	if m.presence {
+		if _, err := Write(ctx, ix.client, ix.table, PresenceTarget(m.key, cur != nil), false); err != nil {
+			return s, err
 		}
 	}
 	return s, nil

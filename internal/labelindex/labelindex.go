@@ -231,6 +231,16 @@ type Target struct {
 	Label string
 	Key   map[string]types.AttributeValue
 	Item  map[string]types.AttributeValue
+	// Msg is the message the item belongs to: its day and shard name the
+	// counter the item's creation and deletion move (counters.go).
+	Msg MessageKey
+	// Custom: the label is one of the message's custom label ids and not one
+	// of its label values (the counter's kind).
+	Custom bool
+	// Marker: the target is the message's presence marker, not an index item:
+	// its creation and deletion move the day's total, and its content never
+	// changes (see Presence).
+	Marker bool
 }
 
 // Plan is the reconcile of one message's index with the message as it is now:
@@ -259,7 +269,11 @@ func Plan(k MessageKey, cur *table.Message, consider []string) ([]Target, []Over
 		if !Indexable(k.WorkspaceID, k.MediumID, l) {
 			continue
 		}
-		out = append(out, Target{Label: l, Key: k.IndexKey(l), Item: items[l]})
+		t := Target{Label: l, Key: k.IndexKey(l), Item: items[l], Msg: k}
+		if cur != nil {
+			t.Custom = slices.Contains(cur.CustomLabelIDs, l) && !slices.Contains(cur.Labels, l)
+		}
+		out = append(out, t)
 	}
 	return out, over, nil
 }

@@ -15,11 +15,13 @@ import (
 
 // API is the part of the DynamoDB client the indexer uses: exactly what its
 // role grants (template.yaml, LabelIndexerFunction): strongly consistent reads
-// of message items, conditional writes of index items.
+// of message items, conditional writes of index items, and transactions that
+// write an index item or presence marker with its counter (counters.go).
 type API interface {
 	ReadAPI
 	PutItem(ctx context.Context, in *dynamodb.PutItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.PutItemOutput, error)
 	DeleteItem(ctx context.Context, in *dynamodb.DeleteItemInput, opts ...func(*dynamodb.Options)) (*dynamodb.DeleteItemOutput, error)
+	TransactWriteItems(ctx context.Context, in *dynamodb.TransactWriteItemsInput, opts ...func(*dynamodb.Options)) (*dynamodb.TransactWriteItemsOutput, error)
 }
 
 // ReadAPI reads message items.
@@ -115,6 +117,8 @@ const (
 	Replaced
 	// Deleted: a delete-if-present deleted the item.
 	Deleted
+	// Kept: a presence marker was there already (its content never changes).
+	Kept
 )
 
 // The conditions of the transitions, on the index item itself.
@@ -135,7 +139,11 @@ type Try func(ctx context.Context, t Target, cond string) (failed bool, err erro
 //   - no item: a delete-if-present (Deleted), or nothing (Absent).
 //
 // Either order ends in at most two writes unless a concurrent writer keeps
-// flipping the item between them.
+// flipping the item between them. A presence marker to put is a
+// put-if-absent only (Created, or Kept when it is there).
+//
+// Delta says which of these writes move the item's counter; a Try that does
+// not write the counter in the same transaction as the item breaks the counts.
 func Transition(ctx context.Context, t Target, exists bool, try Try) (Outcome, error) {
 	if t.Item == nil {
 		failed, err := try(ctx, t, ifPresent)
@@ -146,6 +154,16 @@ func Transition(ctx context.Context, t Target, exists bool, try Try) (Outcome, e
 			return Absent, nil
 		}
 		return Deleted, nil
+	}
+	if t.Marker {
+		failed, err := try(ctx, t, ifAbsent)
+		if err != nil {
+			return Absent, err
+		}
+		if failed {
+			return Kept, nil
+		}
+		return Created, nil
 	}
 	for round := 0; round <= MaxUnprocessedRounds; round++ {
 		cond, outcome := ifAbsent, Created
@@ -161,9 +179,18 @@ func Transition(ctx context.Context, t Target, exists bool, try Try) (Outcome, e
 	return Absent, fmt.Errorf("labelindex: index item %s kept appearing and disappearing", t.Label)
 }
 
-// Write is Transition with plain conditional PutItem and DeleteItem calls.
+// Write is Transition with conditional writes: a put-if-present (no count
+// changes) is a plain PutItem; a put-if-absent or a delete-if-present is a
+// transaction of the item's write and its counter's (Counted).
 func Write(ctx context.Context, client API, tableName string, t Target, exists bool) (Outcome, error) {
 	return Transition(ctx, t, exists, func(ctx context.Context, t Target, cond string) (bool, error) {
+		if d := Delta(t, cond); d != 0 {
+			failed, err := Transact(ctx, client, Counted(tableName, t, cond))
+			if err != nil {
+				return false, wrap("write index item and counter", err)
+			}
+			return failed[0], nil
+		}
 		var err error
 		if t.Item != nil {
 			_, err = client.PutItem(ctx, &dynamodb.PutItemInput{TableName: aws.String(tableName), Item: t.Item, ConditionExpression: aws.String(cond)})

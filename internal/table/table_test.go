@@ -3,6 +3,7 @@ package table_test
 import (
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -207,6 +208,45 @@ func TestMessageItem(t *testing.T) {
 	for _, tt := range bad {
 		if _, err := tt.m.Item(tt.ws, tt.medium); err == nil {
 			t.Errorf("%s: no error", tt.name)
+		}
+	}
+}
+
+func TestCounterKeys(t *testing.T) {
+	sk := table.MessageSK(time.Date(2026, 6, 3, 23, 59, 59, 999e6, time.UTC).UnixMilli(), "m-1")
+	csk, ok := table.CounterSK(sk)
+	day, shard, parsed := table.ParseDaySK(csk)
+	if !ok || !parsed || !day.Equal(time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC)) || shard != table.MessageShard(sk) {
+		t.Fatalf("CounterSK(%q) = %q: day %v shard %d (%v %v)", sk, csk, day, shard, ok, parsed)
+	}
+	lo, hi := table.DaySKRange(time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC), time.Date(2026, 6, 3, 0, 0, 0, 0, time.UTC))
+	if !(lo <= csk && csk <= hi) {
+		t.Errorf("%q is outside its day's range %q..%q", csk, lo, hi)
+	}
+	next, _ := table.CounterSK(table.MessageSK(time.Date(2026, 6, 4, 0, 0, 0, 0, time.UTC).UnixMilli(), "m-1"))
+	if next <= hi {
+		t.Errorf("the next day's %q is inside %q..%q", next, lo, hi)
+	}
+	if got, ok := table.ParseMarkerSK(table.MarkerSK(sk)); !ok || got != sk {
+		t.Errorf("ParseMarkerSK(MarkerSK(%q)) = %q, %v", sk, got, ok)
+	}
+	if !(table.MarkerSKAt(1780000000000) < table.MarkerSK(table.MessageSK(1780000000000, "a")) && table.MarkerSK(table.MessageSK(1780000000000, "a")) < table.MarkerSKAt(1780000000001)) {
+		t.Error("markers are not in time order")
+	}
+	if ws, medium, ok := table.ParseCounterPK(table.CounterPK("ws", "ch")); !ok || ws != "ws" || medium != "ch" {
+		t.Errorf("ParseCounterPK: %q %q %v", ws, medium, ok)
+	}
+	if l, ok := table.LabelOfCountAttr(table.CountAttr("très")); !ok || l != "très" {
+		t.Errorf("LabelOfCountAttr: %q %v", l, ok)
+	}
+	for _, a := range []string{table.TotalAttr, table.CustomAttr, table.PartitionKeyAttr, table.SortKeyAttr} {
+		if _, ok := table.LabelOfCountAttr(a); ok {
+			t.Errorf("%q reads as a label count", a)
+		}
+	}
+	for _, bad := range []string{"D#2026-06-03", "D#2026-06-03#9", "D#2026-13-03#1", "M#x"} {
+		if _, _, ok := table.ParseDaySK(bad); ok {
+			t.Errorf("ParseDaySK(%q) ok", bad)
 		}
 	}
 }

@@ -70,7 +70,7 @@ type Progress struct {
 
 	SweepPages int // pages of the orphan sweep done
 	Checked    int // index items checked by the sweep
-	Orphans    int // orphaned index items deleted by the sweep
+	Orphans    int // orphaned index items and presence markers deleted by the sweep
 
 	Token string
 }
@@ -98,7 +98,7 @@ func (r *Rebuilder) Channel(ctx context.Context, workspaceID, mediumID, token st
 		}
 		token = SweepStartToken()
 	}
-	err := r.sweep(ctx, table.LabelPK(workspaceID, mediumID, ""), token, &p, report)
+	err := r.sweep(ctx, table.LabelPK(workspaceID, mediumID, ""), table.CounterPK(workspaceID, mediumID), token, &p, report)
 	return p, err
 }
 
@@ -157,7 +157,7 @@ func (r *Rebuilder) All(ctx context.Context, token string, report func(Progress)
 		}
 		token = SweepStartToken()
 	}
-	err := r.sweep(ctx, table.LabelPKPrefix, token, &p, report)
+	err := r.sweep(ctx, table.LabelPKPrefix, "", token, &p, report)
 	return p, err
 }
 
@@ -303,6 +303,7 @@ func (r *Rebuilder) writePage(ctx context.Context, read []labelindex.Stored, p *
 		go func() {
 			defer func() { <-sem; wg.Done() }()
 			targets, over, err := labelindex.Plan(s.Key(), &s.Message, nil)
+			targets = append(targets, labelindex.PresenceTarget(s.Key(), true))
 			written := 0
 			for _, t := range targets {
 				if err != nil {
@@ -311,7 +312,7 @@ func (r *Rebuilder) writePage(ctx context.Context, read []labelindex.Stored, p *
 				var out labelindex.Outcome
 				// A rebuild mostly finds the items there already.
 				out, err = labelindex.Write(ctx, r.client, r.table, t, true)
-				if out == labelindex.Created || out == labelindex.Replaced {
+				if !t.Marker && (out == labelindex.Created || out == labelindex.Replaced) {
 					written++
 				}
 			}

@@ -11,7 +11,6 @@ import (
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
 	"github.com/vip-messages/api/internal/labelindex"
@@ -59,6 +58,7 @@ func (r *Rebuilder) reconcile(ctx context.Context, k labelindex.MessageKey, cons
 		if err != nil {
 			return changed, err
 		}
+		targets = append(targets, labelindex.PresenceTarget(k, cur != nil))
 		check := asReRead(r.table, k.Key(), cur)
 		lost := false
 		for _, t := range targets {
@@ -72,7 +72,7 @@ func (r *Rebuilder) reconcile(ctx context.Context, k labelindex.MessageKey, cons
 			if err != nil {
 				return changed, fmt.Errorf("labelindex: repair index item: %w", err)
 			}
-			if out != labelindex.Absent {
+			if out != labelindex.Absent && out != labelindex.Kept {
 				changed++
 			}
 		}
@@ -93,16 +93,11 @@ func (r *Rebuilder) reconcile(ctx context.Context, k labelindex.MessageKey, cons
 	}
 }
 
-// guarded writes one target under cond in a transaction with check: errLost
-// when check failed, failed when cond did.
+// guarded writes one target under cond, with its counter (labelindex.Counted),
+// in a transaction with check: errLost when check failed, failed when cond did.
 func (r *Rebuilder) guarded(ctx context.Context, check *types.ConditionCheck, t labelindex.Target, cond string) (failed bool, err error) {
-	w := types.TransactWriteItem{}
-	if t.Item != nil {
-		w.Put = &types.Put{TableName: aws.String(r.table), Item: t.Item, ConditionExpression: aws.String(cond)}
-	} else {
-		w.Delete = &types.Delete{TableName: aws.String(r.table), Key: t.Key, ConditionExpression: aws.String(cond)}
-	}
-	reasons, err := r.transact(ctx, &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{{ConditionCheck: check}, w}})
+	items := append([]types.TransactWriteItem{{ConditionCheck: check}}, labelindex.Counted(r.table, t, cond)...)
+	reasons, err := labelindex.Transact(ctx, r.client, items)
 	switch {
 	case err != nil:
 		return false, err

@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
@@ -56,12 +55,24 @@ func isSweepToken(token string) bool { return strings.HasPrefix(token, sweepToke
 
 // sweep scans the index items whose pk begins with prefix and deletes the
 // orphans, from token (a sweep token) on.
-func (r *Rebuilder) sweep(ctx context.Context, prefix, token string, p *Progress, report func(Progress)) error {
+//
+// It sweeps the presence markers too (the message counts' items): those of the
+// counter partition counterPK, or of every counter partition when it is empty.
+func (r *Rebuilder) sweep(ctx context.Context, prefix, counterPK, token string, p *Progress, report func(Progress)) error {
+	markers := "(#pk = :cpk AND begins_with(#sk, :m))"
+	if counterPK == "" {
+		markers = "(begins_with(#pk, :cpk) AND begins_with(#sk, :m))"
+		counterPK = table.CounterPKPrefix
+	}
 	in := &dynamodb.ScanInput{
-		TableName:                 aws.String(r.table),
-		FilterExpression:          aws.String("begins_with(#pk, :prefix)"),
-		ExpressionAttributeNames:  map[string]string{"#pk": table.PartitionKeyAttr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":prefix": &types.AttributeValueMemberS{Value: prefix}},
+		TableName:                aws.String(r.table),
+		FilterExpression:         aws.String("begins_with(#pk, :prefix) OR " + markers),
+		ExpressionAttributeNames: map[string]string{"#pk": table.PartitionKeyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":prefix": &types.AttributeValueMemberS{Value: prefix},
+			":cpk":    &types.AttributeValueMemberS{Value: counterPK},
+			":m":      &types.AttributeValueMemberS{Value: table.MarkerSK("")},
+		},
 		// Only the keys: the decision reads the message, not the index item.
 		ProjectionExpression: aws.String("#pk, #sk"),
 		// Eventually consistent: an orphan is old by the time a sweep runs, and
@@ -109,9 +120,11 @@ func (r *Rebuilder) sweep(ctx context.Context, prefix, token string, p *Progress
 	}
 }
 
-// indexRef is an index item found by the sweep, parsed.
+// indexRef is an index item or a presence marker (marker, no label) found by
+// the sweep, parsed.
 type indexRef struct {
 	workspaceID, mediumID, label, sk string
+	marker                           bool
 }
 
 func (x indexRef) key() labelindex.MessageKey {
@@ -130,14 +143,21 @@ func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.Attr
 		if pk == nil || sk == nil {
 			continue
 		}
-		ws, medium, label, ok := table.ParseLabelPK(pk.Value)
-		if !ok || !table.ValidMessageSK(sk.Value) {
+		var x indexRef
+		if ws, medium, label, ok := table.ParseLabelPK(pk.Value); ok && table.ValidMessageSK(sk.Value) {
+			x = indexRef{workspaceID: ws, mediumID: medium, label: label, sk: sk.Value}
+		} else if ws, medium, ok := table.ParseCounterPK(pk.Value); ok {
+			msk, isMarker := table.ParseMarkerSK(sk.Value)
+			if !isMarker {
+				continue // a counter item
+			}
+			x = indexRef{workspaceID: ws, mediumID: medium, sk: msk, marker: true}
+		} else {
 			// Not an item this package writes: leave it alone.
 			p.Skipped++
 			continue
 		}
 		p.Checked++
-		x := indexRef{ws, medium, label, sk.Value}
 		refs = append(refs, x)
 		if !seen[x.key()] {
 			seen[x.key()] = true
@@ -152,7 +172,7 @@ func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.Attr
 		return err
 	}
 	for _, x := range refs {
-		if m, ok := now[x.key()]; ok && slices.Contains(labelindex.Labels(x.workspaceID, x.mediumID, m.Message), x.label) {
+		if m, ok := now[x.key()]; ok && (x.marker || slices.Contains(labelindex.Labels(x.workspaceID, x.mediumID, m.Message), x.label)) {
 			continue
 		}
 		deleted, err := r.deleteOrphan(ctx, x)
@@ -167,67 +187,30 @@ func (r *Rebuilder) sweepPage(ctx context.Context, items []map[string]types.Attr
 }
 
 // deleteOrphan deletes an index item if, at that instant, its message is absent
-// or does not carry the label. deleted is false when the message has the label
-// again (the item is kept).
+// or does not carry the label (a presence marker: if the message is absent),
+// with its counter's -1. deleted is false when the message has the label again
+// (the item is kept).
 func (r *Rebuilder) deleteOrphan(ctx context.Context, x indexRef) (deleted bool, err error) {
-	in := &dynamodb.TransactWriteItemsInput{TransactItems: []types.TransactWriteItem{
-		{ConditionCheck: &types.ConditionCheck{
-			TableName:           aws.String(r.table),
-			Key:                 table.Key(table.MessagePK(x.workspaceID, x.mediumID), x.sk),
-			ConditionExpression: aws.String("attribute_not_exists(#pk) OR NOT (contains(#labels, :label) OR contains(#custom, :label))"),
-			ExpressionAttributeNames: map[string]string{
-				"#pk": table.PartitionKeyAttr, "#labels": table.LabelsAttr, "#custom": table.CustomLabelIDsAttr,
-			},
-			ExpressionAttributeValues: map[string]types.AttributeValue{":label": &types.AttributeValueMemberS{Value: x.label}},
-		}},
-		// Delete-if-present, the transition a per-label counter follows.
-		{Delete: &types.Delete{
-			TableName:                aws.String(r.table),
-			Key:                      table.Key(table.LabelPK(x.workspaceID, x.mediumID, x.label), x.sk),
-			ConditionExpression:      aws.String("attribute_exists(#pk)"),
-			ExpressionAttributeNames: map[string]string{"#pk": table.PartitionKeyAttr},
-		}},
-	}}
-	failed, err := r.transact(ctx, in)
+	check := &types.ConditionCheck{
+		TableName:                aws.String(r.table),
+		Key:                      table.Key(table.MessagePK(x.workspaceID, x.mediumID), x.sk),
+		ConditionExpression:      aws.String("attribute_not_exists(#pk)"),
+		ExpressionAttributeNames: map[string]string{"#pk": table.PartitionKeyAttr},
+	}
+	t := labelindex.PresenceTarget(x.key(), false)
+	if !x.marker {
+		check.ConditionExpression = aws.String("attribute_not_exists(#pk) OR NOT (contains(#labels, :label) OR contains(#custom, :label))")
+		check.ExpressionAttributeNames["#labels"] = table.LabelsAttr
+		check.ExpressionAttributeNames["#custom"] = table.CustomLabelIDsAttr
+		check.ExpressionAttributeValues = map[string]types.AttributeValue{":label": &types.AttributeValueMemberS{Value: x.label}}
+		t = labelindex.Target{Label: x.label, Key: x.key().IndexKey(x.label), Msg: x.key()}
+	}
+	items := append([]types.TransactWriteItem{{ConditionCheck: check}}, labelindex.Deletion(r.table, t)...)
+	failed, err := labelindex.Transact(ctx, r.client, items)
 	if err != nil {
 		return false, fmt.Errorf("labelindex: delete orphan index item: %w", err)
 	}
 	// failed[0]: the message carries the label (again), keep the item;
 	// failed[1]: the item is gone already.
 	return !failed[0] && !failed[1], nil
-}
-
-// transact runs a transaction of conditional actions and reports, action by
-// action, whether its condition failed (all false when it succeeded). A
-// cancellation for another reason (a conflict with a concurrent write of the
-// same items) is tried again.
-func (r *Rebuilder) transact(ctx context.Context, in *dynamodb.TransactWriteItemsInput) (conditionFailed []bool, err error) {
-	for round := 0; ; round++ {
-		failed := make([]bool, len(in.TransactItems))
-		_, err := r.client.TransactWriteItems(ctx, in)
-		if err == nil {
-			return failed, nil
-		}
-		var tc *types.TransactionCanceledException
-		if !errors.As(err, &tc) {
-			return nil, err
-		}
-		conditional := false
-		for i, reason := range tc.CancellationReasons {
-			if i < len(failed) && aws.ToString(reason.Code) == "ConditionalCheckFailed" {
-				failed[i], conditional = true, true
-			}
-		}
-		if conditional {
-			return failed, nil
-		}
-		if round >= labelindex.MaxUnprocessedRounds {
-			return nil, err
-		}
-		select {
-		case <-ctx.Done():
-			return nil, ctx.Err()
-		case <-time.After(time.Duration((round+1)*(round+1)) * 25 * time.Millisecond):
-		}
-	}
 }

@@ -58,7 +58,9 @@ type Writer struct {
 }
 
 // NewWriter returns a Writer for table. Every message is written with its
-// label index items (labelindex.MessageItems).
+// label index items (labelindex.MessageItems), and each channel's messages with
+// their label counters (labelindex.CounterItems), computed from the messages
+// given: a channel is seeded once, into a table without its messages.
 func NewWriter(client BatchWriteAPI, table string) *Writer {
 	return &Writer{client: client, table: table, workers: 1}
 }
@@ -111,6 +113,12 @@ func (w *Writer) Write(ctx context.Context, d Dataset) error {
 			}
 			items = append(items, idx...)
 		}
+		// And the label counters the indexer keeps with them.
+		counters, err := labelindex.CounterItems(cm.WorkspaceID, cm.MediumID, cm.Messages)
+		if err != nil {
+			return fmt.Errorf("seed: channel %s/%s: %w", cm.WorkspaceID, cm.MediumID, err)
+		}
+		items = append(items, counters...)
 	}
 	return w.put(ctx, items)
 }
