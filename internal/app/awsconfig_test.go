@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/app/labelindexer"
 )
 
 // Each function's loader builds its AWS configuration from the Lambda
@@ -37,8 +38,8 @@ func TestLoadersIgnoreSharedFiles(t *testing.T) {
 			_, err := app.Load(context.Background(), os.Getenv, io.Discard)
 			return err
 		},
-		"LoadIndexer": func() error {
-			_, err := app.LoadIndexer(context.Background(), os.Getenv, io.Discard)
+		"labelindexer.Load": func() error {
+			_, err := labelindexer.Load(context.Background(), os.Getenv, io.Discard)
 			return err
 		},
 	}

@@ -22,6 +22,7 @@ import (
 
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/app/envvar"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/awsenv"
 	"github.com/vip-messages/api/internal/messages"
@@ -46,7 +47,7 @@ type Config struct {
 }
 
 // DefaultStage is Config.Stage when STAGE is unset: the local stack's.
-const DefaultStage = "local"
+const DefaultStage = envvar.DefaultStage
 
 // FromEnv reads the Config through getenv (os.Getenv in production). Every
 // problem is reported at once.

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/app/labelindexer"
 )
 
 const tableID = "MessagesTable"
@@ -27,7 +28,7 @@ var parsers = map[string]func(getenv func(string) string) (config, error){
 		return config{c.Table, c.Stage, c.SecretPrefix}, err
 	},
 	"LabelIndexerFunction": func(getenv func(string) string) (config, error) {
-		c, err := app.IndexerFromEnv(getenv)
+		c, err := labelindexer.FromEnv(getenv)
 		return config{table: c.Table, stage: c.Stage}, err
 	},
 }
