@@ -3,7 +3,8 @@ each stage and prints the CloudFormation results as one JSON object by stage.
 
 Usage: python3 sam_transform.py TEMPLATE < PARAMS
 PARAMS is a JSON object: name -> {parameter: value}, one transform each; the
-pseudo parameter CodeUri, if given, is every function's code location.
+pseudo parameter CodeUri, if given, is every function's code location, or a
+JSON object of them by logical id.
 
 The AWS::LanguageExtensions transform runs only in CloudFormation, so its one job
 here, the table's conditional DeletionPolicy, is resolved to Retain beforehand. The
@@ -47,9 +48,10 @@ def main():
     for name, params in json.load(sys.stdin).items():
         t = copy.deepcopy(tpl)
         code = params.pop("CodeUri", "s3://bucket/key")
-        for res in t["Resources"].values():
+        codes = json.loads(code) if code.startswith("{") else {}
+        for rid, res in t["Resources"].items():
             if res.get("Type") == "AWS::Serverless::Function":
-                res["Properties"]["CodeUri"] = code
+                res["Properties"]["CodeUri"] = codes.get(rid, code)
         out[name] = transform(t, params, ManagedPolicies())
     json.dump(out, sys.stdout, default=str)
 
