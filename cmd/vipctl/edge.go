@@ -235,12 +235,24 @@ func (g *edge) register(ctx context.Context, keyID, tier string) (created bool, 
 	return created, nil
 }
 
-// remove deletes keyID's API Gateway key, which also takes it out of every
-// usage plan. It reports whether there was one.
+// remove takes keyID's API Gateway key out of the stage's plans, then deletes
+// it. It reports whether there was one. The plans go first: API Gateway's
+// reference does not say that DeleteApiKey leaves them, and moto keeps a
+// deleted key in its plans (a restored key then sat in a tier twice).
 func (g *edge) remove(ctx context.Context, keyID string) (bool, error) {
 	id, err := g.apiKey(ctx, keyID)
 	if err != nil || id == "" {
 		return false, err
+	}
+	plans, err := g.plans(ctx, id)
+	if err != nil {
+		return false, err
+	}
+	for plan, t := range plans {
+		_, err := g.gw.DeleteUsagePlanKey(ctx, &apigateway.DeleteUsagePlanKeyInput{UsagePlanId: aws.String(plan), KeyId: aws.String(id)})
+		if err != nil && !isCode(err, "NotFoundException") {
+			return false, fmt.Errorf("key %s: leaving tier %s: %w", keyID, t, err)
+		}
 	}
 	_, err = g.gw.DeleteApiKey(ctx, &apigateway.DeleteApiKeyInput{ApiKey: aws.String(id)})
 	if err != nil && !isCode(err, "NotFoundException") {

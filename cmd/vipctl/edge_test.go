@@ -271,9 +271,9 @@ func TestKeysAtTheEdge(t *testing.T) {
 		t.Fatalf("after set-tier again: tier %q", got)
 	}
 
-	// revoke: the API key goes (and with it its plan), then the secret.
+	// revoke: out of its plan, then the API key goes, then the secret.
 	mustRun(t, getenv, "keys", "revoke", "--force", "--stage", "dev", k.KeyID)
-	wantCalls(t, fake.take(), "DELETE /apikeys/ak0001")
+	wantCalls(t, fake.take(), "DELETE /usageplans/plan-basic/keys/ak0001", "DELETE /apikeys/ak0001")
 	if got := fake.tierOf(t, k.KeyID); got != "" {
 		t.Fatalf("revoked key still in tier %q", got)
 	}

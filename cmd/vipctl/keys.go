@@ -24,14 +24,14 @@ import (
 func init() {
 	register(&command{name: "keys", summary: "create, rotate and revoke API keys (Secrets Manager)", subs: []*command{
 		{name: "create", args: "--workspace ID [--workspace ID ...] [--id KEYID] [--tier T --stage S] [--min-signature-version 1] [--prefix P] [--json]", summary: "create a key, version 2 signatures only unless --min-signature-version 1; prints its id and secret once", run: keysCreate},
-		{name: "rotate", args: "[--force] [--prefix P] [--json] KEYID", summary: "add a new current secret, keep the old one as previous", run: keysRotate},
-		{name: "retire-previous", args: "[--prefix P] KEYID", summary: "drop the previous secret once callers use the new one", run: keysRetirePrevious},
+		{name: "rotate", args: "[--force] [--stage S] [--prefix P] [--json] KEYID", summary: "add a new current secret, keep the old one as previous", run: keysRotate},
+		{name: "retire-previous", args: "[--stage S] [--prefix P] KEYID", summary: "drop the previous secret once callers use the new one", run: keysRetirePrevious},
 		{name: "revoke", args: "[--force] [--recovery-days N] [--stage S] [--prefix P] KEYID", summary: "delete the key's API Gateway key and its secret (recoverable unless --force)", run: keysRevoke},
-		{name: "restore", args: "[--prefix P] KEYID", summary: "undo a revoke within its recovery window", run: keysRestore},
+		{name: "restore", args: "[--stage S [--tier T]] [--prefix P] KEYID", summary: "undo a revoke within its recovery window (with --stage, its API Gateway key too)", run: keysRestore},
 		{name: "set-tier", args: "--tier T --stage S KEYID", summary: "move a key to a rate-limit tier of a deployed stage (registers it there if needed)", run: keysSetTier},
-		{name: "show", args: "[--prefix P] KEYID", summary: "show a key's workspaces and number of secrets (never the secrets)", run: keysShow},
-		{name: "list", args: "[--limit N] [--next TOKEN] [--all] [--json] [--prefix P]", summary: "list the keys under the prefix, revoked ones included", run: keysList},
-		{name: "set-workspaces", args: "[--workspace ID ...] [--min-signature-version 1|2] [--prefix P] KEYID", summary: "replace the workspaces a key may read, or the oldest signature version it accepts", run: keysSetWorkspaces},
+		{name: "show", args: "[--stage S] [--prefix P] KEYID", summary: "show a key's workspaces and number of secrets (never the secrets)", run: keysShow},
+		{name: "list", args: "[--limit N] [--next TOKEN] [--all] [--json] [--stage S] [--prefix P]", summary: "list the keys under the prefix, revoked ones included", run: keysList},
+		{name: "set-workspaces", args: "[--workspace ID ...] [--min-signature-version 1|2] [--stage S] [--prefix P] KEYID", summary: "replace the workspaces a key may read, or the oldest signature version it accepts", run: keysSetWorkspaces},
 	}})
 }
 
@@ -57,6 +57,8 @@ func newSecret() string {
 type keyFlags struct {
 	f      *flags
 	prefix string
+	// stage is --stage of a command without edge flags: it names the prefix only.
+	stage string
 	// local is set by open: the endpoint is on this machine (the local stack).
 	local bool
 }
@@ -66,8 +68,15 @@ func (k *keyFlags) register(f *flags, e *env) {
 	prefixTarget.register(f, e, &k.prefix)
 }
 
+// registerStage adds --stage to a command that touches only the key's secret,
+// so that every keys command takes the same --stage as create and revoke.
+func (k *keyFlags) registerStage(f *flags, e *env) {
+	f.StringVar(&k.stage, "stage", e.getenv(envStage), "deployed stage (dev, staging, prod) whose secret prefix to use unless --prefix or $"+envSecretPrefix+" names one ($"+envStage+")")
+}
+
 // open returns the Secrets Manager client once the shared guard passed.
 func (k *keyFlags) open(ctx context.Context, e *env) (*secretsmanager.Client, error) {
+	prefixTarget.forStage(k.f, e, &k.prefix, k.stage)
 	sm, local, err := openSecrets(ctx, e, k.f, k.prefix)
 	k.local = local
 	return sm, err
@@ -283,9 +292,10 @@ func (e *env) cacheNote(kf *keyFlags) {
 }
 
 func keysRotate(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--force] [--prefix P] [--json] KEYID")
+	f := newFlags(path, "[--force] [--stage S] [--prefix P] [--json] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
+	kf.registerStage(f, e)
 	force := f.Bool("force", false, "rotate even if a previous secret is still listed (it stops working)")
 	asJSON := f.Bool("json", false, "print one JSON object")
 	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, nil)
@@ -308,9 +318,10 @@ func keysRotate(ctx context.Context, e *env, path string, args []string) error {
 }
 
 func keysRetirePrevious(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--prefix P] KEYID")
+	f := newFlags(path, "[--stage S] [--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
+	kf.registerStage(f, e)
 	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
@@ -389,9 +400,10 @@ func keysRevoke(ctx context.Context, e *env, path string, args []string) error {
 }
 
 func keysShow(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--prefix P] KEYID")
+	f := newFlags(path, "[--stage S] [--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
+	kf.registerStage(f, e)
 	_, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, nil)
 	if err != nil {
 		return err
@@ -410,9 +422,10 @@ func keysShow(ctx context.Context, e *env, path string, args []string) error {
 }
 
 func keysSetWorkspaces(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--workspace ID ...] [--min-signature-version 1|2] [--prefix P] KEYID")
+	f := newFlags(path, "[--workspace ID ...] [--min-signature-version 1|2] [--stage S] [--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
+	kf.registerStage(f, e)
 	ws := workspaceFlag(f)
 	minVersion := minSignatureVersionFlag(f, 0)
 	sm, keyID, name, v, err := keyValueCmd(ctx, e, f, &kf, args, func() error {
@@ -448,11 +461,19 @@ func revokedError(keyID, name string, deletion time.Time) error {
 
 // keysRestore cancels a revoke (RestoreSecret) while the recovery window lasts.
 func keysRestore(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--prefix P] KEYID")
+	f := newFlags(path, "[--stage S [--tier T]] [--prefix P] KEYID")
 	var kf keyFlags
 	kf.register(f, e)
-	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, nil)
+	var ef edgeFlags
+	ef.register(f, e, true)
+	sm, keyID, name, err := keyCmd(ctx, e, f, &kf, args, func() error {
+		prefixTarget.forStage(f, e, &kf.prefix, ef.stage)
+		return ef.check(f, true)
+	})
 	if err != nil {
+		return err
+	}
+	if err := ef.requireStage(f, kf.local); err != nil {
 		return err
 	}
 	d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(name)})
@@ -471,6 +492,18 @@ func keysRestore(ctx context.Context, e *env, path string, args []string) error 
 		return smError(err, keyID, name)
 	}
 	fmt.Fprintf(e.stdout, "key %s restored: secret %s is no longer scheduled for deletion\n", keyID, name)
+	// revoke deleted the key's API Gateway key, which no recovery window keeps:
+	// without it the stage's edge refuses the key.
+	if ef.deployed() {
+		g, err := newEdge(ctx, e, ef.stage)
+		if err != nil {
+			return err
+		}
+		if _, err := g.register(ctx, keyID, ef.tier); err != nil {
+			return fmt.Errorf("%w (its secret is restored: vipctl keys set-tier --stage %s --tier T %s registers it at the edge)", err, ef.stage, keyID)
+		}
+		fmt.Fprintf(e.stdout, "key %s: registered at the edge of stage %s, tier %s\n", keyID, ef.stage, ef.tier)
+	}
 	e.cacheNote(&kf)
 	return nil
 }

@@ -296,9 +296,10 @@ type apiKey struct {
 }
 
 func keysList(ctx context.Context, e *env, path string, args []string) error {
-	f := newFlags(path, "[--limit N] [--next TOKEN] [--all] [--json] [--prefix P]")
+	f := newFlags(path, "[--limit N] [--next TOKEN] [--all] [--json] [--stage S] [--prefix P]")
 	var kf keyFlags
 	kf.register(f, e)
+	kf.registerStage(f, e)
 	p := listFlags(f, 50, 100)
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err

@@ -153,6 +153,12 @@ func TestStageNames(t *testing.T) {
 	for _, args := range [][]string{
 		{"keys", "create", "--workspace", "ws-demo", "--stage", "dev"},
 		{"keys", "revoke", "--stage", "dev", "demo-key-0001"},
+		{"keys", "rotate", "--stage", "dev", "demo-key-0001"},
+		{"keys", "retire-previous", "--stage", "dev", "demo-key-0001"},
+		{"keys", "restore", "--stage", "dev", "demo-key-0001"},
+		{"keys", "show", "--stage", "dev", "demo-key-0001"},
+		{"keys", "set-workspaces", "--stage", "dev", "--workspace", "ws-demo", "demo-key-0001"},
+		{"keys", "list", "--stage", "dev"},
 		{"index", "rebuild", "--all", "--stage", "dev"},
 		{"workspaces", "list", "--stage", "dev"},
 	} {
