@@ -33,10 +33,17 @@ func TestPreflight(t *testing.T) {
 	if err := os.WriteFile(prodReady, []byte(strings.Replace(string(samconfig), `AlarmEmail=\"\"`, `AlarmEmail=\"oncall@example.com\"`, 1)), 0o644); err != nil {
 		t.Fatal(err)
 	}
+	// prod with an alarm address and a pager topic.
+	prodPager := filepath.Join(t.TempDir(), "samconfig.toml")
+	if err := os.WriteFile(prodPager, []byte(strings.Replace(string(samconfig), `AlarmEmail=\"\" AlarmTopicArn=\"\"`,
+		`AlarmEmail=\"oncall@example.com\" AlarmTopicArn=\"arn:aws:sns:us-east-1:123456789012:pager\"`, 1)), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	clean := map[string]string{
 		"FAKE_SAM_VERSION": "1.164.0", "FAKE_ACCOUNT": "123456789012",
 		"FAKE_APIGW_ROLE":   "arn:aws:iam::123456789012:role/vip-messages-account-ApiGatewayCloudWatchRole-X",
-		"FAKE_STACK_STATUS": "UPDATE_COMPLETE", "FAKE_TABLE": "yes",
+		"FAKE_STACK_STATUS": "UPDATE_COMPLETE", "FAKE_TABLE": "yes", "FAKE_CONCURRENCY": "1000 1000",
+		"FAKE_SUBSCRIPTION": "arn:aws:sns:us-east-1:123456789012:vip-messages-prod-alarms:0b1c",
 	}
 	with := func(kv ...string) map[string]string {
 		env := map[string]string{}
@@ -65,7 +72,19 @@ func TestPreflight(t *testing.T) {
 		{"no credentials", "dev", "", with("FAKE_ACCOUNT", ""), false, "no AWS credentials"},
 		{"no API Gateway CloudWatch role", "dev", "", with("FAKE_APIGW_ROLE", "None"), false, "run 'make bootstrap'"},
 		{"orphaned table", "prod", prodReady, with("FAKE_STACK_STATUS", ""), false, "orphaned table"},
-		{"failed first create", "prod", prodReady, with("FAKE_STACK_STATUS", "ROLLBACK_COMPLETE"), false, "aws cloudformation delete-stack --region us-east-1 --stack-name vip-messages-prod"},
+		{"failed first create", "prod", prodReady, with("FAKE_STACK_STATUS", "ROLLBACK_COMPLETE"), false,
+			"aws cloudformation delete-stack --region us-east-1 --stack-name vip-messages-prod --role-arn arn:aws:iam::123456789012:role/vip-messages-cfn-prod-us-east-1"},
+		{"rollback that failed", "dev", "", with("FAKE_STACK_STATUS", "UPDATE_ROLLBACK_FAILED"), false,
+			"aws cloudformation continue-update-rollback --region us-east-1 --stack-name vip-messages-dev --role-arn arn:aws:iam::123456789012:role/vip-messages-cfn-dev-us-east-1"},
+		{"a new account's concurrency", "prod", prodReady, with("FAKE_CONCURRENCY", "10 10"), false,
+			"stage prod needs 200 (ThrottlingBurstLimit 200 x 1 function(s) per request + ProvisionedConcurrency 0): request more, then run this again: aws service-quotas request-service-quota-increase --region us-east-1 --service-code lambda --quota-code L-B99A9384 --desired-value 200"},
+		{"concurrency reserved by other functions", "prod", prodReady, with("FAKE_CONCURRENCY", "1000 150"), false, "--desired-value 1050"},
+		{"just enough concurrency", "staging", "", with("FAKE_CONCURRENCY", "50 50"), true, "preflight: ok"},
+		{"prod's alarm mail unconfirmed", "prod", prodReady, with("FAKE_SUBSCRIPTION", "PendingConfirmation"), false,
+			"is pending confirmation: follow the link in the mail AWS sent, or send it again: aws sns subscribe --region us-east-1 --topic-arn arn:aws:sns:us-east-1:123456789012:vip-messages-prod-alarms --protocol email --notification-endpoint oncall@example.com"},
+		{"prod's alarm mail expired", "prod", prodReady, with("FAKE_SUBSCRIPTION", ""), false, "is missing (expired unconfirmed?)"},
+		{"prod's alarm mail unconfirmed, a pager set", "prod", prodPager, with("FAKE_SUBSCRIPTION", "PendingConfirmation"), true, "warning: prod's alarm mail to oncall@example.com is pending confirmation"},
+		{"prod's first deploy", "prod", prodReady, with("FAKE_STACK_STATUS", "", "FAKE_TABLE", "no", "FAKE_SUBSCRIPTION", ""), true, "preflight: ok"},
 		{"deploy in progress", "dev", "", with("FAKE_STACK_STATUS", "UPDATE_IN_PROGRESS"), false, "wait for it to finish"},
 		{"prod alarms to nobody", "prod", "", clean, false, "prod alarms would notify nobody"},
 		{"unknown stage", "qa", "", clean, false, "usage: scripts/preflight dev|staging|prod"},
@@ -153,5 +172,37 @@ func TestMakeDeployRunsPreflightFirst(t *testing.T) {
 	}
 	if len(deployOrder(string(out), "dev")) == 0 {
 		t.Error("deployOrder accepts another stage's commands")
+	}
+}
+
+// TestPreflightAgreesWithTheTemplates: the names and numbers scripts/preflight
+// works with are the templates' own: the alarm topic, the stage's
+// CloudFormation execution role, the default burst, and the functions a
+// request runs (the route's function and the API's Lambda authorizer, if any).
+func TestPreflightAgreesWithTheTemplates(t *testing.T) {
+	t.Parallel()
+	script := readFile(t, filepath.Join("scripts", "preflight"))
+	tpl, err := parseYAML(readFile(t, "template.yaml"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	perRequest := 1
+	for _, api := range ofType(tpl, "AWS::Serverless::Api") {
+		if str(get(tpl, "Resources", api, "Properties", "Auth", "DefaultAuthorizer")) != "" {
+			perRequest++
+		}
+	}
+	for _, c := range []struct{ file, in, script string }{
+		{"template.yaml", "TopicName: !Sub vip-messages-${Stage}-alarms", `topic="vip-messages-$stage-alarms"`},
+		{"account.yaml", "RoleName: !Sub vip-messages-cfn-${Stage}-${AWS::Region}", `role/vip-messages-cfn-$stage-$region"`},
+		{"template.yaml", "", fmt.Sprintf("burst=${burst:-%v}", get(tpl, "Parameters", "ThrottlingBurstLimit", "Default"))},
+		{"template.yaml", "", fmt.Sprintf("functions_per_request=%d\n", perRequest)},
+	} {
+		if c.in != "" && !strings.Contains(readFile(t, c.file), c.in) {
+			t.Errorf("%s lacks %q, which scripts/preflight relies on", c.file, c.in)
+		}
+		if !strings.Contains(script, c.script) {
+			t.Errorf("scripts/preflight lacks %q (from %s)", c.script, c.file)
+		}
 	}
 }
