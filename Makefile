@@ -114,6 +114,15 @@ bootstrap:
 		--parameter-overrides GitHubRepository=$(GITHUB_REPOSITORY) $(if $(OIDC_PROVIDER_ARN),ExistingOidcProviderArn=$(OIDC_PROVIDER_ARN))
 	aws cloudformation describe-stacks --region $(REGION) --stack-name $(ACCOUNT_STACK) --query 'Stacks[0].Outputs' --output table
 
+.PHONY: deploy-check
+## deploy-check: a deploy end to end against moto, an AWS emulator (python3 -m moto.server;
+## pip install "moto[server]==5.2.1" cfn-lint aws-sam-translator): the account stack and each
+## stage's transformed template in its CloudFormation, vipctl keys on each stage, and the
+## built functions under aws-lambda-rie against its DynamoDB and Secrets Manager; prints a
+## summary (docs/deploying.md, "A deploy against moto"). A few minutes; not part of `make test`.
+deploy-check:
+	VIP_DEPLOY_CHECK=1 $(GO) test -count=1 -timeout 30m -run '^TestDeployToMoto$$' -v ./internal/deploy/
+
 .PHONY: bench
 ## bench: the label drill-down on DynamoDB Local, index path against FilterExpression
 ## path (100,000 messages in 31 days, a label on 0.5%): items read per item returned,

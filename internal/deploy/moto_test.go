@@ -5,11 +5,11 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net"
 	"net/http"
 	"os"
@@ -24,6 +24,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/credentials"
 	"github.com/aws/aws-sdk-go-v2/service/apigateway"
@@ -36,6 +37,9 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/local/ddblocal"
+	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/seed"
+	"github.com/vip-messages/api/internal/sampleevent"
 )
 
 // A deploy end to end against moto (`make deploy-check`, docs/deploying.md,
@@ -60,15 +64,15 @@ var motoStandIns = map[string]struct {
 	"AWS::ApiGateway::Stage":     {createStage, "CreateStage (name, deployment, tracing); MethodSettings and AccessLogSetting are gateway_test's and cfn-lint's"},
 	"AWS::ApiGateway::UsagePlan": {createUsagePlan, "CreateUsagePlan (name, API stage, throttle, quota)"},
 	"AWS::Lambda::Alias":         {createAlias, "CreateAlias (live on the published version); the traffic shifting is rollback_test's"},
-	// moto's CloudFormation makes a RestApi without its Body (the OpenAPI SAM
-	// generates), and a deployment of an API without methods fails.
 	// moto's CloudFormation gives a version no physical id, and its Ref is no ARN
 	// (the hook's TARGET_VERSION_ARN became an object that ListFunctions cannot
 	// serialize: HTTP 500).
 	"AWS::Lambda::Version": {createVersion, "PublishVersion with the template's Description (VersionDescription)"},
 	// moto's CloudFormation looks the permission's function up, and here it is
 	// the alias, a stand-in made after the stack.
-	"AWS::Lambda::Permission":     {createPermission, "AddPermission (API Gateway may invoke the live alias)"},
+	"AWS::Lambda::Permission": {createPermission, "AddPermission (API Gateway may invoke the live alias)"},
+	// moto's CloudFormation makes a RestApi without its Body (the OpenAPI SAM
+	// generates), and a deployment of an API without methods fails.
 	"AWS::ApiGateway::Deployment": {createDeployment, "PutRestApi with the RestApi's Body (moto's CloudFormation ignores Body), then CreateDeployment"},
 }
 
@@ -79,6 +83,7 @@ var motoCovered = map[string]string{
 	"AWS::CodeDeploy::Application":     "rollback_test (the transformed deployment group)",
 	"AWS::CodeDeploy::DeploymentGroup": "rollback_test (its alarms, hook and role)",
 	"AWS::SNS::Subscription":           "scripts/preflight (prod's subscription confirmed), TestPreflight",
+	"AWS::Lambda::EventSourceMapping":  "iam_test (its stream and the indexer's permissions); the label indexer runs on events/stream-*.json here",
 	"AWS::ApiGateway::Account":         "scripts/preflight (the account's CloudWatch role), roles_test",
 	"AWS::IAM::OIDCProvider":           "roles_test (the pipeline's trust policies)",
 	"AWS::S3::BucketPolicy":            "roles_test (the artifact bucket's policy)",
@@ -201,7 +206,10 @@ func motoLacks(t *testing.T, py string, tpl obj) map[string]bool {
 	if err != nil {
 		t.Fatalf("moto_types.py: %v", err)
 	}
-	lacks := map[string]bool{"AWS::ApiGateway::Deployment": true, "AWS::Lambda::Permission": true, "AWS::Lambda::Version": true}
+	lacks := map[string]bool{"AWS::ApiGateway::Deployment": true, "AWS::Lambda::Permission": true, "AWS::Lambda::Version": true,
+		// moto runs a mapping's function in Docker on every write to the table;
+		// without Docker each seeded item waits for that to fail.
+		"AWS::Lambda::EventSourceMapping": true}
 	for _, typ := range strings.Fields(string(out)) {
 		lacks[typ] = true
 	}
@@ -315,14 +323,13 @@ func (m *motoStack) create(ctx context.Context, t *testing.T, py string, tpl obj
 	if err != nil {
 		t.Fatal(err)
 	}
-	_ = os.WriteFile("/tmp/motoexp/"+m.name+".json", raw, 0o644) // DEBUG
 	cfn := cloudformation.NewFromConfig(m.cfg)
 	in := &cloudformation.CreateStackInput{
 		StackName:    aws.String(m.name),
 		TemplateBody: aws.String(string(raw)),
 		Capabilities: []cfntypes.Capability{cfntypes.CapabilityCapabilityIam, cfntypes.CapabilityCapabilityNamedIam, cfntypes.CapabilityCapabilityAutoExpand},
 	}
-	for _, k := range slices.Sorted(mapsKeys(params)) {
+	for _, k := range slices.Sorted(maps.Keys(params)) {
 		if _, declared := asObj(body["Parameters"])[k]; declared {
 			in.Parameters = append(in.Parameters, cfntypes.Parameter{ParameterKey: aws.String(k), ParameterValue: aws.String(params[k])})
 		}
@@ -541,16 +548,6 @@ func createAlias(ctx context.Context, m *motoStack, p obj) (string, error) {
 	return aws.ToString(out.AliasArn), nil
 }
 
-func mapsKeys(m map[string]string) func(func(string) bool) {
-	return func(yield func(string) bool) {
-		for k := range m {
-			if !yield(k) {
-				return
-			}
-		}
-	}
-}
-
 // zipBootstrap is a Lambda code zip holding one executable named bootstrap.
 func zipBootstrap(t *testing.T, path string) []byte {
 	t.Helper()
@@ -590,16 +587,6 @@ func waitTCP(addr string, exited <-chan struct{}) error {
 	}
 }
 
-var (
-	_ = base64.StdEncoding
-	_ = sha256.New
-	_ = errors.New
-	_ = io.EOF
-	_ = dynamodb.New
-	_ = s3.New
-	_ = secretsmanager.New
-)
-
 // motoRun is what a run did, printed at its end as the check's summary.
 type motoRun struct {
 	mu    sync.Mutex
@@ -626,13 +613,7 @@ func buildForMoto(t *testing.T, tpl obj) motoBinaries {
 	b := motoBinaries{zips: map[string][]byte{}, host: map[string]string{}}
 	builds := functionBuilds(t, readFile(t, "Makefile"), tpl)
 	var pkgs []string
-	for _, id := range slices.Sorted(func(yield func(string) bool) {
-		for id := range builds {
-			if !yield(id) {
-				return
-			}
-		}
-	}) {
+	for _, id := range slices.Sorted(maps.Keys(builds)) {
 		out := filepath.Join(dir, "lambda", id)
 		cmd := exec.Command("make", "--no-print-directory", "build-"+id, "ARTIFACTS_DIR="+out)
 		cmd.Dir = root
@@ -658,18 +639,30 @@ func buildForMoto(t *testing.T, tpl obj) motoBinaries {
 // TestDeployToMoto: see the top of this file. `make deploy-check` runs it
 // with -v, which prints the summary.
 func TestDeployToMoto(t *testing.T) {
+	if os.Getenv("VIP_DEPLOY_CHECK") == "" {
+		t.Skip("the deploy against moto takes minutes: make deploy-check runs it (VIP_DEPLOY_CHECK=1); TestMotoTemplates is its fast part")
+	}
 	py := needMoto(t)
 	ctx := context.Background()
 	url := startMoto(t, py)
 	cfg := motoConfig(url)
 	run := &motoRun{}
-	t.Cleanup(func() { t.Log("deploy against moto:\n  " + strings.Join(run.lines, "\n  ")) })
+	t.Cleanup(func() {
+		run.notes()
+		t.Log("deploy against moto:\n  " + strings.Join(run.lines, "\n  "))
+	})
 
 	all, err := stacks(repoFiles(t))
 	if err != nil {
 		t.Fatal(err)
 	}
+	began := time.Now()
+	lap := func(what string) {
+		run.add("%s: %.1f s", what, time.Since(began).Seconds())
+		began = time.Now()
+	}
 	bins := buildForMoto(t, all[0].tpl)
+	lap("built the functions (make build-<LogicalId>, zipped) and, for this machine, them, vipctl and aws-lambda-rie")
 
 	// The account stack, as make bootstrap creates it, its loops expanded as
 	// AWS::LanguageExtensions would (expandForEach).
@@ -680,6 +673,7 @@ func TestDeployToMoto(t *testing.T) {
 	account.create(ctx, t, py, acctTpl, acctParams)
 	run.add("stack %s: CREATE_COMPLETE", account.name)
 	account.report(run)
+	lap("  created")
 	artifacts := account.physical["ArtifactBucket"]
 	if artifacts != bucket {
 		t.Errorf("the artifact bucket is %q, make deploy uploads to %q", artifacts, bucket)
@@ -710,7 +704,13 @@ func TestDeployToMoto(t *testing.T) {
 		ms.create(ctx, t, py, tpl, params)
 		run.add("stack %s: CREATE_COMPLETE", ms.name)
 		ms.report(run)
-		_ = secretsmanager.New
+		lap("  transformed, uploaded, created")
+		vipctl := motoVipctl{t: t, bin: bins.host["vipctl"], env: motoEnv(t, url), run: run}
+		keyID, secret := ms.checkKeys(ctx, t, vipctl)
+		lap("  vipctl")
+		ms.checkSamples(ctx, t, st.tpl, bins, url, keyID, secret, run)
+		lap("  seeded and invoked")
+		ms.checkPreflight(ctx, t, url, params, run)
 	}
 }
 
@@ -739,11 +739,527 @@ func withCode(params, code map[string]string) map[string]string {
 	return out
 }
 
+// report adds the stack's stand-ins and the resources left to other tests,
+// by type; the notes are printed once, at the end of the run.
 func (m *motoStack) report(run *motoRun) {
-	for _, s := range m.standIns {
-		run.add("  stand-in  %s", s)
+	for _, l := range []struct {
+		what  string
+		lines []string
+	}{{"stand-ins (not in moto's CloudFormation, made through the API)", m.standIns}, {"not in moto, left to other tests", m.covered}} {
+		count := map[string]int{}
+		for _, s := range l.lines {
+			typ, _, _ := strings.Cut(s, " ")
+			count[typ]++
+		}
+		var parts []string
+		for _, typ := range slices.Sorted(maps.Keys(count)) {
+			parts = append(parts, fmt.Sprintf("%s x%d", strings.TrimPrefix(typ, "AWS::"), count[typ]))
+		}
+		if len(parts) > 0 {
+			run.add("  %s: %s", l.what, strings.Join(parts, ", "))
+		}
 	}
-	for _, s := range m.covered {
-		run.add("  not in moto, covered by %s", s)
+}
+
+// notes lists, once, what each stand-in does and which test covers each type
+// left out.
+func (r *motoRun) notes() {
+	r.add("stand-ins:")
+	for _, typ := range slices.Sorted(maps.Keys(motoStandIns)) {
+		r.add("  %s: %s", typ, motoStandIns[typ].note)
 	}
+	r.add("left to other tests:")
+	for _, typ := range slices.Sorted(maps.Keys(motoCovered)) {
+		r.add("  %s: %s", typ, motoCovered[typ])
+	}
+}
+
+// motoVipctl runs the built vipctl against moto and records its exit code.
+type motoVipctl struct {
+	t   *testing.T
+	bin string
+	env []string
+	run *motoRun
+}
+
+// do runs vipctl with args and returns its stdout; an exit code other than
+// want fails the test.
+func (v motoVipctl) do(want int, args ...string) string {
+	v.t.Helper()
+	cmd := exec.Command(v.bin, args...)
+	cmd.Env = v.env
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	err := cmd.Run()
+	code := 0
+	var exit *exec.ExitError
+	if errors.As(err, &exit) {
+		code = exit.ExitCode()
+	} else if err != nil {
+		v.t.Fatal(err)
+	}
+	shown := slices.Clone(args)
+	for i, a := range shown {
+		if strings.HasPrefix(a, "vk_") {
+			shown[i] = "KEY"
+		}
+	}
+	v.run.add("  vipctl %s: exit %d", strings.Join(shown, " "), code)
+	if code != want {
+		v.t.Errorf("vipctl %s: exit %d, want %d\n%s%s", strings.Join(args, " "), code, want, stdout.String(), stderr.String())
+	}
+	return stdout.String()
+}
+
+// checkKeys works one key of the stage through every vipctl keys command that
+// takes --stage, and checks each step in moto's API Gateway and Secrets
+// Manager under the names the stack's outputs give. It returns the key's id
+// and current secret.
+func (m *motoStack) checkKeys(ctx context.Context, t *testing.T, v motoVipctl) (string, string) {
+	t.Helper()
+	stage := m.st.stage
+	// vipctl --stage derives the names; the stack's outputs say what was made.
+	for output, want := range map[string]string{"SecretPrefix": "vip-api/" + stage + "/api-keys", "TableName": "vip-messages-" + stage, "UsagePlanNamePrefix": "vip-messages-" + stage + "-"} {
+		if got := m.outputs[output]; got != want {
+			t.Errorf("%s: output %s is %q, vipctl --stage %s uses %q", m.name, output, got, stage, want)
+		}
+	}
+	var key struct{ KeyID, Secret, SecretName string }
+	out := v.do(0, "keys", "create", "--stage", stage, "--tier", "basic", "--workspace", "ws-demo", "--workspace", "ws-basic", "--json")
+	if err := json.Unmarshal([]byte(out), &key); err != nil {
+		t.Fatalf("keys create --json: %v\n%s", err, out)
+	}
+	if want := m.outputs["SecretPrefix"] + "/" + key.KeyID; key.SecretName != want {
+		t.Errorf("%s: the key's secret is %s, the stack's prefix makes %s", m.name, key.SecretName, want)
+	}
+	sm := secretsmanager.NewFromConfig(m.cfg)
+	gw := apigateway.NewFromConfig(m.cfg)
+	tierOf := func() []string {
+		var tiers []string
+		for _, tier := range []string{"basic", "standard", "premium"} {
+			plan := m.physical[map[string]string{"basic": "BasicUsagePlan", "standard": "StandardUsagePlan", "premium": "PremiumUsagePlan"}[tier]]
+			keys, err := gw.GetUsagePlanKeys(ctx, &apigateway.GetUsagePlanKeysInput{UsagePlanId: aws.String(plan)})
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, k := range keys.Items {
+				if aws.ToString(k.Value) == key.KeyID {
+					tiers = append(tiers, tier)
+				}
+			}
+		}
+		return tiers
+	}
+	deleted := func() bool {
+		d, err := sm.DescribeSecret(ctx, &secretsmanager.DescribeSecretInput{SecretId: aws.String(key.SecretName)})
+		if err != nil {
+			t.Fatalf("%s: %v", key.SecretName, err)
+		}
+		return d.DeletedDate != nil
+	}
+	if got := tierOf(); !slices.Equal(got, []string{"basic"}) {
+		t.Errorf("%s: after create the key is in plans %v, want basic", m.name, got)
+	}
+
+	var rotated struct{ Secret string }
+	if err := json.Unmarshal([]byte(v.do(0, "keys", "rotate", "--stage", stage, "--json", key.KeyID)), &rotated); err != nil || rotated.Secret == "" || rotated.Secret == key.Secret {
+		t.Errorf("%s: keys rotate gave no new secret (%v)", m.name, err)
+	}
+	v.do(0, "keys", "set-tier", "--stage", stage, "--tier", "premium", key.KeyID)
+	if got := tierOf(); !slices.Equal(got, []string{"premium"}) {
+		t.Errorf("%s: after set-tier premium the key is in plans %v", m.name, got)
+	}
+	v.do(0, "keys", "revoke", "--stage", stage, key.KeyID)
+	if got := tierOf(); len(got) != 0 || !deleted() {
+		t.Errorf("%s: after revoke the key is in plans %v, its secret deleted: %v", m.name, got, deleted())
+	}
+	v.do(0, "keys", "restore", "--stage", stage, "--tier", "premium", key.KeyID)
+	if got := tierOf(); !slices.Equal(got, []string{"premium"}) || deleted() {
+		t.Errorf("%s: after restore the key is in plans %v, its secret deleted: %v", m.name, got, deleted())
+	}
+	return key.KeyID, rotated.Secret
+}
+
+// startRIE runs a function's binary under aws-lambda-rie with exactly env and
+// returns the address of its invoke API.
+func startRIE(t *testing.T, rie, bin string, env []string) string {
+	t.Helper()
+	ports := [2]int{}
+	for i := range ports {
+		p, err := ddblocal.FreePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		ports[i] = p
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
+	logs := &lockedBuffer{}
+	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]), bin)
+	cmd.Env = env
+	cmd.Stdout, cmd.Stderr = logs, logs
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
+	t.Cleanup(func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		<-exited
+		if t.Failed() {
+			out := logs.String()
+			t.Logf("%s under aws-lambda-rie (last 2 KB):\n%s", filepath.Base(bin), out[max(0, len(out)-2048):])
+		}
+	})
+	if err := waitTCP(addr, exited); err != nil {
+		t.Fatal(err)
+	}
+	return addr
+}
+
+// invoke sends event to the function at addr; errType is the function's error
+// type when it returned an error.
+func invoke(t *testing.T, addr string, event any) (payload []byte, errType string) {
+	t.Helper()
+	body, err := json.Marshal(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	payload, err = io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fnErr struct{ ErrorType string }
+	if resp.Header.Get("Error-Type") != "" || json.Unmarshal(payload, &fnErr) == nil && fnErr.ErrorType != "" {
+		return payload, resp.Header.Get("Error-Type") + fnErr.ErrorType
+	}
+	return payload, ""
+}
+
+// gatewayStatus is the status a gateway response type of the API answers:
+// the template's StatusCode, else API Gateway's default for the type.
+func gatewayStatus(api obj, typ string) int {
+	if code, err := strconv.Atoi(fmt.Sprint(get(api, "GatewayResponses", typ, "StatusCode"))); err == nil {
+		return code
+	}
+	return map[string]int{"UNAUTHORIZED": 401, "ACCESS_DENIED": 403, "AUTHORIZER_FAILURE": 500, "AUTHORIZER_CONFIGURATION_ERROR": 500}[typ]
+}
+
+// route is what API Gateway does with a request to the API: the API's Lambda
+// authorizer first, when the template declares one (a Deny or a failure is
+// the gateway response of its type; an Allow passes its context on), then the
+// function of the route.
+type route struct {
+	api        obj    // the API's Properties in the SAM template
+	authorizer string // address of the authorizer under aws-lambda-rie, "" when none
+	function   string // address of the route's function
+}
+
+func (r route) status(t *testing.T, ev events.APIGatewayProxyRequest) (int, string) {
+	t.Helper()
+	if r.authorizer != "" {
+		req := events.APIGatewayCustomAuthorizerRequestTypeRequest{
+			Type: "REQUEST", MethodArn: "arn:aws:execute-api:" + region + ":" + acct + ":api/" + ev.RequestContext.Stage + "/" + ev.HTTPMethod + ev.Resource,
+			Resource: ev.Resource, Path: ev.Path, HTTPMethod: ev.HTTPMethod, Headers: ev.Headers, MultiValueHeaders: ev.MultiValueHeaders,
+			QueryStringParameters: ev.QueryStringParameters, MultiValueQueryStringParameters: ev.MultiValueQueryStringParameters,
+			PathParameters: ev.PathParameters, StageVariables: ev.StageVariables,
+			RequestContext: events.APIGatewayCustomAuthorizerRequestTypeRequestContext{
+				Path: ev.RequestContext.Path, AccountID: ev.RequestContext.AccountID, ResourceID: ev.RequestContext.ResourceID,
+				Stage: ev.RequestContext.Stage, RequestID: ev.RequestContext.RequestID, ResourcePath: ev.RequestContext.ResourcePath,
+				HTTPMethod: ev.RequestContext.HTTPMethod, APIID: ev.RequestContext.APIID,
+			},
+		}
+		payload, errType := invoke(t, r.authorizer, req)
+		if errType != "" {
+			if strings.Contains(string(payload), "Unauthorized") {
+				return gatewayStatus(r.api, "UNAUTHORIZED"), "authorizer: Unauthorized"
+			}
+			return gatewayStatus(r.api, "AUTHORIZER_FAILURE"), "authorizer failed: " + errType
+		}
+		var resp events.APIGatewayCustomAuthorizerResponse
+		if err := json.Unmarshal(payload, &resp); err != nil {
+			t.Fatalf("not an authorizer response: %v\n%s", err, payload)
+		}
+		for _, s := range resp.PolicyDocument.Statement {
+			if s.Effect != "Allow" {
+				return gatewayStatus(r.api, "ACCESS_DENIED"), fmt.Sprint("authorizer: ", s.Effect, " ", resp.Context["message"])
+			}
+		}
+		ev.RequestContext.Authorizer = map[string]any{"principalId": resp.PrincipalID}
+		for k, v := range resp.Context {
+			ev.RequestContext.Authorizer[k] = v
+		}
+	}
+	payload, errType := invoke(t, r.function, ev)
+	if errType != "" {
+		t.Fatalf("the function failed (%s): %s", errType, payload)
+	}
+	var resp events.APIGatewayProxyResponse
+	if err := json.Unmarshal(payload, &resp); err != nil {
+		t.Fatalf("not a proxy response: %v\n%s", err, payload)
+	}
+	return resp.StatusCode, resp.Body
+}
+
+// functionEnv is a function's environment as moto's Lambda holds it (the
+// stack's values), with the SDK sent to moto: the variables a deployed
+// function has, AWS_ENDPOINT_URL_<SERVICE> included.
+func (m *motoStack) functionEnv(ctx context.Context, t *testing.T, id, url string) []string {
+	t.Helper()
+	fn, err := lambda.NewFromConfig(m.cfg).GetFunctionConfiguration(ctx, &lambda.GetFunctionConfigurationInput{FunctionName: aws.String(m.physical[id])})
+	if err != nil {
+		t.Fatalf("%s: %v", id, err)
+	}
+	env := map[string]string{
+		"AWS_REGION": region, "AWS_DEFAULT_REGION": region, "AWS_ACCESS_KEY_ID": "moto", "AWS_SECRET_ACCESS_KEY": "moto",
+		"AWS_LAMBDA_FUNCTION_NAME": aws.ToString(fn.FunctionName), "AWS_EC2_METADATA_DISABLED": "true",
+	}
+	if fn.Environment != nil {
+		for k, v := range fn.Environment.Variables {
+			env[k] = v
+		}
+	}
+	for k := range env {
+		if strings.HasPrefix(k, "AWS_ENDPOINT_URL_") {
+			env[k] = url // declared empty in the template: the AWS endpoint, here moto
+		}
+	}
+	var out []string
+	for k, v := range env {
+		out = append(out, k+"="+v)
+	}
+	return out
+}
+
+// checkSamples runs every sample event of events/ through the route of the
+// stage's API, each function its built binary under aws-lambda-rie with the
+// stack's environment, against moto's DynamoDB (seeded with the demo data)
+// and Secrets Manager (the key checkKeys made), and checks each status.
+func (m *motoStack) checkSamples(ctx context.Context, t *testing.T, sam obj, bins motoBinaries, url, keyID, secret string, run *motoRun) {
+	t.Helper()
+	now := time.Now()
+	if err := seed.NewWriter(dynamodb.NewFromConfig(m.cfg), m.outputs["TableName"]).Write(ctx, seed.Demo(now)); err != nil {
+		t.Fatalf("seeding %s: %v", m.outputs["TableName"], err)
+	}
+	// The route's function: the one whose Api event is on the template's API.
+	var fnID, apiID string
+	for _, id := range ofType(sam, "AWS::Serverless::Function") {
+		for _, e := range asObj(get(sam, "Resources", id, "Properties", "Events")) {
+			if str(get(e, "Type")) == "Api" {
+				fnID, apiID = id, str(get(e, "Properties", "RestApiId", "Ref"))
+			}
+		}
+	}
+	if fnID == "" {
+		t.Fatal("no function of the template serves an Api event")
+	}
+	r := route{api: asObj(get(sam, "Resources", apiID, "Properties"))}
+	start := func(id string) string {
+		return startRIE(t, bins.host["rie"], bins.host[id], m.functionEnv(ctx, t, id, url))
+	}
+	r.function = start(fnID)
+	if name := str(get(r.api, "Auth", "DefaultAuthorizer")); name != "" {
+		az := asList(get(r.api, "Auth", "Authorizers", name, "FunctionArn", "Fn::GetAtt"))
+		if len(az) != 2 || bins.host[str(az[0])] == "" {
+			t.Fatalf("authorizer %s: no function of the template (FunctionArn %v)", name, get(r.api, "Auth", "Authorizers", name, "FunctionArn"))
+		}
+		r.authorizer = start(str(az[0]))
+		run.add("  authorizer %s (%s) before %s", name, str(az[0]), fnID)
+	}
+	// The stream samples go to the function of the table's stream mapping.
+	streams, err := filepath.Glob(filepath.Join(repoRoot(t), "events", "stream-*.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, esm := range ofType(sam, "AWS::Lambda::EventSourceMapping") {
+		id := str(get(sam, "Resources", esm, "Properties", "FunctionName", "Ref"))
+		addr := start(id)
+		for _, file := range streams {
+			raw, err := os.ReadFile(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			payload, errType := invoke(t, addr, json.RawMessage(raw))
+			var resp events.DynamoDBEventResponse
+			if err := json.Unmarshal(payload, &resp); errType != "" || err != nil || len(resp.BatchItemFailures) > 0 {
+				t.Errorf("%s: %s on %s: %s %v %s", m.name, id, filepath.Base(file), errType, err, payload)
+			}
+			run.add("  invoke %s %s: %d batch item failures %s", id, filepath.Base(file), len(resp.BatchItemFailures), errType)
+		}
+	}
+	files, err := sampleevent.Files(filepath.Join(repoRoot(t), "events"))
+	if err != nil || len(files) == 0 {
+		t.Fatalf("sample events: %v %v", files, err)
+	}
+	for _, file := range files {
+		ev, err := sampleevent.Load(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := sampleevent.Status(file)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ev.RequestContext.Stage = m.st.stage
+		ev, _ = sampleevent.ResignAs(ev, []string{devstack.DemoSecret}, keyID, secret, time.Now())
+		got, body := r.status(t, ev)
+		note := ""
+		var page struct{ Items []json.RawMessage }
+		if got == http.StatusOK && json.Unmarshal([]byte(body), &page) == nil {
+			note = fmt.Sprintf(" (%d messages)", len(page.Items))
+		}
+		run.add("  invoke %s %s: %d%s", fnID, filepath.Base(file), got, note)
+		if got != want {
+			t.Errorf("%s: %s answered %d, want %d: %.300s", m.name, filepath.Base(file), got, want, body)
+		}
+	}
+}
+
+// motoProblems: in the template moto gets, nothing refers to a resource it
+// skips, and each skipped resource has a stand-in or a test named for it.
+func motoProblems(st stack, moto obj, skipped []string) []string {
+	var problems []string
+	walk(moto, func(m obj) {
+		ref := str(m["Ref"])
+		if ga := asList(m["Fn::GetAtt"]); len(ga) == 2 {
+			ref = str(ga[0])
+		}
+		if slices.Contains(skipped, ref) {
+			problems = append(problems, "moto's template still refers to "+ref)
+		}
+	})
+	for _, id := range skipped {
+		typ := str(get(st.tpl, "Resources", id, "Type"))
+		if st.resourceExists(id) && motoStandIns[typ].create == nil && motoCovered[typ] == "" {
+			problems = append(problems, fmt.Sprintf("moto skips %s (%s): give its type a stand-in (motoStandIns) or name the test that covers it (motoCovered)", id, typ))
+		}
+	}
+	return problems
+}
+
+// TestMotoTemplates is the fast part of TestDeployToMoto, in make test: each
+// stage's transformed template and the account stack, as the deploy check
+// hands them to moto, refer to nothing moto skips, and every type it skips is
+// made by a stand-in or covered by a named test.
+func TestMotoTemplates(t *testing.T) {
+	t.Parallel()
+	py := needMoto(t)
+	all, err := stacks(repoFiles(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	acct := loadAccount(t)
+	delete(acct, "Transform")
+	sts := map[string]stack{"account": {tpl: acct, stage: "account", params: withDefaults(acct, map[string]string{"GitHubRepository": repo})}}
+	for stage, tpl := range samTransform(t) {
+		for _, s := range all {
+			if s.stage == stage {
+				sts[stage] = stack{tpl: tpl, stage: stage, params: s.params}
+			}
+		}
+	}
+	// One run of moto's own list for every template: Python starts slowly.
+	every := obj{"Resources": obj{}}
+	for name, st := range sts {
+		for id, r := range asObj(st.tpl["Resources"]) {
+			asObj(every["Resources"])[name+id] = r
+		}
+	}
+	lacks := motoLacks(t, py, every)
+	for name, st := range sts {
+		m := &motoStack{name: name, st: st}
+		moto, skipped := m.motoTemplate(st.tpl, lacks)
+		if len(skipped) == 0 {
+			t.Errorf("%s: moto skips nothing: motoLacks is broken", name)
+		}
+		for _, p := range motoProblems(st, moto, skipped) {
+			t.Errorf("%s: %s", name, p)
+		}
+		// A type nobody covers is reported.
+		broken := clone(st.tpl)
+		asObj(broken["Resources"])["Unknown"] = obj{"Type": "AWS::Moto::Unknown", "Properties": obj{}}
+		moto, skipped = m.motoTemplate(broken, map[string]bool{"AWS::Moto::Unknown": true})
+		if len(motoProblems(stack{tpl: broken, stage: st.stage, params: st.params}, moto, skipped)) == 0 {
+			t.Errorf("%s: a skipped type without stand-in or test passes", name)
+		}
+	}
+}
+
+// checkPreflight runs scripts/preflight for the stage against moto with the
+// real AWS CLI (a fake sam for its version; Lambda's GetAccountSettings,
+// which moto lacks, answered by a shim), step by step as an operator would
+// meet it on this account: each stop, then its fix.
+func (m *motoStack) checkPreflight(ctx context.Context, t *testing.T, url string, params map[string]string, run *motoRun) {
+	t.Helper()
+	awsCLI, err := exec.LookPath("aws")
+	if err != nil {
+		run.add("  preflight: skipped, no AWS CLI")
+		return
+	}
+	root, bin := repoRoot(t), t.TempDir()
+	shim := "#!/bin/sh\n# moto has no Lambda GetAccountSettings: a new account's default.\n" +
+		"if [ \"$1 $2\" = \"lambda get-account-settings\" ]; then printf '1000\\t1000\\n'; exit 0; fi\nexec " + awsCLI + " \"$@\"\n"
+	if err := os.WriteFile(filepath.Join(bin, "aws"), []byte(shim), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(filepath.Join(root, "internal", "deploy", "testdata", "fakebin", "sam"), filepath.Join(bin, "sam")); err != nil {
+		t.Fatal(err)
+	}
+	// samconfig.toml with the parameters this stack was created with.
+	cfg := readFile(t, "samconfig.toml")
+	if email := params["AlarmEmail"]; email != "" {
+		cfg = strings.Replace(cfg, `AlarmEmail=\"\"`, `AlarmEmail=\"`+email+`\"`, 1)
+	}
+	samconfig := filepath.Join(t.TempDir(), "samconfig.toml")
+	if err := os.WriteFile(samconfig, []byte(cfg), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	preflight := func(want string) {
+		t.Helper()
+		cmd := exec.Command("bash", filepath.Join(root, "scripts", "preflight"), m.st.stage)
+		cmd.Dir = root
+		cmd.Env = append(motoEnv(t, url), "PATH="+bin+":"+os.Getenv("PATH"), "SAMCONFIG="+samconfig, "FAKE_SAM_VERSION=1.164.0")
+		out, err := cmd.CombinedOutput()
+		last := strings.TrimSpace(string(out))
+		last = last[strings.LastIndex(last, "\n")+1:]
+		run.add("  scripts/preflight %s: %s", m.st.stage, last)
+		if !strings.Contains(string(out), want) || (err == nil) != (want == "preflight: ok") {
+			t.Errorf("%s: preflight: %v, want %q:\n%s", m.name, err, want, out)
+		}
+	}
+	// moto's CloudFormation skips AWS::ApiGateway::Account: until a stage set it
+	// here, the region has no role.
+	gw := apigateway.NewFromConfig(m.cfg)
+	acc, err := gw.GetAccount(ctx, &apigateway.GetAccountInput{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if aws.ToString(acc.CloudwatchRoleArn) == "" {
+		preflight("run 'make bootstrap'")
+	}
+	if _, err := gw.UpdateAccount(ctx, &apigateway.UpdateAccountInput{PatchOperations: []apigwtypes.PatchOperation{{
+		Op: apigwtypes.OpReplace, Path: aws.String("/cloudwatchRoleArn"), Value: aws.String("arn:aws:iam::" + acct + ":role/vip-messages-account-ApiGatewayCloudWatchRole-MOTO"),
+	}}}); err != nil {
+		t.Fatal(err)
+	}
+	email := params["AlarmEmail"]
+	if m.st.stage != "prod" || email == "" {
+		preflight("preflight: ok")
+		return
+	}
+	// Nor does it make AWS::SNS::Subscription: the mail's subscription is missing.
+	preflight("is missing (expired unconfirmed?)")
+	sub := exec.Command(awsCLI, "sns", "subscribe", "--region", region, "--topic-arn", "arn:aws:sns:"+region+":"+acct+":vip-messages-prod-alarms",
+		"--protocol", "email", "--notification-endpoint", email)
+	sub.Env = motoEnv(t, url)
+	if out, err := sub.CombinedOutput(); err != nil {
+		t.Fatalf("aws sns subscribe: %v\n%s", err, out)
+	}
+	// moto lists an email subscription nobody confirmed by its ARN, where AWS
+	// lists PendingConfirmation: here the check passes.
+	preflight("preflight: ok")
 }

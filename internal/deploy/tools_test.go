@@ -31,7 +31,7 @@ func missingTool(t *testing.T, what string) {
 func TestPipelineRequiresTheTools(t *testing.T) {
 	t.Parallel()
 	wf := readFile(t, filepath.Join(".github", "workflows", "pipeline.yml"))
-	for _, want := range []string{strings.TrimPrefix(pipInstall, "pip install "), `VIP_REQUIRE_TOOLS: "1"`} {
+	for _, want := range []string{strings.TrimPrefix(pipInstall, "pip install "), strings.TrimPrefix(motoInstall, "pip install "), `VIP_REQUIRE_TOOLS: "1"`, "run: make deploy-check"} {
 		if !strings.Contains(wf, want) {
 			t.Errorf("pipeline.yml lacks %q", want)
 		}
