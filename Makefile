@@ -126,7 +126,8 @@ deploy-check:
 .PHONY: bench
 ## bench: the label drill-down on DynamoDB Local, index path against FilterExpression
 ## path (100,000 messages in 31 days, a label on 0.5%): items read per item returned,
-## read capacity, median page latency. Takes a few minutes; not part of `make test`.
+## read capacity, median page latency; and the label overview (20 labels) against paging
+## every label. Takes a few minutes; not part of `make test`.
 bench: tools
 	$(GO) run ./cmd/bench $(BENCH_FLAGS)
 

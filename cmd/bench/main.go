@@ -2,9 +2,13 @@
 // one run: the label index path against the FilterExpression path, over a busy
 // channel (100,000 messages in 31 days, one label on 0.5% of them), walking every
 // page of that label at limit 50; then the median latency of one label page
-// against one unfiltered page. `make bench` runs it; it exits non-zero when a
-// target (read/returned <= 1.05 on the index path, a label page within 1.2x of
-// an unfiltered page) is missed.
+// against one unfiltered page; then the label overview (GET
+// /vip-messages/labels's read, over the channel's 20 labels) against paging
+// every label and against a COUNT Query of every label partition, for a
+// date-only window and one that cuts a day at each edge. `make bench` runs
+// it; it exits non-zero when a target (read/returned <= 1.05 on the index
+// path, a label page within 1.2x of an unfiltered page, a date-only overview
+// within 10 RCU) is missed.
 package main
 
 import (
@@ -17,9 +21,15 @@ import (
 	"slices"
 	"time"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+
+	"github.com/vip-messages/api/internal/labelcount"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
+	schema "github.com/vip-messages/api/internal/table"
 )
 
 const (
@@ -79,6 +89,16 @@ func run(n, days int, share float64, limit, reps, workers int, endpoint string) 
 	for _, i := range rng.Perm(n)[:labelled] {
 		msgs[i].CustomLabelIDs = []string{label}
 	}
+	// The label overview's labels: overviewLabels-1 more, each on 0.2%..3.8% of
+	// the messages (label values), beside the measured custom label id.
+	overview := []string{label}
+	for j := range overviewLabels - 1 {
+		l := fmt.Sprintf("lbl-%02d", j)
+		overview = append(overview, l)
+		for _, i := range rng.Perm(n)[:n*(2+2*j)/1000] {
+			msgs[i].Labels = append(msgs[i].Labels, l)
+		}
+	}
 	fmt.Printf("seeding %d messages over %d days, %d (%.2f%%) labelled %q, into DynamoDB Local at %s ...\n",
 		n, days, labelled, 100*float64(labelled)/float64(n), label, endpoint)
 	start := time.Now()
@@ -87,7 +107,11 @@ func run(n, days int, share float64, limit, reps, workers int, endpoint string) 
 	}); err != nil {
 		return err
 	}
-	fmt.Printf("seeded %d message items and %d index items in %s\n\n", n, labelled, time.Since(start).Round(time.Millisecond))
+	indexed := 0
+	for _, m := range msgs {
+		indexed += len(m.Labels) + len(m.CustomLabelIDs)
+	}
+	fmt.Printf("seeded %d message items, %d index items and their counters in %s\n\n", n, indexed, time.Since(start).Round(time.Millisecond))
 
 	index := messages.NewStore(client, table, messages.Budget{})
 	filter := messages.NewStore(client, table, messages.Budget{}, messages.WithLabelPath(messages.LabelViaFilter))
@@ -190,14 +214,158 @@ func run(n, days int, share float64, limit, reps, workers int, endpoint string) 
 	fmt.Printf("  label page, index        %8s  (%.2fx unfiltered)\n", ml.Round(10*time.Microsecond), float64(ml)/float64(mu))
 	fmt.Printf("  label page, filter       %8s  (%.2fx unfiltered, %d pages)\n", mf.Round(10*time.Microsecond), float64(mf)/float64(mu), len(flt))
 
+	countsOK, err := overviewBench(ctx, client, table, index, base, overview)
+	if err != nil {
+		return err
+	}
+
 	ratio := float64(ix.read) / float64(ix.returned)
 	readOK, latencyOK := ratio <= 1.05, float64(ml) <= 1.2*float64(mu)
-	fmt.Printf("\ntargets: index read/returned %.3f <= 1.05: %s; label page %.2fx <= 1.2x unfiltered: %s\n",
-		ratio, verdict(readOK), float64(ml)/float64(mu), verdict(latencyOK))
-	if !readOK || !latencyOK {
+	fmt.Printf("\ntargets: index read/returned %.3f <= 1.05: %s; label page %.2fx <= 1.2x unfiltered: %s; %s\n",
+		ratio, verdict(readOK), float64(ml)/float64(mu), verdict(latencyOK), countsOK)
+	if !readOK || !latencyOK || !countsOK.met {
 		return errMissed
 	}
 	return nil
+}
+
+// overviewLabels is the number of labels of the overview's channel.
+const overviewLabels = 20
+
+// maxOverviewRCU is the target of a date-only 31-day overview of 20 labels.
+const maxOverviewRCU = 10
+
+type countsVerdict struct {
+	rcu float64
+	met bool
+}
+
+func (v countsVerdict) String() string {
+	return fmt.Sprintf("date-only overview %.1f RCU <= %d: %s", v.rcu, maxOverviewRCU, verdict(v.met))
+}
+
+// overviewBench measures GET /vip-messages/labels's read (labelcount) against
+// the ways to get the same numbers without counters, side by side: paging
+// /vip-messages?label= for every label (at the maximum limit, 200), and a
+// COUNT Query of every label partition over the window; for a date-only
+// window and for one whose edges cut a day. Every way must give the same
+// counts.
+func overviewBench(ctx context.Context, client *dynamodb.Client, table string, index *messages.Store, base messages.Query, labels []string) (countsVerdict, error) {
+	counts := labelcount.NewStore(client, table)
+	type row struct {
+		name                  string
+		requests, calls, read int
+		rcu                   float64
+		elapsed               time.Duration
+		byLabel               map[string]int64
+	}
+	windows := []struct {
+		name        string
+		from, until time.Time
+	}{
+		{"date-only", base.From, base.Until},
+		{"date-time, both edges inside a day", base.From.Add(7*time.Hour + 13*time.Minute), base.Until.Add(-5*time.Hour - 31*time.Minute)},
+	}
+	var v countsVerdict
+	for wi, w := range windows {
+		var rows []row
+		cq := labelcount.Query{WorkspaceID: ws, MediumID: ch, From: w.from, Until: w.until}
+		// Once unmeasured, as the paging below runs on a warm store.
+		if _, err := counts.Count(ctx, cq); err != nil {
+			return v, err
+		}
+		t0 := time.Now()
+		c, err := counts.Count(ctx, cq)
+		if err != nil {
+			return v, err
+		}
+		r := row{name: "counts endpoint", requests: 1, calls: c.Stats.Calls, read: c.Stats.ItemsRead, rcu: c.Stats.ReadCapacity,
+			elapsed: time.Since(t0), byLabel: map[string]int64{}}
+		for _, l := range c.Labels {
+			r.byLabel[l.Label] = l.Count
+		}
+		rows = append(rows, r)
+		if wi == 0 {
+			v = countsVerdict{rcu: r.rcu, met: r.rcu <= maxOverviewRCU}
+		}
+
+		r = row{name: "paging ?label=", byLabel: map[string]int64{}}
+		t0 = time.Now()
+		for _, l := range labels {
+			q := base
+			q.From, q.Until, q.Label, q.Limit, q.Before = w.from, w.until, l, 200, nil
+			for {
+				p, err := index.List(ctx, q)
+				if err != nil {
+					return v, err
+				}
+				r.requests++
+				r.calls += p.Stats.Calls
+				r.read += p.Stats.ItemsRead
+				r.rcu += p.Stats.ReadCapacity
+				r.byLabel[l] += int64(len(p.Messages))
+				if !p.MayHaveMore {
+					break
+				}
+				q.Before = p.Next
+			}
+		}
+		r.elapsed = time.Since(t0)
+		rows = append(rows, r)
+
+		r = row{name: "COUNT per label", byLabel: map[string]int64{}}
+		t0 = time.Now()
+		for _, l := range labels {
+			in := &dynamodb.QueryInput{
+				TableName:                aws.String(table),
+				KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
+				ExpressionAttributeNames: map[string]string{"#pk": "pk", "#sk": "sk"},
+				ExpressionAttributeValues: map[string]types.AttributeValue{
+					":pk": &types.AttributeValueMemberS{Value: schema.LabelPK(ws, ch, l)},
+					":lo": &types.AttributeValueMemberS{Value: schema.MessageSKAt(w.from.UnixMilli())},
+					":hi": &types.AttributeValueMemberS{Value: schema.MessageSKAt(w.until.UnixMilli())},
+				},
+				Select:                 types.SelectCount,
+				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
+			}
+			for {
+				out, err := client.Query(ctx, in)
+				if err != nil {
+					return v, err
+				}
+				r.requests++
+				r.calls++
+				r.read += int(out.ScannedCount)
+				r.byLabel[l] += int64(out.Count)
+				if out.ConsumedCapacity != nil {
+					r.rcu += aws.ToFloat64(out.ConsumedCapacity.CapacityUnits)
+				}
+				if out.LastEvaluatedKey == nil {
+					break
+				}
+				in.ExclusiveStartKey = out.LastEvaluatedKey
+			}
+		}
+		r.elapsed = time.Since(t0)
+		rows = append(rows, r)
+
+		for _, other := range rows[1:] {
+			for _, l := range labels {
+				if other.byLabel[l] != rows[0].byLabel[l] {
+					return v, fmt.Errorf("%s window, label %s: the counts endpoint says %d, %s %d", w.name, l, rows[0].byLabel[l], other.name, other.byLabel[l])
+				}
+			}
+		}
+		fmt.Printf("\nlabel overview, %s window of %s (%d labels, %d messages; every way agrees on every count):\n",
+			w.name, w.until.Sub(w.from).Round(time.Minute), len(labels), c.Total)
+		fmt.Printf("  %-16s %9s %6s %11s %10s %10s\n", "way", "requests", "calls", "items read", "RCU", "time")
+		for _, r := range rows {
+			fmt.Printf("  %-16s %9d %6d %11d %10.1f %10s\n", r.name, r.requests, r.calls, r.read, r.rcu, r.elapsed.Round(time.Millisecond))
+		}
+		fmt.Printf("  the counts endpoint: %.0fx fewer requests, %.0fx fewer RCU than paging\n",
+			float64(rows[1].requests)/float64(rows[0].requests), rows[1].rcu/max(rows[0].rcu, 0.5))
+	}
+	return v, nil
 }
 
 // errMissed makes the command (and `make bench`) exit non-zero.

@@ -79,9 +79,9 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 
 	line := func(p rebuild.Progress) string {
 		return fmt.Sprintf("%s, %s, %s written, %d repaired, %d skipped, %d over the item size limit; "+
-			"orphan sweep: %s, %s checked, %s deleted",
+			"orphan sweep: %s, %s checked, %s deleted; label counters of %s recounted",
 			count(p.Pages, "page"), count(p.Messages, "message"), count(p.Written, "index item"), p.Repaired, p.Skipped, p.TooLarge,
-			count(p.SweepPages, "page"), count(p.Checked, "index item"), count(p.Orphans, "orphan"))
+			count(p.SweepPages, "page"), count(p.Checked, "index item"), count(p.Orphans, "orphan"), count(p.Recounted, "day"))
 	}
 	// The progress line: rewritten in place on a terminal, every 50 pages otherwise.
 	token := *resume
@@ -139,8 +139,9 @@ func indexRebuild(ctx context.Context, e *env, path string, args []string) error
 const verifyArgs = "--workspace W --medium M --from DATE --to DATE [--label L]... [--scan-labels] [--settle D] [--table T]"
 
 // indexVerify compares a channel's label index with its messages over a
-// window, label by label, and prints every difference: one line each
-// (problem, label, message sort key, detail), then a summary. Exit 1 on drift.
+// window, label by label, and the label counters with both, and prints every
+// difference: one line each (problem, label, message sort key, detail), then
+// a summary. Exit 1 on drift.
 func indexVerify(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, verifyArgs)
 	workspace := f.String("workspace", "", "workspace id of the channel (required)")
@@ -207,8 +208,9 @@ func indexVerify(ctx context.Context, e *env, path string, args []string) error 
 	if err := tw.Flush(); err != nil {
 		return err
 	}
-	what := fmt.Sprintf("channel %s/%s from %s to %s: %s, %s, %s read", *workspace, *medium, *from, *to,
-		count(v.Messages, "message"), count(v.Labels, "label partition"), count(v.Items, "index item"))
+	what := fmt.Sprintf("channel %s/%s from %s to %s: %s, %s, %s read; the label counters count %s and %s", *workspace, *medium, *from, *to,
+		count(v.Messages, "message"), count(v.Labels, "label partition"), count(v.Items, "index item"),
+		count(v.Total, "message"), count(v.Counted, "label"))
 	if len(v.Differences) > 0 {
 		return fmt.Errorf("label index differs from the table for %s: %s (repair: vipctl index rebuild --workspace %s --medium %s)",
 			what, count(len(v.Differences), "difference"), *workspace, *medium)

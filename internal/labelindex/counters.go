@@ -75,14 +75,17 @@ func CounterUpdate(tableName string, t Target, delta int) *types.Update {
 		attr = table.CountAttr(t.Label)
 	}
 	u := &types.Update{
-		TableName:                 aws.String(tableName),
-		Key:                       table.Key(table.CounterPK(t.Msg.WorkspaceID, t.Msg.MediumID), sk),
-		UpdateExpression:          aws.String("ADD #n :d"),
-		ExpressionAttributeNames:  map[string]string{"#n": attr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{":d": &types.AttributeValueMemberN{Value: strconv.Itoa(delta)}},
+		TableName:                aws.String(tableName),
+		Key:                      table.Key(table.CounterPK(t.Msg.WorkspaceID, t.Msg.MediumID), sk),
+		UpdateExpression:         aws.String("ADD #n :d, #v :one"),
+		ExpressionAttributeNames: map[string]string{"#n": attr, "#v": table.VersionAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":d":   &types.AttributeValueMemberN{Value: strconv.Itoa(delta)},
+			":one": &types.AttributeValueMemberN{Value: "1"},
+		},
 	}
 	if delta > 0 && t.Custom && !t.Marker {
-		u.UpdateExpression = aws.String("ADD #n :d, #c :c")
+		u.UpdateExpression = aws.String("ADD #n :d, #v :one, #c :c")
 		u.ExpressionAttributeNames["#c"] = table.CustomAttr
 		u.ExpressionAttributeValues[":c"] = &types.AttributeValueMemberSS{Value: []string{t.Label}}
 	}

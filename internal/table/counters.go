@@ -35,6 +35,9 @@ const (
 	// as custom label ids (not also as label values) when their index item was
 	// created: the response's kind.
 	CustomAttr = "custom"
+	// VersionAttr grows with every change of the item's counts: a recount
+	// writes its result only if it is still what it was before the count.
+	VersionAttr = "v"
 )
 
 // CounterShards is the number of counter items per channel and day. A

@@ -72,6 +72,8 @@ type Progress struct {
 	Checked    int // index items checked by the sweep
 	Orphans    int // orphaned index items and presence markers deleted by the sweep
 
+	Recounted int // days whose label counters were recounted (recount.go)
+
 	Token string
 }
 
@@ -92,14 +94,40 @@ func (r *Rebuilder) Channel(ctx context.Context, workspaceID, mediumID, token st
 		return Progress{}, fmt.Errorf("labelindex: bad channel %q/%q", workspaceID, mediumID)
 	}
 	var p Progress
-	if !isSweepToken(token) {
+	if !isSweepToken(token) && !isRecountToken(token) {
 		if err := r.channelMessages(ctx, workspaceID, mediumID, token, &p, report); err != nil {
 			return p, err
 		}
 		token = SweepStartToken()
 	}
-	err := r.sweep(ctx, table.LabelPK(workspaceID, mediumID, ""), table.CounterPK(workspaceID, mediumID), token, &p, report)
-	return p, err
+	if !isRecountToken(token) {
+		if err := r.sweep(ctx, table.LabelPK(workspaceID, mediumID, ""), table.CounterPK(workspaceID, mediumID), token, &p, report); err != nil {
+			return p, err
+		}
+	}
+	return p, r.recountPhase(ctx, [][2]string{{workspaceID, mediumID}}, &p, report)
+}
+
+// recountToken resumes a rebuild at its last phase, the recount (which starts
+// over: a day recounted twice is recounted right).
+const recountToken = "r1."
+
+func isRecountToken(token string) bool { return token == recountToken }
+
+// recountPhase recounts the counters of the channels; until it is done, the
+// token resumes it.
+func (r *Rebuilder) recountPhase(ctx context.Context, channels [][2]string, p *Progress, report func(Progress)) error {
+	p.Token = recountToken
+	for _, c := range channels {
+		if err := r.recount(ctx, c[0], c[1], p); err != nil {
+			return err
+		}
+	}
+	p.Token = ""
+	if report != nil {
+		report(*p)
+	}
+	return nil
 }
 
 // channelMessages writes the index items of one channel's messages.
@@ -151,14 +179,61 @@ func (r *Rebuilder) channelMessages(ctx context.Context, workspaceID, mediumID, 
 // every index item of the table for orphans.
 func (r *Rebuilder) All(ctx context.Context, token string, report func(Progress)) (Progress, error) {
 	var p Progress
-	if !isSweepToken(token) {
+	if !isSweepToken(token) && !isRecountToken(token) {
 		if err := r.allMessages(ctx, token, &p, report); err != nil {
 			return p, err
 		}
 		token = SweepStartToken()
 	}
-	err := r.sweep(ctx, table.LabelPKPrefix, "", token, &p, report)
-	return p, err
+	if !isRecountToken(token) {
+		if err := r.sweep(ctx, table.LabelPKPrefix, "", token, &p, report); err != nil {
+			return p, err
+		}
+	}
+	channels, err := r.channels(ctx)
+	if err != nil {
+		p.Token = recountToken
+		return p, err
+	}
+	return p, r.recountPhase(ctx, channels, &p, report)
+}
+
+// channels lists the channels with messages or counters (a Scan of the
+// table, keys only).
+func (r *Rebuilder) channels(ctx context.Context) ([][2]string, error) {
+	pg := dynamodb.NewScanPaginator(r.client, &dynamodb.ScanInput{
+		TableName:                aws.String(r.table),
+		FilterExpression:         aws.String("begins_with(#pk, :m) OR begins_with(#pk, :c)"),
+		ProjectionExpression:     aws.String("#pk"),
+		ExpressionAttributeNames: map[string]string{"#pk": table.PartitionKeyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":m": &types.AttributeValueMemberS{Value: table.MessagePKPrefix},
+			":c": &types.AttributeValueMemberS{Value: table.CounterPKPrefix},
+		},
+	})
+	seen := map[[2]string]bool{}
+	var out [][2]string
+	for pg.HasMorePages() {
+		page, err := pg.NextPage(ctx)
+		if err != nil {
+			return nil, fmt.Errorf("labelindex: scan channels: %w", err)
+		}
+		for _, it := range page.Items {
+			pk, _ := it[table.PartitionKeyAttr].(*types.AttributeValueMemberS)
+			if pk == nil {
+				continue
+			}
+			ws, medium, ok := table.ParseMessagePK(pk.Value)
+			if !ok {
+				ws, medium, ok = table.ParseCounterPK(pk.Value)
+			}
+			if c := [2]string{ws, medium}; ok && !seen[c] {
+				seen[c] = true
+				out = append(out, c)
+			}
+		}
+	}
+	return out, nil
 }
 
 // allMessages writes the index items of every message of the table.

@@ -13,6 +13,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
+	"github.com/vip-messages/api/internal/labelcount"
 	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/table"
 )
@@ -26,6 +27,10 @@ const (
 	// Stale: the item's content differs from the message's (Detail names the
 	// attributes).
 	Stale = "stale"
+	// Count: the label counters' count of a label over the window differs from
+	// the index items of the label there (Label set), or their total from the
+	// messages (Label empty); SK is empty. Detail has both numbers.
+	Count = "count"
 )
 
 // Difference is one index item that differs from the table.
@@ -36,10 +41,13 @@ type Difference struct {
 
 // Verified is what a verify compared.
 type Verified struct {
-	Messages    int // message items in the window
-	Labels      int // label partitions walked
-	Items       int // index items read
-	Differences []Difference
+	Messages int // message items in the window
+	Labels   int // label partitions walked
+	Items    int // index items read
+	// Total and Counted are what the label counters say of the window (the
+	// GET /vip-messages/labels answer): its messages, and labels counted.
+	Total, Counted int
+	Differences    []Difference
 }
 
 // Verify compares the label index of one channel with its messages over the
@@ -53,6 +61,12 @@ type Verified struct {
 // A label that no message of the window carries and that extra does not name
 // is not walked: an orphan under it is found by the rebuild's sweep, or by
 // passing the label (ScanLabels lists a channel's label partitions).
+//
+// It compares the label counters too (internal/labelcount, the label
+// overview's read): every label they count over the window is walked, and its
+// count must equal the index items read under it, the total the messages
+// read. A count difference is rechecked after settle by counting and walking
+// again.
 func (r *Rebuilder) Verify(ctx context.Context, workspaceID, mediumID string, from, until time.Time, extra []string, settle time.Duration) (Verified, error) {
 	var v Verified
 	if !table.ValidID(workspaceID) || !table.ValidID(mediumID) {
@@ -84,9 +98,20 @@ func (r *Rebuilder) Verify(ctx context.Context, workspaceID, mediumID string, fr
 			labels = append(labels, l)
 		}
 	}
+	counter := labelcount.NewStore(r.client, r.table)
+	cq := labelcount.Query{WorkspaceID: workspaceID, MediumID: mediumID, From: from, Until: until}
+	counts, err := counter.Count(ctx, cq)
+	if err != nil {
+		return v, err
+	}
+	v.Total, v.Counted = int(counts.Total), len(counts.Labels)
+	for _, c := range counts.Labels {
+		labels = append(labels, c.Label)
+	}
 	slices.Sort(labels)
 	labels = slices.Compact(labels)
 	var found []Difference
+	indexed := map[string]int{}
 	for _, l := range labels {
 		if !labelindex.Indexable(workspaceID, mediumID, l) {
 			continue
@@ -97,6 +122,7 @@ func (r *Rebuilder) Verify(ctx context.Context, workspaceID, mediumID string, fr
 			return v, err
 		}
 		v.Items += len(items)
+		indexed[l] = len(items)
 		seen := map[string]bool{}
 		for _, it := range items {
 			var got table.MessageItem
@@ -119,7 +145,8 @@ func (r *Rebuilder) Verify(ctx context.Context, workspaceID, mediumID string, fr
 			}
 		}
 	}
-	if len(found) == 0 {
+	countDiffs := countDifferences(counts, int64(v.Messages), indexed)
+	if len(found) == 0 && len(countDiffs) == 0 {
 		return v, nil
 	}
 	if settle > 0 {
@@ -129,8 +156,63 @@ func (r *Rebuilder) Verify(ctx context.Context, workspaceID, mediumID string, fr
 		case <-time.After(settle):
 		}
 	}
-	v.Differences, err = r.recheck(ctx, workspaceID, mediumID, found)
-	return v, err
+	if len(found) > 0 {
+		if v.Differences, err = r.recheck(ctx, workspaceID, mediumID, found); err != nil {
+			return v, err
+		}
+	}
+	if len(countDiffs) > 0 {
+		// Again, after the settle: both reads anew.
+		counts, err := counter.Count(ctx, cq)
+		if err != nil {
+			return v, err
+		}
+		msgs, err := r.window(ctx, table.MessagePK(workspaceID, mediumID), lo, hi)
+		if err != nil {
+			return v, err
+		}
+		messages := int64(0)
+		for _, it := range msgs {
+			if _, ok, err := labelindex.Decode(it); ok && err == nil {
+				messages++
+			}
+		}
+		for _, d := range countDiffs {
+			if d.Label == "" {
+				continue
+			}
+			items, err := r.window(ctx, table.LabelPK(workspaceID, mediumID, d.Label), lo, hi)
+			if err != nil {
+				return v, err
+			}
+			indexed[d.Label] = len(items)
+		}
+		for _, d := range countDifferences(counts, messages, indexed) {
+			if d.Label == "" || slices.ContainsFunc(countDiffs, func(x Difference) bool { return x.Label == d.Label }) {
+				v.Differences = append(v.Differences, d)
+			}
+		}
+	}
+	return v, nil
+}
+
+// countDifferences compares the counters' answer with the messages and the
+// index items read (by label).
+func countDifferences(counts labelcount.Counts, messages int64, indexed map[string]int) []Difference {
+	var out []Difference
+	if counts.Total != messages {
+		out = append(out, Difference{Problem: Count, Detail: fmt.Sprintf("the counters count %d messages, the table holds %d", counts.Total, messages)})
+	}
+	counted := map[string]int64{}
+	for _, c := range counts.Labels {
+		counted[c.Label] = c.Count
+	}
+	for _, l := range slices.Sorted(maps.Keys(indexed)) {
+		if counted[l] != int64(indexed[l]) {
+			out = append(out, Difference{Label: l, Problem: Count, Detail: fmt.Sprintf("the counters count %d, the index holds %d items", counted[l], indexed[l])})
+		}
+	}
+	return out
 }
 
 // recheck keeps the differences still there on fresh, strongly consistent
