@@ -64,14 +64,17 @@ STAGE ?= dev
 FUNCTION_PKG_VipMessagesFunction := $(LAMBDA_PKG)
 FUNCTION_PKG_LabelIndexerFunction := ./functions/label-indexer
 FUNCTION_PKG_PreTrafficHookFunction := ./functions/pre-traffic
+FUNCTION_PKG_AuthorizerFunction := ./functions/authorizer
 
 .PHONY: build deploy
 
 ## build: the deployable Lambda binaries, linux/arm64 and static: the API at
-## $(BIN_DIR)/bootstrap, the label indexer at $(BIN_DIR)/label-indexer/bootstrap,
-## the deploy's pre-traffic hook at $(BIN_DIR)/pre-traffic/bootstrap.
+## $(BIN_DIR)/bootstrap, its authorizer at $(BIN_DIR)/authorizer/bootstrap, the label
+## indexer at $(BIN_DIR)/label-indexer/bootstrap, the deploy's pre-traffic hook at
+## $(BIN_DIR)/pre-traffic/bootstrap.
 build:
 	@$(MAKE) --no-print-directory build-VipMessagesFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))"
+	@$(MAKE) --no-print-directory build-AuthorizerFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))/authorizer"
 	@$(MAKE) --no-print-directory build-LabelIndexerFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))/label-indexer"
 	@$(MAKE) --no-print-directory build-PreTrafficHookFunction ARTIFACTS_DIR="$(abspath $(BIN_DIR))/pre-traffic"
 

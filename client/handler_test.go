@@ -16,6 +16,7 @@ import (
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/table"
@@ -130,7 +131,8 @@ func ceilMS(t time.Time) int64 {
 // opts shape the gateway (a rate limit).
 func apiHandler(keys *keySource, opts gateway.Options) http.Handler {
 	log := slog.New(slog.DiscardHandler)
-	h := api.New(auth.NewVerifier(keys, log), accessTable{}, memStore{fixtureMessages()}, log)
+	h := api.New(accessTable{}, memStore{fixtureMessages()}, log)
+	opts.Authorizer = authorizer.New(auth.NewVerifier(keys, log), log).Handle
 	return gateway.NewWithOptions(gateway.VipMessages, h.Handle, opts)
 }
 

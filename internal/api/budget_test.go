@@ -97,7 +97,7 @@ func TestPageByteBudget(t *testing.T) {
 						t.Fatal("the walk does not end")
 					}
 					ev := request(q)
-					resp, err := f.h.Handle(context.Background(), ev)
+					resp, err := f.h.Handle(context.Background(), authorized(ev))
 					if err != nil {
 						t.Fatal(err)
 					}

@@ -81,7 +81,7 @@ func TestColdRequestChecksAccessWhileItQueries(t *testing.T) {
 				f.access.reading, f.store.listing = m.arrive, m.arrive
 			}
 			ev := request(tc.query)
-			resp, _ := f.h.Handle(testContext(t), ev)
+			resp, _ := f.h.Handle(testContext(t), authorized(ev))
 			if resp.StatusCode != tc.status {
 				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, resp.Body)
 			}
@@ -128,7 +128,7 @@ func TestColdRequestCancelledMidway(t *testing.T) {
 	var body string
 	go func() {
 		defer close(done)
-		resp, _ := f.h.Handle(ctx, request(window(nil)))
+		resp, _ := f.h.Handle(ctx, authorized(request(window(nil))))
 		status, body = resp.StatusCode, resp.Body
 	}()
 	started.Wait()

@@ -19,6 +19,7 @@ import (
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
@@ -26,8 +27,9 @@ import (
 	"github.com/vip-messages/api/internal/testkit/contract"
 )
 
-// The handler's tests run the real auth.Verifier over an in-memory key source,
-// and fakes of the access check and the message store (the interfaces the
+// The handler's tests run it behind the real authorizer (the real
+// auth.Verifier over an in-memory key source), as API Gateway does, and over
+// fakes of the access check and the message store (the interfaces the
 // handler declares). The real key store, checker and store are tested in
 // their own packages against their dependencies.
 
@@ -282,17 +284,57 @@ type fixture struct {
 	store  *storeFake
 	logs   *bytes.Buffer
 	h      *api.Handler
+	z      *authorizer.Authorizer // over keys
+	// direct: a test sends its requests to the handler alone.
+	direct bool
+}
+
+// call answers ev through the fixture's authorizer and handler.
+func (f *fixture) call(t *testing.T, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+	t.Helper()
+	return callVia(t, f.z, f.h, ev)
 }
 
 func newFixture(opts ...api.Option) *fixture {
 	f := &fixture{keys: newKeySource(), access: newAccessFake(), store: newStoreFake(), logs: &bytes.Buffer{}}
 	log := slog.New(slog.NewJSONHandler(f.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	f.h = api.New(auth.NewVerifier(f.keys, log), f.access, f.store, log, opts...)
+	f.h = api.New(f.access, f.store, log, opts...)
+	f.z = authorizer.New(auth.NewVerifier(f.keys, log), log)
 	return f
 }
 
-// call answers ev and checks the response against openapi.yaml.
+// testAuthorizer is the API's authorizer over the fixture's keys, which call
+// runs before the handler as API Gateway does.
+var testAuthorizer = authorizer.New(auth.NewVerifier(newKeySource(), nil), nil)
+
+const testMethodArn = "arn:aws:execute-api:eu-west-1:123456789012:api/test/GET/vip-messages"
+
+// call answers ev as a stage does: the authorizer first (a refusal is the
+// stage's 401 or 503), then the handler with the authorizer's context. It
+// checks the response against openapi.yaml.
 func call(t *testing.T, h *api.Handler, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+	t.Helper()
+	return callVia(t, testAuthorizer, h, ev)
+}
+
+func callVia(t *testing.T, z *authorizer.Authorizer, h *api.Handler, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
+	t.Helper()
+	decision, err := z.Handle(context.Background(), authorizer.Event(ev, testMethodArn))
+	if r, refused := authorizer.Refuse(decision, err); refused {
+		resp := events.APIGatewayProxyResponse{StatusCode: r.Status, Body: r.Body,
+			Headers: map[string]string{"Content-Type": "application/json", "Cache-Control": "no-store", "X-Request-Id": ev.RequestContext.RequestID}}
+		if r.RetryAfter != "" {
+			resp.Headers["Retry-After"] = r.RetryAfter
+		}
+		contract.CheckEvent(t, ev, resp)
+		return resp
+	}
+	return handle(t, h, authorizer.WithContext(ev, decision))
+}
+
+// handle answers ev with the handler alone and checks the response against
+// openapi.yaml.
+func handle(t *testing.T, h *api.Handler, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
 	t.Helper()
 	resp, err := h.Handle(context.Background(), ev)
 	if err != nil {
@@ -336,6 +378,11 @@ func request(query map[string]string, mutate ...func(map[string]string)) events.
 	return ev
 }
 
+// authorized is ev as the authorizer passes it on for the demo key.
+func authorized(ev events.APIGatewayProxyRequest) events.APIGatewayProxyRequest {
+	return authorizer.WithContext(ev, authorizer.Allow(testMethodArn, auth.Key{ID: demoKeyID, WorkspaceIDs: []string{wsVIP, wsBasic}}))
+}
+
 // window is the query of the fixture's channel and day; extra adds to it, and
 // "-" removes.
 func window(extra map[string]string) map[string]string {
@@ -353,13 +400,19 @@ func window(extra map[string]string) map[string]string {
 // requestLine is the request's log line.
 func requestLine(t *testing.T, logs string) map[string]any {
 	t.Helper()
+	return logLine(t, logs, "request")
+}
+
+// logLine is the first line of logs with this msg.
+func logLine(t *testing.T, logs, msg string) map[string]any {
+	t.Helper()
 	for _, l := range strings.Split(strings.TrimSpace(logs), "\n") {
 		var m map[string]any
-		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == "request" {
+		if json.Unmarshal([]byte(l), &m) == nil && m["msg"] == msg {
 			return m
 		}
 	}
-	t.Fatalf("no request line in %s", logs)
+	t.Fatalf("no %s line in %s", msg, logs)
 	return nil
 }
 

@@ -1,6 +1,7 @@
 // Package api is the Lambda handler of GET /vip-messages behind API Gateway's REST
-// proxy integration: authenticate, validate the query string, authorize, query,
-// encode. The contract is openapi.yaml at the repository root.
+// proxy integration: take the key the authorizer authenticated (internal/authorizer),
+// validate the query string, check the key's access, query, encode. The contract
+// is openapi.yaml at the repository root.
 package api
 
 import (
@@ -10,22 +11,18 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-lambda-go/lambdacontext"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/signature"
 )
-
-// Authenticator checks a request's signature headers.
-type Authenticator interface {
-	// query is every query parameter (signature.Query), which a v2 signature covers.
-	Authenticate(ctx context.Context, headers map[string]string, multi map[string][]string, query map[string][]string) (auth.Key, error)
-}
 
 // Authorizer checks that a key may read a workspace channel.
 type Authorizer interface {
@@ -42,7 +39,6 @@ type Lister interface {
 
 // Handler serves GET /vip-messages.
 type Handler struct {
-	auth   Authenticator
 	access Authorizer
 	store  Lister
 	log    *slog.Logger
@@ -54,11 +50,11 @@ type Handler struct {
 type Option func(*Handler)
 
 // New returns a Handler; a nil log discards.
-func New(authn Authenticator, authz Authorizer, store Lister, log *slog.Logger, opts ...Option) *Handler {
+func New(authz Authorizer, store Lister, log *slog.Logger, opts ...Option) *Handler {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	h := &Handler{auth: authn, access: authz, store: store, log: log}
+	h := &Handler{access: authz, store: store, log: log}
 	for _, o := range opts {
 		o(h)
 	}
@@ -143,14 +139,14 @@ func (h *Handler) Handle(ctx context.Context, req events.APIGatewayProxyRequest)
 
 // serve answers a request with the 200 body, or the error to answer instead.
 func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, hdr map[string]string, rl *requestLog) (string, error) {
-	key, err := h.auth.Authenticate(ctx, req.Headers, req.MultiValueHeaders,
-		signature.Query(req.QueryStringParameters, req.MultiValueQueryStringParameters))
-	if err != nil {
-		// Whose requests fail, when the key id is well formed.
-		if id, ok := auth.KeyID(req.Headers, req.MultiValueHeaders); ok {
-			rl.keyID = id
-		}
-		return "", err
+	if !servesRoute(req) {
+		return "", ErrRouteNotFound
+	}
+	// The authorizer authenticated the request before API Gateway invoked
+	// this function; without its context the request came another way.
+	key, ok := auth.KeyFromAuthorizer(req.RequestContext.Authorizer)
+	if !ok {
+		return "", errNoAuthorizer
 	}
 	rl.keyID = key.ID
 	p, err := validate(req.QueryStringParameters, req.MultiValueQueryStringParameters)
@@ -330,4 +326,24 @@ func reason(f failure) string {
 		return s
 	}
 	return ""
+}
+
+// ErrRouteNotFound answers any request line but GET /vip-messages: the same
+// 404 as the stage's API Gateway gives a route it does not have
+// (MISSING_AUTHENTICATION_TOKEN in template.yaml), so a crafted event cannot
+// pass for another operation.
+var ErrRouteNotFound = clienterr.New(clienterr.NotFound, "not found: this API serves GET /vip-messages only")
+
+// ReasonNoAuthorizer labels the 401 of a request without the authorizer's
+// context: API Gateway always runs the authorizer first, so the request did
+// not come through the stage (a direct invoke, the pre-traffic hook).
+const ReasonNoAuthorizer = "no authorizer context"
+
+var errNoAuthorizer = &clienterr.Error{Kind: clienterr.Unauthenticated, Message: auth.ErrUnauthenticated.Message, Reason: ReasonNoAuthorizer}
+
+// servesRoute: the request is GET on the resource /vip-messages. Its path is
+// the resource's, or ends with it behind a custom domain's base path.
+func servesRoute(req events.APIGatewayProxyRequest) bool {
+	return req.HTTPMethod == signature.Method && req.Resource == signature.Path &&
+		(req.Path == signature.Path || strings.HasSuffix(req.Path, signature.Path))
 }

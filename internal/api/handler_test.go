@@ -19,9 +19,10 @@ import (
 
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
-	"github.com/vip-messages/api/internal/metrics"
+	"github.com/vip-messages/api/internal/signature"
 	"github.com/vip-messages/api/internal/testkit/contract"
 )
 
@@ -149,20 +150,21 @@ func TestUnavailable(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
 		break_ func(*fixture)
+		line   string // the log line with the cause: the authorizer's or the handler's
 	}{
-		{"key store unavailable", func(f *fixture) { f.keys.fail = fmt.Errorf("%w: %w", auth.ErrUnavailable, refused) }},
-		{"dynamodb down", func(f *fixture) { f.access.fail, f.store.fail = down, down }},
-		{"dynamodb down for the page only", func(f *fixture) { f.store.fail = down }},
+		{"key store unavailable", func(f *fixture) { f.keys.fail = fmt.Errorf("%w: %w", auth.ErrUnavailable, refused) }, "authorize"},
+		{"dynamodb down", func(f *fixture) { f.access.fail, f.store.fail = down, down }, "request"},
+		{"dynamodb down for the page only", func(f *fixture) { f.store.fail = down }, "request"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture()
 			tc.break_(f)
-			resp := call(t, f.h, request(window(nil)))
+			resp := f.call(t, request(window(nil)))
 			if resp.StatusCode != http.StatusServiceUnavailable || resp.Headers["Retry-After"] == "" ||
 				resp.Body != `{"message":"service temporarily unavailable, please retry"}` {
 				t.Fatalf("got %d %v %s", resp.StatusCode, resp.Headers, resp.Body)
 			}
-			if line := requestLine(t, f.logs.String()); line["level"] != "ERROR" || !strings.Contains(fmt.Sprint(line["error"]), "connection refused") {
+			if line := logLine(t, f.logs.String(), tc.line); line["level"] != "ERROR" || !strings.Contains(fmt.Sprint(line["error"]), "connection refused") {
 				t.Fatalf("the cause is not logged as an error: %v", line)
 			}
 			checkNoSecretsLogged(t, f.logs.String())
@@ -184,7 +186,7 @@ func TestInternalErrorDoesNotLeak(t *testing.T) {
 	for _, panics := range []bool{false, true} {
 		t.Run(fmt.Sprint("panic ", panics), func(t *testing.T) {
 			var logs bytes.Buffer
-			h := api.New(auth.NewVerifier(newKeySource(), nil), newAccessFake(), brokenStore{panics: panics}, slog.New(slog.NewJSONHandler(&logs, nil)))
+			h := api.New(newAccessFake(), brokenStore{panics: panics}, slog.New(slog.NewJSONHandler(&logs, nil)))
 			resp := call(t, h, request(window(nil)))
 			if resp.StatusCode != 500 || resp.Body != `{"message":"internal error"}` {
 				t.Fatalf("got %d %s", resp.StatusCode, resp.Body)
@@ -235,11 +237,11 @@ func (slowStore) List(ctx context.Context, _ messages.Query) (messages.Page, err
 // A dependency that hangs ends in our own 503 before the Lambda deadline, not in
 // API Gateway's bare 502/504.
 func TestSlowDependencyAnswers503BeforeTheDeadline(t *testing.T) {
-	h := api.New(auth.NewVerifier(newKeySource(), nil), newAccessFake(), slowStore{}, nil)
+	h := api.New(newAccessFake(), slowStore{}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 1500*time.Millisecond)
 	defer cancel()
 	ev := request(window(nil))
-	resp, err := h.Handle(ctx, ev)
+	resp, err := h.Handle(ctx, authorized(ev))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -254,65 +256,90 @@ func TestSlowDependencyAnswers503BeforeTheDeadline(t *testing.T) {
 // (auth.Reasons), never the signature or the x-date; the verifier logs nothing
 // of its own.
 func TestUnauthorizedLogLine(t *testing.T) {
-	set := func(k, v string) func(map[string]string) {
-		return func(h map[string]string) {
-			if v == "" {
-				delete(h, k)
-				return
+	var logs bytes.Buffer
+	h := api.New(newAccessFake(), newStoreFake(), slog.New(slog.NewJSONHandler(&logs, nil)), api.WithMetrics("prod"))
+	ev := request(window(nil))
+	if resp := handle(t, h, ev); resp.StatusCode != http.StatusUnauthorized || resp.Body != `{"message":"invalid credentials"}` {
+		t.Fatalf("a request without the authorizer's context: %d %s", resp.StatusCode, resp.Body)
+	}
+	m := requestLine(t, logs.String())
+	if m["status"] != float64(401) || m["reason"] != "invalid credentials" || m["apiKeyId"] != nil || m["level"] != "INFO" {
+		t.Errorf("line %v, want the request's INFO line without a key", m)
+	}
+	checkNoSecretsLogged(t, logs.String(), ev.Headers["X-Signature"], ev.Headers["X-Date"])
+}
+
+// TestOnlyItsRoute: the handler refuses every request line but GET
+// /vip-messages with the stage's 404, before anything else, even when the
+// authorizer let it through (a v2 signature over the crafted request line).
+func TestOnlyItsRoute(t *testing.T) {
+	f := newFixture()
+	for _, tc := range []struct{ method, resource, path string }{
+		{http.MethodDelete, "/vip-messages", "/vip-messages"},
+		{http.MethodPost, "/vip-messages", "/vip-messages"},
+		{http.MethodGet, "/admin", "/admin"},
+		{http.MethodGet, "/vip-messages", "/admin"},
+		{http.MethodGet, "/{proxy+}", "/vip-messages"},
+	} {
+		ev := request(window(nil))
+		ev.HTTPMethod, ev.Resource, ev.Path = tc.method, tc.resource, tc.path
+		date := ev.Headers["X-Date"]
+		ev.Headers["X-Signature"] = signature.SignV2For(demoSecret, tc.method, tc.resource, date,
+			signature.Query(ev.QueryStringParameters, ev.MultiValueQueryStringParameters))
+		for name, resp := range map[string]events.APIGatewayProxyResponse{
+			"through the authorizer": f.call(t, ev),
+			"with the context":       handle(t, f.h, authorized(ev)),
+		} {
+			if resp.StatusCode != http.StatusNotFound || resp.Body != `{"message":"not found: this API serves GET /vip-messages only"}` {
+				t.Errorf("%s %s (path %s) %s: %d %s", tc.method, tc.resource, tc.path, name, resp.StatusCode, resp.Body)
 			}
-			h[k] = v
 		}
 	}
-	resign := func(secret string) func(map[string]string) {
-		return func(h map[string]string) { h["X-Signature"] = auth.Sign(secret, h["X-Date"]) }
+}
+
+// TestKeyFromTheAuthorizer: the handler reads the key's id and workspaces
+// from the authorizer's context and nowhere else: not the headers.
+func TestKeyFromTheAuthorizer(t *testing.T) {
+	f := newFixture()
+	ev := request(window(nil)) // signed by the demo key, allowed ws-vip
+	onlyBasic := authorizer.WithContext(ev, authorizer.Allow(testMethodArn, auth.Key{ID: "other-key-0001", WorkspaceIDs: []string{wsBasic}}))
+	if resp := handle(t, f.h, onlyBasic); resp.StatusCode != http.StatusForbidden {
+		t.Fatalf("a key whose context allows ws-basic only read ws-vip: %d %s", resp.StatusCode, resp.Body)
 	}
-	stale := time.Now().Add(-2 * time.Minute).UTC().Format(time.RFC3339)
-	cases := []struct {
-		name   string
-		mutate []func(map[string]string)
-		key    string // "" when the line must have none
-		reason string
+	if line := requestLine(t, f.logs.String()); line["apiKeyId"] != "other-key-0001" {
+		t.Errorf("logged key %v, want the context's", line["apiKeyId"])
+	}
+	for _, c := range []map[string]any{nil, {"principalId": demoKeyID}, {"keyId": demoKeyID}} {
+		ev := ev
+		ev.RequestContext.Authorizer = c
+		if resp := handle(t, f.h, ev); resp.StatusCode != http.StatusUnauthorized {
+			t.Errorf("context %v: %d %s, want 401", c, resp.StatusCode, resp.Body)
+		}
+	}
+}
+
+// TestAnswerOrder: 401 (the authorizer) before 422 before 403/404.
+func TestAnswerOrder(t *testing.T) {
+	f := newFixture()
+	wrongSig := func(h map[string]string) { h["X-Signature"] = auth.Sign("not-the-secret", h["X-Date"]) }
+	otherKey := func(h map[string]string) {
+		h["X-Api-Key"] = "other-key-0001"
+		h["X-Signature"] = auth.Sign("other-secret", h["X-Date"])
+	}
+	bad := map[string]string{"limit": "0"}
+	for _, tc := range []struct {
+		name string
+		ev   events.APIGatewayProxyRequest
+		want int
 	}{
-		{"wrong signature", []func(map[string]string){resign("other-secret")}, demoKeyID, auth.ReasonSignatureMismatch},
-		{"unknown key", []func(map[string]string){set("X-Api-Key", "nobody-key-0001")}, "nobody-key-0001", auth.ReasonUnknownKey},
-		{"stale x-date", []func(map[string]string){set("X-Date", stale), resign(demoSecret)}, demoKeyID, auth.ReasonStaleDate},
-		{"uppercase signature", []func(map[string]string){func(h map[string]string) { h["X-Signature"] = strings.ToUpper(h["X-Signature"]) }}, demoKeyID, auth.ReasonSignatureFormat},
-		{"missing signature", []func(map[string]string){set("X-Signature", "")}, demoKeyID, auth.ReasonMissingHeader},
-		{"missing key", []func(map[string]string){set("X-Api-Key", "")}, "", auth.ReasonMissingHeader},
-		{"malformed key id", []func(map[string]string){set("X-Api-Key", "bad key!")}, "", auth.ReasonKeyIDFormat},
-	}
-	for _, stage := range []string{"", "prod"} {
-		var logs bytes.Buffer
-		var opts []api.Option
-		if stage != "" {
-			opts = append(opts, api.WithMetrics(stage))
-		}
-		log := slog.New(slog.NewJSONHandler(&logs, nil))
-		h := api.New(auth.NewVerifier(newKeySource(), log), newAccessFake(), newStoreFake(), log, opts...)
-		for _, tc := range cases {
-			t.Run(fmt.Sprintf("metrics %v/%s", stage != "", tc.name), func(t *testing.T) {
-				logs.Reset()
-				ev := request(window(nil), tc.mutate...)
-				if resp := call(t, h, ev); resp.StatusCode != http.StatusUnauthorized {
-					t.Fatalf("status %d: %s", resp.StatusCode, resp.Body)
-				}
-				out := strings.TrimSpace(logs.String())
-				if strings.Count(out, "\n") != 0 {
-					t.Fatalf("want one line for the request:\n%s", out)
-				}
-				var m map[string]any
-				if err := json.Unmarshal([]byte(out), &m); err != nil {
-					t.Fatal(err)
-				}
-				if m["msg"] != "request" || m["level"] != "INFO" || m["requestId"] != "test-request" || m["status"] != float64(401) ||
-					m[metrics.DimReason] != tc.reason || m["reason"] == nil {
-					t.Errorf("line %v, want the request's INFO line with Reason %q", m, tc.reason)
-				}
-				if got, has := m["apiKeyId"]; tc.key == "" && has || tc.key != "" && got != tc.key {
-					t.Errorf("apiKeyId %v, want %q", got, tc.key)
-				}
-				checkNoSecretsLogged(t, out, ev.Headers["X-Signature"], ev.Headers["X-Date"])
-			})
+		{"unsigned, invalid query, forbidden workspace", request(window(bad), wrongSig), 401},
+		{"invalid query, forbidden workspace", request(window(bad), otherKey), 422},
+		{"invalid query, unknown channel", request(window(map[string]string{"limit": "0", "mediumId": "ch-nope"})), 422},
+		{"forbidden workspace", request(window(nil), otherKey), 403},
+		{"unknown channel", request(window(map[string]string{"mediumId": "ch-nope"})), 404},
+	} {
+		if resp := f.call(t, tc.ev); resp.StatusCode != tc.want {
+			t.Errorf("%s: %d %s, want %d", tc.name, resp.StatusCode, resp.Body, tc.want)
 		}
 	}
 }

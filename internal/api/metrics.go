@@ -5,7 +5,6 @@ import (
 	"net/http"
 	"time"
 
-	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
 )
@@ -35,30 +34,20 @@ var (
 	MetricStatus2xx = metrics.Metric{Name: "Status2xx", Unit: metrics.Count}
 	MetricStatus4xx = metrics.Metric{Name: "Status4xx", Unit: metrics.Count}
 	MetricStatus5xx = metrics.Metric{Name: "Status5xx", Unit: metrics.Count}
-	// MetricSecretsManagerTime is how long the request waited for Secrets
-	// Manager (a key cache miss); MetricDynamoDBTime is the time of its
-	// DynamoDB calls (access check and Queries, SDK retries included).
-	MetricSecretsManagerTime = metrics.Metric{Name: "SecretsManagerTime", Unit: metrics.Milliseconds}
-	MetricDynamoDBTime       = metrics.Metric{Name: "DynamoDBTime", Unit: metrics.Milliseconds}
-	// Cache outcomes of the key store and of the workspace/channel check, 1
-	// and 0 when the request looked the key or the workspace up.
-	MetricKeyCacheHit        = metrics.Metric{Name: "KeyCacheHit", Unit: metrics.Count}
-	MetricKeyCacheMiss       = metrics.Metric{Name: "KeyCacheMiss", Unit: metrics.Count}
+	// MetricDynamoDBTime is the time of the request's DynamoDB calls (access
+	// check and Queries, SDK retries included). The key's Secrets Manager
+	// time is the authorizer's (internal/authorizer).
+	MetricDynamoDBTime = metrics.Metric{Name: "DynamoDBTime", Unit: metrics.Milliseconds}
+	// Cache outcomes of the workspace/channel check, 1 and 0 when the
+	// request looked the workspace up.
 	MetricWorkspaceCacheHit  = metrics.Metric{Name: "WorkspaceCacheHit", Unit: metrics.Count}
 	MetricWorkspaceCacheMiss = metrics.Metric{Name: "WorkspaceCacheMiss", Unit: metrics.Count}
-	// MetricKeyLookupsDenied is, on a key cache miss, 1 when Secrets Manager
-	// answered AccessDenied (the key store takes it for an unknown key): a
-	// policy that lost its grant shows as these, not as quiet 401s.
-	MetricKeyLookupsDenied = metrics.Metric{Name: "KeyLookupsDenied", Unit: metrics.Count}
 	// Which read path served the page, 1 and 0 when a page was read: the
 	// channel without a filter, the channel with a FilterExpression (a
 	// contentType, or a label on LABEL_QUERY=filter), or the label index.
 	MetricReadUnfiltered = metrics.Metric{Name: "ReadPathUnfiltered", Unit: metrics.Count}
 	MetricReadFilter     = metrics.Metric{Name: "ReadPathFilter", Unit: metrics.Count}
 	MetricReadLabelIndex = metrics.Metric{Name: "ReadPathLabelIndex", Unit: metrics.Count}
-	// MetricAuthFailures is 1 for a request that failed authentication, by
-	// reason (dimension Reason) and in total.
-	MetricAuthFailures = metrics.Metric{Name: "AuthFailures", Unit: metrics.Count}
 )
 
 var (
@@ -68,29 +57,18 @@ var (
 		Metrics: []metrics.Metric{
 			MetricLatency, MetricItemsReturned, MetricItemsRead, MetricReadCapacity, MetricBodyBytes, MetricResponseBytes,
 			MetricStatus2xx, MetricStatus4xx, MetricStatus5xx,
-			MetricSecretsManagerTime, MetricDynamoDBTime,
-			MetricKeyCacheHit, MetricKeyCacheMiss, MetricKeyLookupsDenied, MetricWorkspaceCacheHit, MetricWorkspaceCacheMiss,
+			MetricDynamoDBTime, MetricWorkspaceCacheHit, MetricWorkspaceCacheMiss,
 			MetricReadUnfiltered, MetricReadFilter, MetricReadLabelIndex,
 		},
 	}
-	// AuthMetrics are emitted per stage and reason, and per stage: the reasons
-	// are a short fixed list, never a key id.
-	AuthMetrics = &metrics.Directive{
-		Dimensions: [][]string{{metrics.DimStage, metrics.DimReason}, {metrics.DimStage}},
-		Metrics:    []metrics.Metric{MetricAuthFailures},
-	}
 	// Directives are every metric the handler can emit.
-	Directives = []*metrics.Directive{RequestMetrics, AuthMetrics}
+	Directives = []*metrics.Directive{RequestMetrics}
 )
 
 // WithMetrics makes each request's log line an EMF document (namespace
-// VipMessages, dimension Stage = stage): RequestMetrics, and AuthMetrics for a
-// 401. The line is then written whatever the log level. Without it the line
+// VipMessages, dimension Stage = stage): RequestMetrics. The line is then written whatever the log level. Without it the line
 // carries the same measured values, without _aws and the metric-only members.
 func WithMetrics(stage string) Option { return func(h *Handler) { h.stage = stage } }
-
-// unspecifiedReason labels a 401 whose error names no reason (none should).
-const unspecifiedReason = "unspecified"
 
 // measure adds the request's measured values to attrs under their metric
 // names; with metrics on, it returns them as a document instead, with the
@@ -120,28 +98,14 @@ func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err err
 		put(MetricReadCapacity, rl.page.Stats.ReadCapacity)
 	}
 	if doc == nil {
-		// Without metrics the line still says why a 401 failed.
-		if status == http.StatusUnauthorized {
-			*attrs = append(*attrs, slog.String(metrics.DimReason, authReason(err)))
-		}
 		return nil
 	}
 	put(MetricStatus2xx, oneIf(status >= 200 && status < 300))
 	put(MetricStatus4xx, oneIf(status >= 400 && status < 500))
 	put(MetricStatus5xx, oneIf(status >= 500))
 	if r := rl.rec; r != nil {
-		if r.SecretsManagerWaits > 0 {
-			put(MetricSecretsManagerTime, metrics.Millis(r.SecretsManager))
-		}
 		if r.DynamoDBCalls > 0 {
 			put(MetricDynamoDBTime, metrics.Millis(r.DynamoDB))
-		}
-		if r.KeyCacheHits+r.KeyCacheMisses > 0 {
-			put(MetricKeyCacheHit, float64(r.KeyCacheHits))
-			put(MetricKeyCacheMiss, float64(r.KeyCacheMisses))
-		}
-		if r.KeyCacheMisses > 0 {
-			put(MetricKeyLookupsDenied, float64(r.KeyLookupsDenied))
 		}
 		if r.WorkspaceCacheHits+r.WorkspaceCacheMisses > 0 {
 			put(MetricWorkspaceCacheHit, float64(r.WorkspaceCacheHits))
@@ -153,19 +117,7 @@ func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err err
 		put(MetricReadFilter, oneIf(path == messages.ReadFilter))
 		put(MetricReadLabelIndex, oneIf(path == messages.ReadLabelIndex))
 	}
-	if status == http.StatusUnauthorized {
-		doc.Dimension(metrics.DimReason, authReason(err))
-		doc.Put(AuthMetrics, MetricAuthFailures, 1)
-	}
 	return doc
-}
-
-// authReason is the Reason of a 401 (auth.Reasons).
-func authReason(err error) string {
-	if e, ok := clienterr.As(err); ok && e.Reason != "" {
-		return e.Reason
-	}
-	return unspecifiedReason
 }
 
 func oneIf(b bool) float64 {

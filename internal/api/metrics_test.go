@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
@@ -47,12 +46,9 @@ func declared() map[string]struct {
 
 // expect is what a request's document must say beyond its status.
 type expect struct {
-	reason   string            // the AuthFailures Reason of a 401
-	lookup   bool              // the key was looked up (cache outcome, Secrets Manager on a miss)
+	lookup   bool              // the request was authenticated
 	access   bool              // the workspace was looked up (cache outcome, DynamoDB on a miss)
 	path     messages.ReadPath // how the page was read; ReadNone: no page
-	smFails  bool              // Secrets Manager fails: every lookup waits
-	denied   bool              // Secrets Manager answers AccessDenied (an unknown key)
 	ddbFails bool              // DynamoDB fails: nothing is cached
 }
 
@@ -60,30 +56,15 @@ type expect struct {
 // 404, a 422 and a 503 (each dependency) are EMF documents: namespace,
 // dimensions, metric names and units as declared, values as the request.
 func TestRequestMetrics(t *testing.T) {
-	v2OnlyKeyV1 := func(h map[string]string) {
-		h["X-Api-Key"] = "metrics-v2only-01"
-		h["X-Signature"] = auth.Sign("v2-secret", h["X-Date"])
-	}
 	otherKey := func(h map[string]string) {
 		h["X-Api-Key"] = "other-key-0001"
 		h["X-Signature"] = auth.Sign("other-secret", h["X-Date"])
 	}
-	date := func(d time.Duration) func(map[string]string) {
-		return func(h map[string]string) {
-			h["X-Date"] = time.Now().Add(d).UTC().Format(time.RFC3339)
-			h["X-Signature"] = auth.Sign(demoSecret, h["X-Date"])
-		}
-	}
-	header := func(name, value string) func(map[string]string) {
-		return func(h map[string]string) { h[name] = value }
-	}
 	down := fmt.Errorf("injected: %w", clienterr.ErrUnavailable)
 	labelFilter := func(f *fixture) { f.store.labelFilter = true }
 	ddbDown := func(f *fixture) { f.access.fail, f.store.fail = down, down }
-	smDown := func(f *fixture) {
-		f.keys.fail = fmt.Errorf("%w: %w", auth.ErrUnavailable, errors.New("InternalServiceError"))
-	}
-	smDenies := func(f *fixture) { f.keys.denied = true }
+	// The handler alone, as a direct invoke reaches it (no authorizer context).
+	direct := func(f *fixture) { f.direct = true }
 
 	cases := []struct {
 		name   string
@@ -103,30 +84,6 @@ func TestRequestMetrics(t *testing.T) {
 		{"200 nothing below the cursor", request(window(map[string]string{"before": "1000"})), nil, 200,
 			expect{lookup: true, access: true}},
 
-		{"401 missing header", request(window(nil), func(h map[string]string) { delete(h, "X-Signature") }), nil, 401,
-			expect{reason: auth.ReasonMissingHeader}},
-		{"401 duplicate header", request(window(nil), func(h map[string]string) { h["x-date"] = h["X-Date"] }), nil, 401,
-			expect{reason: auth.ReasonDuplicateHeader}},
-		{"401 key id format", request(window(nil), header("X-Api-Key", "short")), nil, 401,
-			expect{reason: auth.ReasonKeyIDFormat}},
-		{"401 x-date format", request(window(nil), header("X-Date", "yesterday")), nil, 401,
-			expect{reason: auth.ReasonDateFormat}},
-		{"401 stale x-date", request(window(nil), date(-2*time.Minute)), nil, 401,
-			expect{reason: auth.ReasonStaleDate}},
-		{"401 future x-date", request(window(nil), date(time.Minute)), nil, 401,
-			expect{reason: auth.ReasonFutureDate}},
-		{"401 signature format", request(window(nil), header("X-Signature", strings.Repeat("Z", 64))), nil, 401,
-			expect{reason: auth.ReasonSignatureFormat}},
-		{"401 unknown key", request(window(nil), header("X-Api-Key", "no-such-key-123")), nil, 401,
-			expect{reason: auth.ReasonUnknownKey, lookup: true}},
-		{"401 signature mismatch", request(window(nil), func(h map[string]string) { h["X-Signature"] = auth.Sign("not-the-secret", h["X-Date"]) }), nil, 401,
-			expect{reason: auth.ReasonSignatureMismatch, lookup: true}},
-		{"401 signature v1 refused", request(window(nil), v2OnlyKeyV1), nil, 401,
-			expect{reason: auth.ReasonV1Refused, lookup: true}},
-
-		{"401 Secrets Manager denies access: an unknown key, counted apart", request(window(nil)), smDenies, 401,
-			expect{reason: auth.ReasonUnknownKey, lookup: true, denied: true}},
-
 		{"403 key not allowed: no workspace lookup", request(window(nil), otherKey), nil, 403,
 			expect{lookup: true}},
 		{"403 not VIP", request(window(map[string]string{"workspaceId": wsBasic, "mediumId": chBasic})), nil, 403,
@@ -137,18 +94,15 @@ func TestRequestMetrics(t *testing.T) {
 			expect{lookup: true}},
 		{"422", request(window(map[string]string{"limit": "500"})), nil, 422,
 			expect{lookup: true}},
-		{"503 Secrets Manager down", request(window(nil)), smDown, 503,
-			expect{lookup: true, smFails: true}},
 		{"503 DynamoDB down", request(window(nil)), ddbDown, 503,
 			expect{lookup: true, access: true, ddbFails: true}},
+		{"401 without the authorizer's context", request(window(nil)), direct, 401, expect{}},
 	}
 	var all bytes.Buffer
-	seenReasons := map[string]bool{}
 	seenMetrics := map[string]bool{}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			f := newFixture(api.WithMetrics(testStage))
-			f.keys.values["metrics-v2only-01"] = auth.SecretValue{Secrets: []string{"v2-secret"}, WorkspaceIDs: []string{wsVIP}, MinSignatureVersion: 2}
 			if tc.change != nil {
 				tc.change(f)
 			}
@@ -157,7 +111,12 @@ func TestRequestMetrics(t *testing.T) {
 			for round, cold := range []bool{true, false} {
 				logs.Reset()
 				ev := tc.ev
-				resp := call(t, h, ev)
+				var resp events.APIGatewayProxyResponse
+				if f.direct {
+					resp = handle(t, h, ev)
+				} else {
+					resp = call(t, h, ev)
+				}
 				if resp.StatusCode != tc.status {
 					t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, resp.Body)
 				}
@@ -177,13 +136,7 @@ func TestRequestMetrics(t *testing.T) {
 				}
 				all.Write(logs.Bytes())
 			}
-			seenReasons[tc.want.reason] = true
 		})
-	}
-	for _, r := range auth.Reasons {
-		if !seenReasons[r] {
-			t.Errorf("no case for the 401 reason %q", r)
-		}
 	}
 	for name := range declared() {
 		if !seenMetrics[name] {
@@ -238,10 +191,13 @@ func checkDocument(t *testing.T, d emfcheck.Doc, ev events.APIGatewayProxyReques
 		t.Errorf("requestId %v", got)
 	}
 	wantKey, _ := auth.KeyID(ev.Headers, ev.MultiValueHeaders)
+	if resp.StatusCode == http.StatusUnauthorized {
+		wantKey = "" // not authenticated
+	}
 	if got, _ := d.Members["apiKeyId"].(string); got != wantKey {
 		t.Errorf("apiKeyId %q, want %q", got, wantKey)
 	}
-	validated := resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusUnprocessableEntity && !want.smFails
+	validated := resp.StatusCode != http.StatusUnauthorized && resp.StatusCode != http.StatusUnprocessableEntity
 	for member, param := range map[string]string{"workspaceId": "workspaceId", "mediumId": "mediumId"} {
 		got, has := d.Members[member]
 		if validated && got != ev.QueryStringParameters[param] || !validated && has {
@@ -302,20 +258,6 @@ func checkDocument(t *testing.T, d emfcheck.Doc, ev events.APIGatewayProxyReques
 		absent(api.MetricReadUnfiltered, api.MetricReadFilter, api.MetricReadLabelIndex)
 	}
 
-	// Cold: the key is fetched (a miss, a wait). Warm: a hit, no wait, unless
-	// Secrets Manager fails (errors are not cached).
-	if want.lookup {
-		miss := cold || want.smFails
-		pair(api.MetricKeyCacheHit, api.MetricKeyCacheMiss, !miss)
-		if v, ok := value(api.MetricSecretsManagerTime); ok != miss || ok && v <= 0 {
-			t.Errorf("SecretsManagerTime %v (present %v), want a wait: %v", v, ok, miss)
-		}
-		if v, ok := value(api.MetricKeyLookupsDenied); ok != miss || ok && v != oneIf(want.denied) {
-			t.Errorf("KeyLookupsDenied %v (present %v), want on a miss, 1 if denied (%v)", v, ok, want.denied)
-		}
-	} else {
-		absent(api.MetricKeyCacheHit, api.MetricKeyCacheMiss, api.MetricSecretsManagerTime, api.MetricKeyLookupsDenied)
-	}
 	if want.access {
 		miss := cold || want.ddbFails
 		pair(api.MetricWorkspaceCacheHit, api.MetricWorkspaceCacheMiss, !miss)
@@ -326,21 +268,11 @@ func checkDocument(t *testing.T, d emfcheck.Doc, ev events.APIGatewayProxyReques
 	if v, ok := value(api.MetricDynamoDBTime); ok != dynamo || ok && v <= 0 {
 		t.Errorf("DynamoDBTime %v (present %v), want DynamoDB calls: %v", v, ok, dynamo)
 	}
-	sm, _ := value(api.MetricSecretsManagerTime)
-	ddb, _ := value(api.MetricDynamoDBTime)
-	if sm+ddb > latency {
-		t.Errorf("dependency time %v + %v is more than the latency %v", sm, ddb, latency)
+	if ddb, _ := value(api.MetricDynamoDBTime); ddb > latency {
+		t.Errorf("dependency time %v is more than the latency %v", ddb, latency)
 	}
-
-	if status == http.StatusUnauthorized {
-		if v := must(api.MetricAuthFailures); v != 1 || d.Dimension(metrics.DimReason) != want.reason {
-			t.Errorf("AuthFailures %v Reason %q, want 1 %q", v, d.Dimension(metrics.DimReason), want.reason)
-		}
-	} else {
-		absent(api.MetricAuthFailures)
-		if r, ok := d.Members[metrics.DimReason]; ok {
-			t.Errorf("Reason %v on a %d", r, status)
-		}
+	if r, ok := d.Members[metrics.DimReason]; ok {
+		t.Errorf("Reason %v on a %d: authentication failures are the authorizer's", r, status)
 	}
 }
 
@@ -437,13 +369,6 @@ type pageStore struct{ page messages.Page }
 
 func (m pageStore) List(context.Context, messages.Query) (messages.Page, error) { return m.page, nil }
 
-// acceptAll authenticates every request as the demo key, at no cost.
-type acceptAll struct{}
-
-func (acceptAll) Authenticate(context.Context, map[string]string, map[string][]string, map[string][]string) (auth.Key, error) {
-	return auth.Key{ID: demoKeyID, WorkspaceIDs: []string{wsVIP}}, nil
-}
-
 // lineWriter keeps the size of the last line written.
 type lineWriter struct{ last int }
 
@@ -458,7 +383,7 @@ func (w *lineWriter) Write(p []byte) (int, error) { w.last = len(p); return len(
 func BenchmarkHandlerMetrics(b *testing.B) {
 	msgs := fixtureMessages(50)
 	page := messages.Page{Messages: msgs, Stats: messages.Stats{Calls: 1, ItemsRead: 51, ReadCapacity: 1.5, Path: messages.ReadUnfiltered}}
-	ev := request(window(map[string]string{"limit": "50"}))
+	ev := authorized(request(window(map[string]string{"limit": "50"})))
 	for _, on := range []bool{false, true} {
 		name := "off"
 		var opts []api.Option
@@ -467,7 +392,7 @@ func BenchmarkHandlerMetrics(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			w := &lineWriter{}
-			h := api.New(acceptAll{}, newAccessFake(), pageStore{page}, slog.New(slog.NewJSONHandler(w, nil)), opts...)
+			h := api.New(newAccessFake(), pageStore{page}, slog.New(slog.NewJSONHandler(w, nil)), opts...)
 			ctx := context.Background()
 			b.ReportAllocs()
 			cpu := api.CPUTime()

@@ -28,7 +28,7 @@ func BenchmarkRequestLine(b *testing.B) {
 		}
 		b.Run(name, func(b *testing.B) {
 			w := &sizeWriter{}
-			h := New(nil, nil, nil, slog.New(slog.NewJSONHandler(w, nil)))
+			h := New(nil, nil, slog.New(slog.NewJSONHandler(w, nil)))
 			h.stage = stage
 			b.ReportAllocs()
 			cpu := cpuTime()

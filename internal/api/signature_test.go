@@ -30,7 +30,7 @@ func signatureAPI(t *testing.T) string {
 	f := newFixture()
 	f.keys.values[v2OnlyKeyID] = auth.SecretValue{Secrets: []string{newSecret, oldSecret}, WorkspaceIDs: []string{wsVIP}, MinSignatureVersion: 2}
 	f.keys.values[rotatedKeyID] = auth.SecretValue{Secrets: []string{newSecret, oldSecret}, WorkspaceIDs: []string{wsVIP}}
-	srv := httptest.NewServer(gateway.New(gateway.VipMessages, f.h.Handle))
+	srv := httptest.NewServer(gateway.NewWithOptions(gateway.VipMessages, f.h.Handle, gateway.Options{Authorizer: f.z.Handle}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

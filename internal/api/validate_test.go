@@ -52,12 +52,6 @@ func TestQueryWindow(t *testing.T) {
 	}
 }
 
-type stubAuth struct{}
-
-func (stubAuth) Authenticate(context.Context, map[string]string, map[string][]string, map[string][]string) (auth.Key, error) {
-	return auth.Key{ID: "fuzz-key-01"}, nil
-}
-
 type stubAccess struct{}
 
 func (stubAccess) Check(context.Context, auth.Key, string, string) error         { return nil }
@@ -94,9 +88,11 @@ func FuzzQueryString(f *testing.F) {
 		for k, v := range values {
 			single[k] = v[len(v)-1]
 		}
-		h := New(stubAuth{}, stubAccess{}, stubStore{}, nil)
+		h := New(stubAccess{}, stubStore{}, nil)
 		resp, _ := h.Handle(context.Background(), events.APIGatewayProxyRequest{
+			HTTPMethod: "GET", Resource: "/vip-messages", Path: "/vip-messages",
 			QueryStringParameters: single, MultiValueQueryStringParameters: values,
+			RequestContext: events.APIGatewayProxyRequestContext{Authorizer: auth.Key{ID: "fuzz-key-01"}.AuthorizerContext()},
 		})
 		if resp.StatusCode != http.StatusOK && resp.StatusCode != http.StatusBadRequest && resp.StatusCode != http.StatusUnprocessableEntity {
 			t.Fatalf("%q: status %d %s", raw, resp.StatusCode, resp.Body)

@@ -42,6 +42,10 @@ func TestLoadersIgnoreSharedFiles(t *testing.T) {
 			_, err := labelindexer.Load(context.Background(), os.Getenv, io.Discard)
 			return err
 		},
+		"LoadAuthorizer": func() error {
+			_, err := app.LoadAuthorizer(context.Background(), os.Getenv, io.Discard)
+			return err
+		},
 	}
 	for name, load := range loaders {
 		if err := load(); err != nil {

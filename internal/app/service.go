@@ -1,10 +1,10 @@
-// Package app builds the two functions from environment variables: the API
-// handler and the label indexer. It is the one place where configuration is
-// read, shared by the Lambdas' mains and the local stack, so both run the same
-// wiring. The AWS configuration is the Lambda environment's (internal/awsenv),
-// with the SDK's standard endpoint overrides (AWS_ENDPOINT_URL_DYNAMODB,
-// AWS_ENDPOINT_URL_SECRETS_MANAGER for the local stack); there is no local
-// branch here.
+// Package app builds the functions from environment variables: the API
+// handler, its authorizer and the label indexer. It is the one place where
+// configuration is read, shared by the Lambdas' mains and the local stack, so
+// both run the same wiring. The AWS configuration is the Lambda environment's
+// (internal/awsenv), with the SDK's standard endpoint overrides
+// (AWS_ENDPOINT_URL_DYNAMODB, AWS_ENDPOINT_URL_SECRETS_MANAGER for the local
+// stack); there is no local branch here.
 package app
 
 import (
@@ -13,17 +13,14 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"strings"
 	"time"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
-	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/access"
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app/envvar"
-	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/awsenv"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
@@ -31,12 +28,10 @@ import (
 
 // Config is the function's configuration.
 type Config struct {
-	Table        string           // TABLE_NAME, required
-	SecretPrefix string           // SECRET_PREFIX, required
-	LogLevel     slog.Level       // LOG_LEVEL: debug, info (default), warn, error
-	Keys         auth.CacheConfig // KEY_CACHE_TTL, KEY_NEGATIVE_TTL, KEY_STALE_TTL
-	WorkspaceTTL time.Duration    // WORKSPACE_CACHE_TTL
-	Budget       messages.Budget  // FILTER_MAX_CALLS, FILTER_MAX_ITEMS
+	Table        string          // TABLE_NAME, required
+	LogLevel     slog.Level      // LOG_LEVEL: debug, info (default), warn, error
+	WorkspaceTTL time.Duration   // WORKSPACE_CACHE_TTL
+	Budget       messages.Budget // FILTER_MAX_CALLS, FILTER_MAX_ITEMS
 	// LabelPath is how label queries are read (LABEL_QUERY): "index" (default),
 	// the stream-maintained label index, or "filter", a FilterExpression over the
 	// channel, for a stage whose index is not backfilled yet.
@@ -55,9 +50,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	e := &env{getenv: getenv}
 	var c Config
 	c.Table = e.required("TABLE_NAME")
-	c.SecretPrefix = strings.TrimSuffix(e.required("SECRET_PREFIX"), "/")
 	c.LogLevel = e.logLevel()
-	c.Keys = auth.CacheConfig{TTL: e.duration("KEY_CACHE_TTL"), NegativeTTL: e.duration("KEY_NEGATIVE_TTL"), StaleTTL: e.duration("KEY_STALE_TTL")}
 	c.WorkspaceTTL = e.duration("WORKSPACE_CACHE_TTL")
 	// The bounds keep one request within the function's timeout (and a Query's
 	// Limit within int32).
@@ -77,17 +70,16 @@ func FromEnv(getenv func(string) string) (Config, error) {
 // Logger is the JSON logger of the function at the configured level.
 func (c Config) Logger(w io.Writer) *slog.Logger { return logger(w, c.LogLevel) }
 
-// New builds the handler with clients made once, from awsCfg.
+// New builds the handler with a client made once, from awsCfg.
 func New(c Config, awsCfg aws.Config, log *slog.Logger) *api.Handler {
-	return NewWithClients(c, dynamodb.NewFromConfig(awsCfg), secretsmanager.NewFromConfig(awsCfg), log)
+	return NewWithClient(c, dynamodb.NewFromConfig(awsCfg), log)
 }
 
-// NewWithClients builds the handler around given clients (tests point them at
-// the local stack).
-func NewWithClients(c Config, ddb *dynamodb.Client, sm *secretsmanager.Client, log *slog.Logger) *api.Handler {
-	keys := auth.NewKeyStore(sm, c.SecretPrefix, c.Keys, log)
+// NewWithClient builds the handler around a given client (tests point it at
+// the local stack). It trusts the key the authorizer passes on: it reads no
+// secret.
+func NewWithClient(c Config, ddb *dynamodb.Client, log *slog.Logger) *api.Handler {
 	return api.New(
-		auth.NewVerifier(keys, log),
 		access.NewChecker(timedDynamoDB{ddb}, c.Table, access.Config{TTL: c.WorkspaceTTL}),
 		messages.NewStore(timedDynamoDB{ddb}, c.Table, c.Budget, messages.WithLabelPath(c.LabelPath)),
 		log,

@@ -21,6 +21,7 @@ import (
 	"crypto/rand"
 	"crypto/sha256"
 	"encoding/base64"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -135,11 +136,12 @@ func NewVerifier(keys KeySource, log *slog.Logger) *Verifier {
 	return &Verifier{Keys: keys, Now: time.Now, Log: log}
 }
 
-// Authenticate checks a request's headers, given as API Gateway's proxy request
-// carries them (Headers and MultiValueHeaders; either may be nil), and returns
-// the key that signed it. query is every query parameter of the request as
-// the handler reads it (signature.Query of the event's two maps), which a
-// version 2 signature covers.
+// Authenticate checks a request's headers, given as API Gateway's events carry
+// them (Headers and MultiValueHeaders; either may be nil), and returns the key
+// that signed it. method and path are the request's method and resource as
+// API Gateway received them, and query every query parameter (signature.Query
+// of the event's two maps): a version 2 signature covers all three, so it is
+// checked against the request actually made, not against GET /vip-messages.
 //
 // Header names are matched case-insensitively. A header is "duplicated", and the
 // request rejected, when it arrives more than once in any way: two values in
@@ -153,11 +155,12 @@ func NewVerifier(keys KeySource, log *slog.Logger) *Verifier {
 // alone for version 1; upper case is rejected as malformed, since the contract
 // says lowercase and accepting both would make two spellings of one
 // signature), then the key lookup and a constant-time comparison for every
-// listed secret: with HMAC-SHA256(secret, signature.StringToSign(query, x-date))
-// for version 2, HMAC-SHA256(secret, x-date as sent) for version 1. Last, a key
+// listed secret: with HMAC-SHA256(secret, <the string to sign>)
+// for version 2 (signature.StringToSignFor of method, path, query and x-date),
+// HMAC-SHA256(secret, x-date as sent) for version 1. Last, a key
 // whose secret says "minSignatureVersion": 2 refuses a (valid) version 1
 // signature with a message that says so; an invalid one gets the uniform 401.
-func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, multiHeaders map[string][]string, query map[string][]string) (Key, error) {
+func (v *Verifier) Authenticate(ctx context.Context, method, path string, headers map[string]string, multiHeaders map[string][]string, query map[string][]string) (Key, error) {
 	var vals [3]string
 	for i, name := range [3]string{HeaderKeyID, HeaderDate, HeaderSignature} {
 		val, err := header(headers, multiHeaders, name)
@@ -184,12 +187,12 @@ func (v *Verifier) Authenticate(ctx context.Context, headers map[string]string, 
 
 	msg := date
 	if version == signature.V2 {
-		msg = signature.StringToSign(query, date)
+		msg = signature.StringToSignFor(method, path, query, date)
 	}
 	val, err := v.Keys.LookupKey(ctx, keyID)
 	if err != nil {
 		if errors.Is(err, ErrUnavailable) {
-			v.log().LogAttrs(ctx, slog.LevelError, "key store unavailable", slog.String("apiKeyId", keyID), slog.String("error", err.Error()))
+			v.log().LogAttrs(ctx, slog.LevelError, "key store unavailable", UnverifiedKeyID(keyID), slog.String("error", err.Error()))
 			return Key{}, err
 		}
 		// The same HMACs as for a wrong signature, so that timing does not tell
@@ -223,14 +226,31 @@ func (v *Verifier) log() *slog.Logger {
 	return v.Log
 }
 
-// KeyID returns the request's x-api-key when it is sent once and well formed:
-// what a failed request's log line may name (the signature and x-date never).
+// KeyID returns the request's x-api-key when it is sent once and well formed
+// (the signature and x-date are never logged; the key id only as
+// UnverifiedKeyID until a secret is found for it).
 func KeyID(headers map[string]string, multi map[string][]string) (string, bool) {
 	id, err := header(headers, multi, HeaderKeyID)
 	if err != nil || !ValidKeyID(id) {
 		return "", false // never the client's text of a malformed id
 	}
 	return id, true
+}
+
+// UnverifiedKeyID is the log attribute of a key id that no secret was found
+// for (yet): apiKeyIdHash, the first 8 hex digits of its SHA-256. A client
+// that sends its secret as x-api-key by mistake (both are base64url) must not
+// find it in the logs, and an unknown id is the client's text, not a key; the
+// hash still tells one caller's repeated failures apart. A known key is
+// logged by its id (apiKeyId).
+func UnverifiedKeyID(id string) slog.Attr {
+	return slog.String("apiKeyIdHash", KeyIDHash(id))
+}
+
+// KeyIDHash is the first 8 hex digits of the SHA-256 of id.
+func KeyIDHash(id string) string {
+	sum := sha256.Sum256([]byte(id))
+	return hex.EncodeToString(sum[:4])
 }
 
 // header returns the single value of the named header, or a client-safe error.

@@ -170,7 +170,7 @@ func TestAuthenticate(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			before := e.getCalls()
-			key, err := e.v.Authenticate(context.Background(), tt.headers, tt.multi, tt.query)
+			key, err := e.v.Authenticate(context.Background(), "GET", "/vip-messages", tt.headers, tt.multi, tt.query)
 			if n := e.getCalls() - before; n > tt.lookups {
 				t.Errorf("made %d GetSecretValue calls, want at most %d", n, tt.lookups)
 			}

@@ -24,7 +24,7 @@ func TestXDateStrictness(t *testing.T) {
 			}
 			before := e.getCalls()
 			h := map[string]string{"x-api-key": goodKey, "x-date": c.Value, "x-signature": auth.Sign(current, c.Value)}
-			key, err := e.v.Authenticate(context.Background(), h, nil, nil)
+			key, err := e.v.Authenticate(context.Background(), "GET", "/vip-messages", h, nil, nil)
 			if c.Instant != "" {
 				if err != nil || key.ID != goodKey {
 					t.Fatalf("x-date %q: %v, want it accepted", c.Value, err)
@@ -63,7 +63,7 @@ func TestXDateFarAway(t *testing.T) {
 	}
 	for _, c := range cases {
 		h := map[string]string{"x-api-key": goodKey, "x-date": c.date, "x-signature": auth.Sign(current, c.date)}
-		_, err := e.v.Authenticate(context.Background(), h, nil, nil)
+		_, err := e.v.Authenticate(context.Background(), "GET", "/vip-messages", h, nil, nil)
 		if ce, ok := clienterr.As(err); !ok || ce.Message != c.msg {
 			t.Errorf("x-date %s: %v\nwant %s", c.date, err, c.msg)
 		}
@@ -73,7 +73,7 @@ func TestXDateFarAway(t *testing.T) {
 	prev := 0
 	for y := 0; y <= 9999; y += 7 {
 		d := fmt.Sprintf("%04d-01-01T00:00:00Z", y)
-		_, err := e.v.Authenticate(context.Background(), map[string]string{"x-api-key": goodKey, "x-date": d, "x-signature": auth.Sign(current, d)}, nil, nil)
+		_, err := e.v.Authenticate(context.Background(), "GET", "/vip-messages", map[string]string{"x-api-key": goodKey, "x-date": d, "x-signature": auth.Sign(current, d)}, nil, nil)
 		ce, _ := clienterr.As(err)
 		if ce == nil {
 			t.Fatalf("%s accepted", d)

@@ -52,7 +52,7 @@ func TestEveryCheckComputesTheSameHMACs(t *testing.T) {
 	for _, c := range cases {
 		n := 0
 		onSum = func() { n++ }
-		_, err := v.Authenticate(context.Background(), c.headers, nil, nil)
+		_, err := v.Authenticate(context.Background(), "GET", "/vip-messages", c.headers, nil, nil)
 		onSum = nil
 		if (err == nil) != c.ok {
 			t.Errorf("%s: err %v", c.name, err)
@@ -77,7 +77,7 @@ func BenchmarkRejection(b *testing.B) {
 	} {
 		b.Run(c.name, func(b *testing.B) {
 			for b.Loop() {
-				if _, err := v.Authenticate(context.Background(), c.headers, nil, nil); err == nil {
+				if _, err := v.Authenticate(context.Background(), "GET", "/vip-messages", c.headers, nil, nil); err == nil {
 					b.Fatal("accepted")
 				}
 			}

@@ -129,7 +129,7 @@ func (e *env) signed(keyID, secret string, skew time.Duration) map[string]string
 }
 
 func (e *env) auth(h map[string]string) (auth.Key, error) {
-	return e.v.Authenticate(context.Background(), h, nil, nil)
+	return e.v.Authenticate(context.Background(), "GET", "/vip-messages", h, nil, nil)
 }
 
 func (e *env) getCalls() int { return e.sm.Calls(smlocal.OpGetSecretValue) }

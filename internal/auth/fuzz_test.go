@@ -60,7 +60,7 @@ func FuzzAuthenticate(f *testing.F) {
 			multi[extraName] = append(multi[extraName], extraValue)
 		}
 		for _, m := range []map[string][]string{multi, nil} {
-			key, err := v.Authenticate(context.Background(), headers, m, nil)
+			key, err := v.Authenticate(context.Background(), "GET", "/vip-messages", headers, m, nil)
 			if err == nil {
 				// The extra header may have replaced one of the three in headers.
 				keyID, date, sig := headers["x-api-key"], headers["x-date"], headers["x-signature"]
@@ -124,7 +124,7 @@ func FuzzAuthenticateV2(f *testing.F) {
 	f.Fuzz(func(t *testing.T, keyID, sig, raw string) {
 		headers := map[string]string{"x-api-key": keyID, "x-date": serverTime, "x-signature": sig}
 		q := query(raw)
-		key, err := v.Authenticate(context.Background(), headers, nil, q)
+		key, err := v.Authenticate(context.Background(), "GET", "/vip-messages", headers, nil, q)
 		validV2 := sig == signature.SignV2(current, serverTime, q) || sig == signature.SignV2(previous, serverTime, q)
 		validV1 := sig == auth.Sign(current, serverTime) || sig == auth.Sign(previous, serverTime)
 		known := keyID == goodKey || keyID == v2OnlyKey

@@ -231,7 +231,7 @@ func (s *KeyStore) fetch(ctx context.Context, keyID string, f *flight) (SecretVa
 		s.denied.Add(1)
 		f.denied = true
 		s.log.LogAttrs(ctx, slog.LevelWarn, "API key secret access denied, answered as an unknown key",
-			slog.String("apiKeyId", keyID), slog.String("error", apiErr.ErrorCode()))
+			UnverifiedKeyID(keyID), slog.String("error", apiErr.ErrorCode()))
 		return SecretValue{}, false, nil
 	case errors.As(err, &invalid):
 		// Answered for a secret scheduled for deletion: a revoked key.
@@ -240,7 +240,7 @@ func (s *KeyStore) fetch(ctx context.Context, keyID string, f *flight) (SecretVa
 	case err != nil:
 		// Everything else, DecryptionFailure (the KMS key of the secret) included,
 		// is Secrets Manager or its setup failing, not the caller: 503, not cached.
-		s.log.LogAttrs(ctx, slog.LevelWarn, "Secrets Manager GetSecretValue failed", slog.String("apiKeyId", keyID), slog.String("error", err.Error()))
+		s.log.LogAttrs(ctx, slog.LevelWarn, "Secrets Manager GetSecretValue failed", UnverifiedKeyID(keyID), slog.String("error", err.Error()))
 		return SecretValue{}, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
 	}
 	if out.SecretString == nil {

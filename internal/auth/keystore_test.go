@@ -132,7 +132,7 @@ func TestConcurrentLookupsMakeOneCall(t *testing.T) {
 			errs := make(chan error, n)
 			for range n {
 				wg.Go(func() {
-					_, err := v.Authenticate(context.Background(), e.signed(tc.key, current, 0), nil, nil)
+					_, err := v.Authenticate(context.Background(), "GET", "/vip-messages", e.signed(tc.key, current, 0), nil, nil)
 					errs <- err
 				})
 			}
@@ -355,8 +355,8 @@ func TestSecretsManagerErrorsOfAnUncachedKey(t *testing.T) {
 		log     string
 	}{
 		{"ResourceNotFoundException", nil, auth.ErrUnauthenticated, true, 0, ""},
-		{"AccessDeniedException", &smlocal.AccessDenied, auth.ErrUnauthenticated, true, 1, `"level":"WARN","msg":"API key secret access denied, answered as an unknown key","apiKeyId":"` + unknownKey + `","error":"AccessDeniedException"`},
-		{"DecryptionFailure", &smlocal.DecryptionFailure, auth.ErrUnavailable, false, 0, `"level":"WARN","msg":"Secrets Manager GetSecretValue failed","apiKeyId":"` + unknownKey + `"`},
+		{"AccessDeniedException", &smlocal.AccessDenied, auth.ErrUnauthenticated, true, 1, `"level":"WARN","msg":"API key secret access denied, answered as an unknown key","apiKeyIdHash":"` + auth.KeyIDHash(unknownKey) + `","error":"AccessDeniedException"`},
+		{"DecryptionFailure", &smlocal.DecryptionFailure, auth.ErrUnavailable, false, 0, `"level":"WARN","msg":"Secrets Manager GetSecretValue failed","apiKeyIdHash":"` + auth.KeyIDHash(unknownKey) + `"`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			e := newEnv(t)

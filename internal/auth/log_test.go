@@ -20,7 +20,7 @@ func TestLogsLeakNoSecret(t *testing.T) {
 	var sent []map[string]string
 	send := func(h map[string]string, multi map[string][]string) {
 		sent = append(sent, h)
-		_, _ = e.v.Authenticate(t.Context(), h, multi, nil)
+		_, _ = e.v.Authenticate(t.Context(), "GET", "/vip-messages", h, multi, nil)
 	}
 	at := func(d, secret string) map[string]string {
 		return map[string]string{"x-api-key": goodKey, "x-date": d, "x-signature": auth.Sign(secret, d)}
@@ -42,6 +42,8 @@ func TestLogsLeakNoSecret(t *testing.T) {
 	send(e.signed(unknownKey, current, 0), nil)
 	send(e.signed(deletedKey, current, 0), nil)
 	send(e.signed(malformedKey, "MALFORMED-SECRET-PLAINTEXT", 0), nil)
+	// A secret sent as the key id by mistake (both are base64url).
+	send(e.signed(current, current, 0), nil)
 	// Stale-if-error, then unavailable, then an uncached key in the outage.
 	e.sm.SetFailure(smlocal.AllOperations, &smlocal.Internal)
 	e.clock.Advance(auth.DefaultKeyTTL)
@@ -49,12 +51,17 @@ func TestLogsLeakNoSecret(t *testing.T) {
 	e.clock.Advance(auth.DefaultStaleKeyTTL)
 	send(e.signed(goodKey, current, 0), nil)
 	send(e.signed("key-never-seen", current, 0), nil)
+	send(e.signed(current, current, 0), nil)
 
 	out := e.logs.String()
 	for _, want := range []string{"malformed API key secret", "serving stale API key", "key store unavailable", `"apiKeyId":"key-good-0001"`} {
 		if !strings.Contains(out, want) {
 			t.Errorf("logs lack %q; the paths did not run as intended:\n%s", want, out)
 		}
+	}
+	// A key id no secret was found for is the client's text: only its hash.
+	if strings.Contains(out, "key-never-seen") || !strings.Contains(out, auth.KeyIDHash("key-never-seen")) {
+		t.Errorf("logs name an unknown key id, or not even its hash:\n%s", out)
 	}
 	// A rejection is logged once, on the request's own line, by the API, not here.
 	if strings.Contains(out, "auth rejected") {

@@ -9,16 +9,17 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/metrics"
 )
 
 // emitted is every metric the code can emit, by name, with the dimension sets
 // it is emitted under (names sorted, joined with ","), from the directives the
-// handler and the indexer write.
+// handler, the authorizer and the indexer write.
 func emitted() map[string][]string {
 	out := map[string][]string{}
-	for _, d := range append(slices.Clone(api.Directives), labelindex.Directive) {
+	for _, d := range append(append(slices.Clone(api.Directives), authorizer.Directives...), labelindex.Directive) {
 		for _, m := range d.Metrics {
 			for _, set := range d.Dimensions {
 				out[m.Name] = append(out[m.Name], dimKey(set))

@@ -112,10 +112,18 @@ func unreserved(c byte) bool {
 		c == '-' || c == '.' || c == '_' || c == '~'
 }
 
-// StringToSign is v2's message: "v2", the method, the path, the canonical query
-// and the x-date value exactly as sent, joined by '\n' (no trailing newline).
+// StringToSign is v2's message for the API's operation, GET /vip-messages:
+// what a client signs.
 func StringToSign(query map[string][]string, date string) string {
-	return "v2\n" + Method + "\n" + Path + "\n" + Canonical(query) + "\n" + date
+	return StringToSignFor(Method, Path, query, date)
+}
+
+// StringToSignFor is v2's message: "v2", the method, the path, the canonical
+// query and the x-date value exactly as sent, joined by '\n' (no trailing
+// newline). The server builds it from the request it received, so that a
+// signature for GET /vip-messages is worth nothing on any other method or path.
+func StringToSignFor(method, path string, query map[string][]string, date string) string {
+	return "v2\n" + method + "\n" + path + "\n" + Canonical(query) + "\n" + date
 }
 
 // MAC is HMAC-SHA256(key = secret, message = msg).
@@ -131,7 +139,13 @@ func SignV1(secret, date string) string { return hex.EncodeToString(MAC(secret, 
 // SignV2 is the v2 x-signature for a request with this query and x-date:
 // "v2=" and the lowercase hex of HMAC-SHA256(secret, StringToSign(query, date)).
 func SignV2(secret, date string, query map[string][]string) string {
-	return V2Prefix + hex.EncodeToString(MAC(secret, StringToSign(query, date)))
+	return SignV2For(secret, Method, Path, date, query)
+}
+
+// SignV2For is the v2 x-signature of a request with another method or path
+// than the API's (tests show such a request is refused all the same).
+func SignV2For(secret, method, path, date string, query map[string][]string) string {
+	return V2Prefix + hex.EncodeToString(MAC(secret, StringToSignFor(method, path, query, date)))
 }
 
 // Parse splits an x-signature value into its version and MAC: "v2=" and 64

@@ -169,6 +169,15 @@ func (s *Stack) Config() app.Config {
 	return c
 }
 
+// AuthorizerConfig is the authorizer's configuration on this stack.
+func (s *Stack) AuthorizerConfig() app.AuthorizerConfig {
+	c, err := app.AuthorizerFromEnv(func(k string) string { return s.Env()[k] })
+	if err != nil {
+		panic(err) // Env always holds a valid configuration
+	}
+	return c
+}
+
 // LabelIndexer is the label indexer on the table's stream, as the deployed
 // event source mapping runs it in the simple case (stream.go): the same
 // labelindex handler, invoked in process. The caller runs it (Run) until its

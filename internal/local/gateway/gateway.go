@@ -1,6 +1,8 @@
 // Package gateway serves a Lambda proxy handler over plain HTTP the way API
-// Gateway's REST API does: HTTP request -> events.APIGatewayProxyRequest -> the
-// handler -> HTTP response. The local stack uses it; production uses API Gateway.
+// Gateway's REST API does: HTTP request -> the REQUEST authorizer -> the usage
+// plan's per-key bucket -> events.APIGatewayProxyRequest with the authorizer's
+// context -> the handler -> HTTP response. The local stack uses it; production
+// uses API Gateway.
 package gateway
 
 import (
@@ -19,10 +21,15 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vip-messages/api/internal/authorizer"
 )
 
 // HandlerFunc is a REST proxy Lambda handler.
 type HandlerFunc func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error)
+
+// AuthorizerFunc is a REQUEST Lambda authorizer.
+type AuthorizerFunc func(context.Context, events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error)
 
 // Route is the one method and path the API serves.
 type Route struct {
@@ -37,7 +44,7 @@ var VipMessages = Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "l
 // The messages of the answers the gateway makes itself, the same as the
 // deployed stage's GatewayResponses in template.yaml (TestMessagesAreTheDeployedStages).
 const (
-	NotFoundMessage  = "not found: this API serves GET /vip-messages only"
+	NotFoundMessage  = "not found: this API serves GET /vip-messages only" // api.ErrRouteNotFound's
 	ThrottledMessage = "too many requests: this API key is over its rate limit, retry after Retry-After seconds"
 	// BadGatewayMessage is API Gateway's own for a failed integration.
 	BadGatewayMessage = "Internal server error"
@@ -45,10 +52,17 @@ const (
 
 // Options of a gateway beyond its route.
 type Options struct {
-	// RateLimit, when positive, gives every x-api-key value its own token
-	// bucket, like a deployed stage's usage plan throttle: Burst tokens,
-	// refilled at RateLimit per second. A request finding the bucket empty
-	// gets API Gateway's 429 with Retry-After, and never reaches the handler.
+	// Authorizer, when set, runs before everything else but the route, as
+	// API Gateway runs the stage's REQUEST authorizer (no cache): a Deny
+	// answers the stage's 401 and an error its 503 (authorizer.Refuse), and
+	// neither reaches a bucket or the handler. An Allow's context goes to the
+	// handler in requestContext.authorizer.
+	Authorizer AuthorizerFunc
+	// RateLimit, when positive, gives every key the authorizer allowed (its
+	// usageIdentifierKey) its own token bucket, like a deployed stage's usage
+	// plan throttle: Burst tokens, refilled at RateLimit per second. A request
+	// finding the bucket empty gets API Gateway's 429 with Retry-After, and
+	// never reaches the handler. Only authorized requests take a token.
 	// Zero (the default) applies no limit, so local load tests are not throttled.
 	RateLimit float64
 	Burst     int
@@ -74,15 +88,29 @@ func NewWithOptions(route Route, h HandlerFunc, opt Options) http.Handler {
 			writeMessage(w, http.StatusNotFound, NotFoundMessage)
 			return
 		}
-		if limit != nil {
-			if wait, ok := limit.take(r.Header.Get("x-api-key")); !ok {
+		body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
+		ev := Event(r, route, body)
+		usageKey := ""
+		if opt.Authorizer != nil {
+			decision, err := opt.Authorizer(r.Context(), authorizer.Event(ev, MethodArn(route)))
+			if refusal, refused := authorizer.Refuse(decision, err); refused {
+				if refusal.RetryAfter != "" {
+					w.Header().Set("Retry-After", refusal.RetryAfter)
+				}
+				writeBody(w, refusal.Status, refusal.Body)
+				return
+			}
+			ev = authorizer.WithContext(ev, decision)
+			usageKey = decision.UsageIdentifierKey
+		}
+		if limit != nil && usageKey != "" {
+			if wait, ok := limit.take(usageKey); !ok {
 				w.Header().Set("Retry-After", strconv.Itoa(int(math.Ceil(wait.Seconds()))))
 				writeMessage(w, http.StatusTooManyRequests, ThrottledMessage)
 				return
 			}
 		}
-		body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
-		resp, err := h(r.Context(), Event(r, route, body))
+		resp, err := h(r.Context(), ev)
 		if err != nil {
 			writeMessage(w, http.StatusBadGateway, BadGatewayMessage)
 			return
@@ -113,11 +141,22 @@ func NewWithOptions(route Route, h HandlerFunc, opt Options) http.Handler {
 // writeMessage answers as the deployed stage's gateway responses do.
 func writeMessage(w http.ResponseWriter, status int, msg string) {
 	body, _ := json.Marshal(map[string]string{"message": msg})
+	writeBody(w, status, string(body))
+}
+
+// writeBody answers with a gateway response's body and headers.
+func writeBody(w http.ResponseWriter, status int, body string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("Cache-Control", "no-store")
 	w.Header().Set("X-Request-Id", newRequestID())
 	w.WriteHeader(status)
-	_, _ = w.Write(body)
+	_, _ = io.WriteString(w, body)
+}
+
+// MethodArn is the ARN the local stage's authorizer is asked about, in the
+// shape API Gateway gives (account and API id are placeholders).
+func MethodArn(route Route) string {
+	return authorizer.MethodArn("local", "000000000000", "local", route.Stage, route.Method, route.Path)
 }
 
 // limiter holds a token bucket per key.

@@ -1,6 +1,6 @@
 // Package stacktest gives a test binary the whole local stack (devstack: DynamoDB
-// Local, the local Secrets Manager, the demo data and key) with the real handler
-// behind the local gateway, in the spirit of ddbtest: one stack per test binary,
+// Local, the local Secrets Manager, the demo data and key) with the real
+// authorizer and handler behind the local gateway, in the spirit of ddbtest: one stack per test binary,
 // on the binary's DynamoDB Local, started on first use and stopped by Main.
 //
 //	func TestMain(m *testing.M) { os.Exit(stacktest.Main(m)) }
@@ -8,8 +8,8 @@
 //	stack, url := stacktest.API(t) // url + "/vip-messages" is the API
 //
 // Options given to Main shape the stack of that binary; tests that need another
-// client or handler (a failing Secrets Manager, a log buffer) build it with
-// app.NewWithClients from the stack.
+// client, authorizer or handler (a failing Secrets Manager, a log buffer) build it
+// with app.NewAuthorizer or app.NewWithClient from the stack.
 package stacktest
 
 import (
@@ -23,12 +23,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/aws/aws-lambda-go/events"
 	"github.com/aws/aws-sdk-go-v2/aws"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
@@ -42,8 +44,8 @@ type settings struct {
 	processEnv bool
 }
 
-// CacheTTL sets the handler's key cache (positive and negative) and workspace
-// cache lifetimes to d; time.Nanosecond makes every key or workspace change
+// CacheTTL sets the authorizer's key cache (positive and negative) and the
+// handler's workspace cache lifetimes to d; time.Nanosecond makes every key or workspace change
 // show in the next request. The default is the production defaults.
 func CacheTTL(d time.Duration) Option { return func(s *settings) { s.cacheTTL = d } }
 
@@ -58,6 +60,7 @@ var (
 	once    sync.Once
 	stack   *devstack.Stack
 	handler *api.Handler
+	authz   *authorizer.Authorizer
 	srv     *httptest.Server
 	failed  error
 )
@@ -83,19 +86,31 @@ func Main(m *testing.M, options ...Option) int {
 }
 
 // API returns the binary's stack and the base URL of the API on it, an
-// httptest server serving gateway.VipMessages with the real handler.
+// httptest server serving gateway.VipMessages with the real authorizer and
+// handler.
 func API(t testing.TB) (*devstack.Stack, string) {
 	t.Helper()
 	start(t)
 	return stack, srv.URL
 }
 
-// Handler is the handler behind API's URL, for tests that call it with proxy
-// events directly.
-func Handler(t testing.TB) *api.Handler {
+// Invoke answers a proxy event as the stage does, without HTTP: the
+// authorizer behind API's URL first (a refusal is the stage's 401 or 503),
+// then, with its context, the handler.
+func Invoke(t testing.TB, ev events.APIGatewayProxyRequest) events.APIGatewayProxyResponse {
 	t.Helper()
 	start(t)
-	return handler
+	ctx := context.Background()
+	decision, err := authz.Handle(ctx, authorizer.Event(ev, gateway.MethodArn(gateway.VipMessages)))
+	if r, refused := authorizer.Refuse(decision, err); refused {
+		resp := events.APIGatewayProxyResponse{StatusCode: r.Status, Body: r.Body, Headers: map[string]string{"Content-Type": "application/json"}}
+		if r.RetryAfter != "" {
+			resp.Headers["Retry-After"] = r.RetryAfter
+		}
+		return resp
+	}
+	resp, _ := handler.Handle(ctx, authorizer.WithContext(ev, decision)) // Handle never fails
+	return resp
 }
 
 func start(t testing.TB) {
@@ -121,21 +136,22 @@ func start(t testing.TB) {
 		if opts.processEnv {
 			setProcessEnv(stack)
 		}
-		handler = newHandler(stack)
-		srv = httptest.NewServer(gateway.New(gateway.VipMessages, handler.Handle))
+		handler, authz = newHandler(stack)
+		srv = httptest.NewServer(gateway.NewWithOptions(gateway.VipMessages, handler.Handle, gateway.Options{Authorizer: authz.Handle}))
 	})
 	if failed != nil {
 		t.Fatalf("stacktest: %v", failed)
 	}
 }
 
-func newHandler(s *devstack.Stack) *api.Handler {
-	cfg := s.Config()
+func newHandler(s *devstack.Stack) (*api.Handler, *authorizer.Authorizer) {
+	cfg, zcfg := s.Config(), s.AuthorizerConfig()
 	if d := opts.cacheTTL; d > 0 {
-		cfg.Keys = auth.CacheConfig{TTL: d, NegativeTTL: d}
+		zcfg.Keys = auth.CacheConfig{TTL: d, NegativeTTL: d}
 		cfg.WorkspaceTTL = d
 	}
-	return app.NewWithClients(cfg, s.DynamoDB(), s.SecretsManager(), slog.New(slog.DiscardHandler))
+	log := slog.New(slog.DiscardHandler)
+	return app.NewWithClient(cfg, s.DynamoDB(), log), app.NewAuthorizer(zcfg, s.SecretsManager(), log)
 }
 
 func setProcessEnv(s *devstack.Stack) {
