@@ -167,9 +167,11 @@ run: tools
 	$(LOCAL_BIN)/localstack run $(RUN_FLAGS)
 
 ## local-bootstrap: the functions for this machine, with the deploy build's flags: the API at
-## $(LOCAL_BIN)/bootstrap, the label indexer at $(LOCAL_BIN)/label-indexer/bootstrap.
+## $(LOCAL_BIN)/bootstrap, its authorizer at $(LOCAL_BIN)/authorizer/bootstrap, the label
+## indexer at $(LOCAL_BIN)/label-indexer/bootstrap.
 local-bootstrap:
 	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o $(LOCAL_BIN)/bootstrap $(LAMBDA_PKG)
+	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o $(LOCAL_BIN)/authorizer/bootstrap $(FUNCTION_PKG_AuthorizerFunction)
 	CGO_ENABLED=0 $(GO) build -tags lambda.norpc -trimpath -ldflags '-s -w' -o $(LOCAL_BIN)/label-indexer/bootstrap $(FUNCTION_PKG_LabelIndexerFunction)
 
 # aws-lambda-rie, the emulator sam local uses, pinned in go.mod as a go tool.
@@ -179,8 +181,9 @@ $(RIE):
 ## invoke: run one sample event through the built function under aws-lambda-rie against a
 ## local stack of its own (make invoke EVENT=events/list.json); sam local invoke without Docker.
 ## Each run starts its own DynamoDB Local and seeds the demo data (3,000 messages): about
-## 10 s on an idle machine, up to a minute on a busy one. A stream event
-## (EVENT=events/stream-label-indexer.json) goes to the label indexer.
+## 10 s on an idle machine, up to a minute on a busy one. An authorizer event
+## (EVENT=events/authorizer-allow.json) goes to the authorizer, a stream event
+## (EVENT=events/stream-label-indexer.json) to the label indexer.
 invoke: tools local-bootstrap $(RIE)
 	@echo "make invoke: starting a DynamoDB Local of its own and seeding 3,000 demo messages for $(EVENT) (about 10 s idle, up to a minute busy) ..."
-	$(GO) run ./cmd/localstack invoke -event $(EVENT) -bootstrap $(LOCAL_BIN)/bootstrap -indexer-bootstrap $(LOCAL_BIN)/label-indexer/bootstrap -rie $(RIE)
+	$(GO) run ./cmd/localstack invoke -event $(EVENT) -bootstrap $(LOCAL_BIN)/bootstrap -indexer-bootstrap $(LOCAL_BIN)/label-indexer/bootstrap -authorizer-bootstrap $(LOCAL_BIN)/authorizer/bootstrap -rie $(RIE)

@@ -22,7 +22,6 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 
-	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
@@ -100,11 +99,11 @@ func startStack(endpoint string) (_ *e2eStack, err error) {
 	os.Setenv("AWS_CONFIG_FILE", filepath.Join(os.TempDir(), "e2e-no-aws-config"))
 	os.Setenv("AWS_SHARED_CREDENTIALS_FILE", filepath.Join(os.TempDir(), "e2e-no-aws-credentials"))
 	os.Unsetenv("AWS_PROFILE")
-	h, err := app.Load(ctx, os.Getenv, io.Discard)
+	api, err := localAPI(ctx, os.Getenv, io.Discard, gateway.Options{})
 	if err != nil {
 		return nil, err
 	}
-	srv := httptest.NewServer(gateway.New(gateway.VipMessages, h.Handle))
+	srv := httptest.NewServer(api)
 	stops = append(stops, srv.Close)
 
 	logs := &syncBuffer{}

@@ -28,13 +28,17 @@ import (
 // invokeCmd is `sam local invoke` without Docker: a local stack on free ports
 // (so it can run beside `make run`), seeded as of the event's own x-date so its
 // window holds the demo data, the function under aws-lambda-rie, and the event
-// signed afresh. A DynamoDB stream event (events/stream-*.json) goes to the
-// label indexer instead, as it is, once the table holds what its records say.
+// signed afresh. An authorizer event (events/authorizer-*.json) goes to the
+// authorizer, signed afresh; a DynamoDB stream event (events/stream-*.json) to
+// the label indexer, as it is, once the table holds what its records say. The
+// API function's samples carry the authorizer's context: they are sent as they
+// are, their x-date only anchors the demo data.
 func invokeCmd(args []string, stdout, logs io.Writer) error {
 	fs := flag.NewFlagSet("invoke", flag.ExitOnError)
-	eventPath := fs.String("event", "events/list.json", "API Gateway REST proxy event, or DynamoDB stream event (JSON)")
+	eventPath := fs.String("event", "events/list.json", "API Gateway REST proxy event, REQUEST authorizer event, or DynamoDB stream event (JSON)")
 	bootstrap := fs.String("bootstrap", "bin/local/bootstrap", "the API function binary, built for this machine")
 	indexerBootstrap := fs.String("indexer-bootstrap", "bin/local/label-indexer/bootstrap", "the label indexer binary, for a stream event")
+	authorizerBootstrap := fs.String("authorizer-bootstrap", "bin/local/authorizer/bootstrap", "the authorizer binary, for an authorizer event")
 	rie := fs.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie binary")
 	dynamo := fs.String("dynamodb-endpoint", "", "reuse this DynamoDB Local instead of starting one")
 	_ = fs.Parse(args)
@@ -43,13 +47,24 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 	if err != nil {
 		return err
 	}
-	// sign gives the payload to send; an API event is signed when it is sent,
+	// sign gives the payload to send; an authorizer event is signed when it is sent,
 	// since seeding the stack can take longer than x-date stays fresh.
 	sign := func() ([]byte, error) { return raw, nil }
 	anchor := time.Now()
-	if isStreamEvent(raw) {
+	switch {
+	case isStreamEvent(raw):
 		*bootstrap = *indexerBootstrap
-	} else {
+	case sampleevent.IsAuthorizerEvent(raw):
+		*bootstrap = *authorizerBootstrap
+		ev, err := sampleevent.LoadAuthorizer(*eventPath)
+		if err != nil {
+			return err
+		}
+		sign = func() ([]byte, error) {
+			signed, _ := sampleevent.ResignAuthorizerAs(ev, []string{devstack.DemoSecret}, "", devstack.DemoSecret, time.Now())
+			return json.Marshal(signed)
+		}
+	default:
 		ev, err := sampleevent.Load(*eventPath)
 		if err != nil {
 			return err
@@ -57,7 +72,6 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		if anchor, err = sampleevent.Date(ev); err != nil {
 			return fmt.Errorf("%s: %w", *eventPath, err)
 		}
-		sign = func() ([]byte, error) { return json.Marshal(sampleevent.Resign(ev, devstack.DemoSecret, time.Now())) }
 	}
 
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)

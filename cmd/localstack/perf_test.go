@@ -21,6 +21,7 @@ import (
 
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
@@ -45,11 +46,11 @@ func startPerfStack(b *testing.B, env map[string]string) *perfStack {
 	for k, v := range env {
 		b.Setenv(k, v)
 	}
-	h, err := app.Load(context.Background(), os.Getenv, io.Discard)
+	api, err := localAPI(context.Background(), os.Getenv, io.Discard, gateway.Options{})
 	if err != nil {
 		b.Fatal(err)
 	}
-	srv := httptest.NewServer(gateway.New(gateway.VipMessages, h.Handle))
+	srv := httptest.NewServer(api)
 	b.Cleanup(srv.Close)
 	from := now.UTC().AddDate(0, 0, -30).Truncate(24 * time.Hour)
 	until := now.UTC().Truncate(24*time.Hour).AddDate(0, 0, 1)
@@ -196,20 +197,27 @@ func ops(calls []Call) []string {
 	return out
 }
 
-// event is the proxy event of a signed request for p.url.
+// event is the proxy event of a signed request for p.url, as the handler
+// gets it: with the authorizer's context for the demo key.
 func (p *perfStack) event() events.APIGatewayProxyRequest {
 	u, _ := url.Parse(p.url)
 	ev := gateway.Event(&http.Request{Method: http.MethodGet, URL: u, Header: http.Header{}, RemoteAddr: "127.0.0.1:1"}, gateway.VipMessages, nil)
 	date := time.Now().UTC().Format(time.RFC3339)
 	ev.Headers = map[string]string{"x-api-key": devstack.DemoKeyID, "x-date": date, "x-signature": auth.Sign(devstack.DemoSecret, date)}
 	ev.MultiValueHeaders = map[string][]string{"x-api-key": {devstack.DemoKeyID}, "x-date": {date}, "x-signature": {auth.Sign(devstack.DemoSecret, date)}}
-	return ev
+	return authorizer.WithContext(ev, authorizer.Allow(gateway.MethodArn(gateway.VipMessages), demoKey))
 }
 
+// demoKey is the demo key as the authorizer passes it on.
+var demoKey = auth.Key{ID: devstack.DemoKeyID, WorkspaceIDs: []string{seed.DemoWorkspace, seed.DemoBasicWorkspace}}
+
 // BenchmarkRoundTrips counts the dependency round trips on the critical path of
-// a cold request (a new instance: every cache empty) and of a warm one, with a
-// recording proxy in front of DynamoDB Local and the local Secrets Manager that
-// adds 20 ms to every call, so a saved round trip also shows as ~20 ms.
+// a cold request through both functions (new instances of the authorizer and
+// the handler: every cache empty) and of a warm one, with a recording proxy in
+// front of DynamoDB Local and the local Secrets Manager that adds 20 ms to
+// every call, so a saved round trip also shows as ~20 ms. The authorizer's
+// Secrets Manager call and the handler's DynamoDB calls are one after the
+// other, as on a stage.
 //
 //	go test -run '^$' -bench RoundTrips -benchtime 20x ./cmd/localstack
 func BenchmarkRoundTrips(b *testing.B) {
@@ -246,11 +254,11 @@ func BenchmarkRoundTrips(b *testing.B) {
 	var cold, warm []int
 	var coldTook, warmTook []time.Duration
 	for b.Loop() {
-		h, err := app.Load(context.Background(), os.Getenv, io.Discard) // a new instance
+		api, err := localAPI(context.Background(), os.Getenv, io.Discard, gateway.Options{}) // new instances
 		if err != nil {
 			b.Fatal(err)
 		}
-		srv := httptest.NewServer(gateway.New(gateway.VipMessages, h.Handle))
+		srv := httptest.NewServer(api)
 		calls, took := request(srv)
 		cold = append(cold, CriticalPath(calls))
 		coldTook = append(coldTook, took)
@@ -328,4 +336,42 @@ func cpuTime() time.Duration {
 		return 0
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
+}
+
+// BenchmarkAuthorizerHop is the warm cost of the authorizer on the local path:
+// the same warm 50-item page through the local gateway with the real
+// authorizer (signature check, cached key) and with an authorizer that allows
+// the demo key without looking, alternating one of each, with both medians
+// and their ratio. Locally the hop is a function call; on a stage it is also
+// a Lambda invocation (docs/performance.md).
+//
+//	go test -run '^$' -bench AuthorizerHop -benchtime 300x ./cmd/localstack
+func BenchmarkAuthorizerHop(b *testing.B) {
+	p := startPerfStack(b, nil)
+	h, err := app.Load(context.Background(), os.Getenv, io.Discard)
+	if err != nil {
+		b.Fatal(err)
+	}
+	allow := func(_ context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+		return authorizer.Allow(ev.MethodArn, demoKey), nil
+	}
+	without := httptest.NewServer(gateway.NewWithOptions(gateway.VipMessages, h.Handle, gateway.Options{Authorizer: allow}))
+	b.Cleanup(without.Close)
+	withURL := p.url
+	withoutURL := without.URL + strings.TrimPrefix(p.url, p.url[:strings.Index(p.url, "/vip-messages")])
+	client := &http.Client{}
+	for range 20 { // warm both: keys, workspaces, connections
+		timedPage(b, client, withURL)
+		timedPage(b, client, withoutURL)
+	}
+	var with, bare []time.Duration
+	for b.Loop() {
+		with = append(with, timedPage(b, client, withURL))
+		bare = append(bare, timedPage(b, client, withoutURL))
+	}
+	mw, mb := median(with), median(bare)
+	b.ReportMetric(float64(mw.Microseconds())/1000, "with-authorizer-p50-ms")
+	b.ReportMetric(float64(mb.Microseconds())/1000, "without-p50-ms")
+	b.ReportMetric(float64(mw-mb)/float64(time.Microsecond), "hop-p50-us")
+	b.ReportMetric(float64(mw)/float64(mb), "ratio")
 }

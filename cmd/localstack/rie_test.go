@@ -20,6 +20,7 @@ import (
 
 	"github.com/aws/aws-lambda-go/events"
 
+	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
@@ -55,7 +56,7 @@ func TestSAMLocalPath(t *testing.T) {
 	}
 
 	bins := buildLambdas(t)
-	api, indexer, rie := bins.API, bins.Indexer, bins.RIE
+	api, indexer, authz, rie := bins.API, bins.Indexer, bins.Authorizer, bins.RIE
 	// make run's stack: its table, prefix and demo key. The sample events'
 	// statuses do not depend on where the demo data lies; make invoke seeds
 	// as of their x-date (TestInvokeThroughRIE).
@@ -75,7 +76,7 @@ func TestSAMLocalPath(t *testing.T) {
 		env := containerEnv(t, tpl, envFile, "VipMessagesFunction", hostDocker)
 		addr, _ := startRIE(t, rie, api, env)
 		files, err := sampleevent.Files(filepath.Join(root, "events"))
-		if err != nil || len(files) < 9 {
+		if err != nil || len(files) < 8 {
 			t.Fatalf("sample events: %v %v", files, err)
 		}
 		for _, file := range files {
@@ -88,10 +89,46 @@ func TestSAMLocalPath(t *testing.T) {
 				if err != nil {
 					t.Fatal(err)
 				}
+				// As sam local invoke sends it: no re-signing, the authorizer's
+				// context is in the sample.
 				var resp events.APIGatewayProxyResponse
-				invokeRIE(t, addr, sampleevent.Resign(ev, devstack.DemoSecret, time.Now()), &resp)
+				invokeRIE(t, addr, ev, &resp)
 				if resp.StatusCode != want {
 					t.Fatalf("status %d, want %d: %s", resp.StatusCode, want, resp.Body)
+				}
+			})
+		}
+	})
+
+	t.Run("AuthorizerFunction", func(t *testing.T) {
+		env := containerEnv(t, tpl, envFile, "AuthorizerFunction", hostDocker)
+		addr, _ := startRIE(t, rie, authz, env)
+		files, err := sampleevent.AuthorizerFiles(filepath.Join(root, "events"))
+		if err != nil || len(files) < 2 {
+			t.Fatalf("authorizer sample events: %v %v", files, err)
+		}
+		for _, file := range files {
+			t.Run(filepath.Base(file), func(t *testing.T) {
+				ev, err := sampleevent.LoadAuthorizer(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				want, err := sampleevent.Status(file)
+				if err != nil {
+					t.Fatal(err)
+				}
+				signed, _ := sampleevent.ResignAuthorizerAs(ev, []string{devstack.DemoSecret}, "", devstack.DemoSecret, time.Now())
+				var resp events.APIGatewayCustomAuthorizerResponse
+				invokeRIE(t, addr, signed, &resp)
+				status := http.StatusOK
+				if r, refused := authorizer.Refuse(resp, nil); refused {
+					status = r.Status
+				}
+				if status != want {
+					t.Fatalf("answer %+v: status %d, want %d", resp, status, want)
+				}
+				if want == http.StatusOK && resp.UsageIdentifierKey != devstack.DemoKeyID {
+					t.Errorf("usageIdentifierKey %q, want the demo key", resp.UsageIdentifierKey)
 				}
 			})
 		}
@@ -284,7 +321,7 @@ func TestIsStreamEvent(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for file, want := range map[string]bool{"stream-label-indexer.json": true, "list.json": false, "error-401-bad-signature.json": false, "env.json": false} {
+	for file, want := range map[string]bool{"stream-label-indexer.json": true, "list.json": false, "authorizer-401-bad-signature.json": false, "env.json": false} {
 		raw, err := os.ReadFile(filepath.Join(root, "events", file))
 		if err != nil {
 			t.Fatal(err)
@@ -300,7 +337,7 @@ func TestIsStreamEvent(t *testing.T) {
 // build (one compile graph, parallel links), for every test that runs them
 // under the emulator.
 type lambdaBinaries struct {
-	API, Indexer, RIE string
+	API, Indexer, Authorizer, RIE string
 }
 
 var built struct {
@@ -323,15 +360,16 @@ func buildLambdas(t *testing.T) lambdaBinaries {
 			return
 		}
 		cmd := exec.Command("go", "build", "-tags", "lambda.norpc", "-trimpath", "-ldflags", "-s -w", "-o", built.dir+string(filepath.Separator),
-			"./functions/vip-messages", "./functions/label-indexer",
+			"./functions/vip-messages", "./functions/label-indexer", "./functions/authorizer",
 			"github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0")
 		built.out, built.err = cmd.CombinedOutput()
 		built.bins = lambdaBinaries{
-			API:     filepath.Join(built.dir, "vip-messages"),
-			Indexer: filepath.Join(built.dir, "label-indexer"),
-			RIE:     filepath.Join(built.dir, "aws-lambda-rie"),
+			API:        filepath.Join(built.dir, "vip-messages"),
+			Indexer:    filepath.Join(built.dir, "label-indexer"),
+			Authorizer: filepath.Join(built.dir, "authorizer"),
+			RIE:        filepath.Join(built.dir, "aws-lambda-rie"),
 		}
 	})
 	if built.err != nil {

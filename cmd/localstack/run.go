@@ -135,7 +135,7 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 	for k, v := range stack.Env() {
 		os.Setenv(k, v)
 	}
-	h, err := app.Load(ctx, os.Getenv, os.Stdout)
+	api, err := localAPI(ctx, os.Getenv, os.Stdout, gw)
 	if err != nil {
 		return err
 	}
@@ -156,7 +156,7 @@ func serve(ctx context.Context, addr, secretsAddr string, dynamoPort int, gw gat
 	go func() { indexerDone <- indexer.Run(indexerCtx) }()
 	defer func() { stopIndexer(); <-indexerDone }()
 	srv := &http.Server{
-		Handler:           gateway.NewWithOptions(gateway.VipMessages, h.Handle, gw),
+		Handler:           api,
 		ReadHeaderTimeout: 10 * time.Second,
 	}
 	errc := make(chan error, 1)
@@ -268,4 +268,21 @@ func demote(l slog.Level) slog.Level {
 		return slog.LevelDebug
 	}
 	return l
+}
+
+// localAPI is the API as a stage serves it: the authorizer and the API
+// function, each configured from the environment as its Lambda is, behind the
+// local gateway, which invokes the authorizer first (opt.Authorizer is set
+// here).
+func localAPI(ctx context.Context, getenv func(string) string, logOut io.Writer, opt gateway.Options) (http.Handler, error) {
+	h, err := app.Load(ctx, getenv, logOut)
+	if err != nil {
+		return nil, err
+	}
+	z, err := app.LoadAuthorizer(ctx, getenv, logOut)
+	if err != nil {
+		return nil, err
+	}
+	opt.Authorizer = z.Handle
+	return gateway.NewWithOptions(gateway.VipMessages, h.Handle, opt), nil
 }

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 
 	"github.com/vip-messages/api/client"
@@ -124,8 +125,11 @@ func signedQuery(e *env, raw string) (url.Values, error) {
 // signEventCmd signs a sample event as a key: the samples of events/ are
 // signed with the demo secret, and an event whose signature was right (for its
 // own x-date) with the demo secret or the given one is signed again with the
-// given key and secret. A signature right with neither is a deliberate error
-// (error-401-bad-signature.json): it is kept, and only x-date renewed.
+// given key and secret, version 2 over the event's own method, resource and
+// query. The authorizer's samples (events/authorizer-*.json) are what the
+// signature matters to; the API function's carry the authorizer's context and
+// keep working unsigned. A signature right with neither secret is a deliberate
+// error (authorizer-401-bad-signature.json): it is kept, and only x-date renewed.
 func signEventCmd(_ context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, "[--key ID] [--secret S] FILE")
 	key := f.String("key", e.getenv(envAPIKey), "API key id to sign as ($"+envAPIKey+"; default the event's own, the demo key's)")
@@ -143,12 +147,29 @@ func signEventCmd(_ context.Context, e *env, path string, args []string) error {
 	case *key == "" && *secret != demoSecret:
 		return f.usageErr("a secret other than the demo secret needs its key: --key (or $%s)", envAPIKey)
 	}
-	ev, err := sampleevent.Load(pos[0])
+	raw, err := os.ReadFile(pos[0])
 	if err != nil {
 		return err
 	}
-	signed, ok := sampleevent.ResignAs(ev, []string{demoSecret, *secret}, *key, *secret, e.now())
-	if _, hasSig := headerValue(ev.Headers, client.HeaderSignature); hasSig && !ok {
+	was := []string{demoSecret, *secret}
+	var signed any
+	var ok, hasSig bool
+	if sampleevent.IsAuthorizerEvent(raw) {
+		ev, err := sampleevent.LoadAuthorizer(pos[0])
+		if err != nil {
+			return err
+		}
+		_, hasSig = headerValue(ev.Headers, client.HeaderSignature)
+		signed, ok = sampleevent.ResignAuthorizerAs(ev, was, *key, *secret, e.now())
+	} else {
+		ev, err := sampleevent.Load(pos[0])
+		if err != nil {
+			return err
+		}
+		_, hasSig = headerValue(ev.Headers, client.HeaderSignature)
+		signed, ok = sampleevent.ResignAs(ev, was, *key, *secret, e.now())
+	}
+	if hasSig && !ok {
 		fmt.Fprintf(e.stderr, "vipctl: note: the x-signature of %s is right neither for the demo secret nor for this one: "+
 			"an error sample, kept as it is (only x-date renewed)\n", pos[0])
 	}

@@ -1,5 +1,8 @@
 // Package sampleevent loads the sample API Gateway events of events/ and signs
 // them afresh, since x-date must be within a minute of the server's clock.
+// The API function's samples (list*.json, error-*.json) carry the context the
+// authorizer would add, so the function needs no signature; the authorizer's
+// (authorizer-*.json) are REQUEST authorizer events, signed.
 package sampleevent
 
 import (
@@ -36,11 +39,22 @@ func Files(dir string) ([]string, error) {
 	return out, nil
 }
 
-// Status is the status a sample event answers, from its file name.
+// AuthorizerFiles lists the authorizer's sample events in dir:
+// authorizer-allow*.json are allowed, authorizer-NNN-*.json answer NNN.
+func AuthorizerFiles(dir string) ([]string, error) {
+	return filepath.Glob(filepath.Join(dir, "authorizer-*.json"))
+}
+
+// Status is the status a sample event answers, from its file name; an
+// authorizer's Allow is 200.
 func Status(path string) (int, error) {
 	name := filepath.Base(path)
-	if strings.HasPrefix(name, "list") {
+	if strings.HasPrefix(name, "list") || strings.HasPrefix(name, "authorizer-allow") {
 		return 200, nil
+	}
+	name = strings.TrimPrefix(name, "authorizer")
+	if n, ok := strings.CutPrefix(name, "-"); ok {
+		name = "error-" + n // authorizer-NNN-*.json
 	}
 	if n, ok := strings.CutPrefix(name, "error-"); ok && len(n) > 3 {
 		if code, err := strconv.Atoi(n[:3]); err == nil {
@@ -85,8 +99,8 @@ func Resign(ev events.APIGatewayProxyRequest, secret string, now time.Time) even
 // ResignAs moves the event's x-date to now and, when its signature was right
 // (version 1 for its own x-date, or version 2 for its own x-date and query)
 // with one of the secrets in was, signs it with secret, version 2 over the
-// event's own query parameters (signature.Query of its two maps, as the
-// handler reads them), and, unless keyID is empty, sets x-api-key to keyID. An event whose
+// event's own method, resource and query parameters (signature.Query of its
+// two maps, as the authorizer reads them), and, unless keyID is empty, sets x-api-key to keyID. An event whose
 // signature was right with none of them is an error sample: only its x-date
 // changes, so it keeps its error. It reports whether it signed.
 func ResignAs(ev events.APIGatewayProxyRequest, was []string, keyID, secret string, now time.Time) (events.APIGatewayProxyRequest, bool) {
@@ -100,13 +114,17 @@ func ResignAs(ev events.APIGatewayProxyRequest, was []string, keyID, secret stri
 	date := now.UTC().Format(time.RFC3339)
 	set(headers, multi, dateKey, date)
 	query := signature.Query(ev.QueryStringParameters, ev.MultiValueQueryStringParameters)
+	method, path := ev.HTTPMethod, ev.Resource
+	if method == "" && path == "" {
+		method, path = signature.Method, signature.Path
+	}
 	signed := false
 	for _, w := range was {
 		signed = signed || hasSig && (hmac.Equal([]byte(oldSig), []byte(signature.SignV1(w, oldDate))) ||
-			hmac.Equal([]byte(oldSig), []byte(signature.SignV2(w, oldDate, query))))
+			hmac.Equal([]byte(oldSig), []byte(signature.SignV2For(w, method, path, oldDate, query))))
 	}
 	if signed {
-		set(headers, multi, sigKey, signature.SignV2(secret, date, query))
+		set(headers, multi, sigKey, signature.SignV2For(secret, method, path, date, query))
 		if keyID != "" {
 			k, _, ok := header(headers, auth.HeaderKeyID)
 			if !ok {
@@ -127,6 +145,42 @@ func header(h map[string]string, name string) (key, value string, ok bool) {
 		}
 	}
 	return "", "", false
+}
+
+// IsAuthorizerEvent: a REQUEST authorizer event, not a proxy event.
+func IsAuthorizerEvent(raw []byte) bool {
+	var ev struct {
+		Type      string `json:"type"`
+		MethodArn string `json:"methodArn"`
+	}
+	return json.Unmarshal(raw, &ev) == nil && ev.Type == "REQUEST" && ev.MethodArn != ""
+}
+
+// LoadAuthorizer reads a REQUEST authorizer event from a JSON file.
+func LoadAuthorizer(path string) (events.APIGatewayCustomAuthorizerRequestTypeRequest, error) {
+	var ev events.APIGatewayCustomAuthorizerRequestTypeRequest
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return ev, err
+	}
+	if !IsAuthorizerEvent(raw) {
+		return ev, fmt.Errorf("%s: not a REQUEST authorizer event (type REQUEST, methodArn)", path)
+	}
+	if err := json.Unmarshal(raw, &ev); err != nil {
+		return ev, fmt.Errorf("%s: %w", path, err)
+	}
+	return ev, nil
+}
+
+// ResignAuthorizerAs is ResignAs for an authorizer event: the same headers,
+// signed over the event's own method, resource and query.
+func ResignAuthorizerAs(ev events.APIGatewayCustomAuthorizerRequestTypeRequest, was []string, keyID, secret string, now time.Time) (events.APIGatewayCustomAuthorizerRequestTypeRequest, bool) {
+	p, ok := ResignAs(events.APIGatewayProxyRequest{
+		HTTPMethod: ev.HTTPMethod, Resource: ev.Resource, Headers: ev.Headers, MultiValueHeaders: ev.MultiValueHeaders,
+		QueryStringParameters: ev.QueryStringParameters, MultiValueQueryStringParameters: ev.MultiValueQueryStringParameters,
+	}, was, keyID, secret, now)
+	ev.Headers, ev.MultiValueHeaders = p.Headers, p.MultiValueHeaders
+	return ev, ok
 }
 
 // set replaces the header in both maps, whatever the spelling of its name in

@@ -84,3 +84,35 @@ func TestResignAs(t *testing.T) {
 		})
 	}
 }
+
+// TestResignAuthorizer: an authorizer event is signed over its own method and
+// resource, which the authorizer checks.
+func TestResignAuthorizer(t *testing.T) {
+	const secret, old = "s3cret", "2026-01-01T00:00:00Z"
+	now := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	q := map[string][]string{"workspaceId": {"ws-demo"}}
+	for _, line := range [][2]string{{"GET", "/vip-messages"}, {"DELETE", "/admin"}} {
+		in := events.APIGatewayCustomAuthorizerRequestTypeRequest{
+			Type: "REQUEST", MethodArn: "arn", HTTPMethod: line[0], Resource: line[1],
+			Headers:                         map[string]string{"x-date": old, "x-api-key": "demo-key-0001", "x-signature": signature.SignV2For(secret, line[0], line[1], old, q)},
+			MultiValueQueryStringParameters: q,
+		}
+		out, ok := ResignAuthorizerAs(in, []string{secret}, "", secret, now)
+		want := signature.SignV2For(secret, line[0], line[1], "2026-06-01T12:00:00Z", q)
+		if !ok || out.Headers["x-signature"] != want || out.MethodArn != "arn" {
+			t.Errorf("%v: signed %v, %v; want %s", line, ok, out.Headers, want)
+		}
+	}
+}
+
+func TestStatus(t *testing.T) {
+	for name, want := range map[string]int{"list.json": 200, "list-label.json": 200, "error-422-query.json": 422,
+		"authorizer-allow.json": 200, "authorizer-401-bad-signature.json": 401} {
+		if got, err := Status("events/" + name); err != nil || got != want {
+			t.Errorf("Status(%s) = %d, %v; want %d", name, got, err, want)
+		}
+	}
+	if _, err := Status("events/env.json"); err == nil {
+		t.Error("env.json has a status")
+	}
+}
