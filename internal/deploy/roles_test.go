@@ -470,7 +470,7 @@ func stageCases(t *testing.T, acctTpl obj, st stack) []request {
 	}
 	fn := func(name string) string { return "arn:aws:lambda:" + region + ":" + acct + ":function:" + name }
 	logs := "arn:aws:logs:" + region + ":" + acct + ":log-group:/aws/lambda/"
-	for _, f := range []string{"vip-messages-" + stage, "vip-messages-label-indexer-" + stage, "CodeDeployHook_vip-messages-pre-traffic-" + stage} {
+	for _, f := range []string{"vip-messages-" + stage, "vip-messages-authorizer-" + stage, "vip-messages-label-indexer-" + stage, "CodeDeployHook_vip-messages-pre-traffic-" + stage} {
 		fnRole(true, "AWSLambdaBasicExecutionRole for "+f, "logs:PutLogEvents", logs+f+":log-stream:2026/01/01/x", nil)
 	}
 	fnRole(true, "AWSXrayWriteOnlyAccess", "xray:PutTraceSegments", "*", nil)

@@ -12,6 +12,9 @@ import (
 	"time"
 
 	"github.com/aws/aws-lambda-go/events"
+
+	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/authorizer"
 )
 
 func TestEventLikeAPIGateway(t *testing.T) {
@@ -99,6 +102,18 @@ func TestQueryDecodedLikeAPIGateway(t *testing.T) {
 	}
 }
 
+// fakeAuthorizer allows a request whose x-signature is "ok" as its x-api-key,
+// denies any other with a message, and fails for x-signature "fail".
+func fakeAuthorizer(_ context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
+	switch ev.Headers["X-Signature"] {
+	case "ok":
+		return authorizer.Allow(ev.MethodArn, auth.Key{ID: ev.Headers["X-Api-Key"], WorkspaceIDs: []string{"ws"}}), nil
+	case "fail":
+		return events.APIGatewayCustomAuthorizerResponse{}, authorizer.ErrFailed
+	}
+	return authorizer.Deny(ev.MethodArn, `bad "signature"`), nil
+}
+
 func TestTokenBucketPerKey(t *testing.T) {
 	clock := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
 	calls := 0
@@ -106,10 +121,11 @@ func TestTokenBucketPerKey(t *testing.T) {
 		func(context.Context, events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
 			calls++
 			return events.APIGatewayProxyResponse{StatusCode: 200, Body: "{}"}, nil
-		}, Options{RateLimit: 2, Burst: 3, Now: func() time.Time { return clock }})
+		}, Options{Authorizer: fakeAuthorizer, RateLimit: 2, Burst: 3, Now: func() time.Time { return clock }})
 	do := func(key string) *httptest.ResponseRecorder {
 		r := httptest.NewRequest(http.MethodGet, "/vip-messages", nil)
 		r.Header.Set("x-api-key", key)
+		r.Header.Set("x-signature", "ok")
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		return w
@@ -145,6 +161,51 @@ func TestTokenBucketPerKey(t *testing.T) {
 	}
 	if w := do("key-a"); w.Code != http.StatusTooManyRequests {
 		t.Fatalf("the bucket holds Burst tokens at most: %d", w.Code)
+	}
+}
+
+// TestAuthorizerFirst: a request the authorizer denies gets the stage's 401
+// with the authorizer's message, and one it cannot decide the stage's 503;
+// neither reaches the handler nor takes a token of the key's bucket, however
+// many there are. The handler gets the authorizer's context.
+func TestAuthorizerFirst(t *testing.T) {
+	clock := time.Date(2026, 6, 1, 12, 0, 0, 0, time.UTC)
+	var got []events.APIGatewayProxyRequest
+	h := NewWithOptions(VipMessages,
+		func(_ context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+			got = append(got, ev)
+			return events.APIGatewayProxyResponse{StatusCode: 200, Body: "{}"}, nil
+		}, Options{Authorizer: fakeAuthorizer, RateLimit: 1, Burst: 2, Now: func() time.Time { return clock }})
+	do := func(sig string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodGet, "/vip-messages", nil)
+		r.Header.Set("x-api-key", "key-a-000001")
+		r.Header.Set("x-signature", sig)
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, r)
+		return w
+	}
+	for range 50 {
+		if w := do("wrong"); w.Code != http.StatusUnauthorized || w.Body.String() != `{"message":"bad \"signature\""}` ||
+			w.Header().Get("Content-Type") != "application/json" || w.Header().Get("X-Request-Id") == "" {
+			t.Fatalf("denied: %d %v %s", w.Code, w.Header(), w.Body)
+		}
+		if w := do("fail"); w.Code != http.StatusServiceUnavailable || w.Header().Get("Retry-After") != authorizer.FailureRetryAfter || w.Body.String() != authorizer.FailureBody {
+			t.Fatalf("failed: %d %v %s", w.Code, w.Header(), w.Body)
+		}
+	}
+	if len(got) != 0 {
+		t.Fatalf("the handler ran %d times for refused requests", len(got))
+	}
+	for i := range 2 {
+		if w := do("ok"); w.Code != 200 {
+			t.Fatalf("authorized request %d within the burst after 100 refused ones: %d", i+1, w.Code)
+		}
+	}
+	if w := do("ok"); w.Code != http.StatusTooManyRequests {
+		t.Fatalf("over the burst: %d", w.Code)
+	}
+	if k, ok := auth.KeyFromAuthorizer(got[0].RequestContext.Authorizer); !ok || k.ID != "key-a-000001" {
+		t.Errorf("the handler got context %v", got[0].RequestContext.Authorizer)
 	}
 }
 

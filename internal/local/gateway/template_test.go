@@ -7,6 +7,8 @@ import (
 	"testing"
 
 	"gopkg.in/yaml.v3"
+
+	"github.com/vip-messages/api/internal/api"
 )
 
 // TestMessagesAreTheDeployedStages: the gateway answers an unknown path and a
@@ -30,6 +32,10 @@ func TestMessagesAreTheDeployedStages(t *testing.T) {
 	}
 	if err := yaml.Unmarshal(raw, &tpl); err != nil {
 		t.Fatal(err)
+	}
+	// The function answers a crafted event for another route as the stage does.
+	if api.ErrRouteNotFound.Message != NotFoundMessage {
+		t.Errorf("the function answers another route with %q, the gateway with %q", api.ErrRouteNotFound.Message, NotFoundMessage)
 	}
 	for typ, want := range map[string]string{"MISSING_AUTHENTICATION_TOKEN": NotFoundMessage, "THROTTLED": ThrottledMessage} {
 		body := tpl.Resources.VipMessagesApi.Properties.GatewayResponses[typ].ResponseTemplates["application/json"]
