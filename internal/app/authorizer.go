@@ -11,8 +11,8 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/auth"
-	"github.com/vip-messages/api/internal/awsenv"
 	"github.com/vip-messages/api/internal/authorizer"
+	"github.com/vip-messages/api/internal/awsenv"
 )
 
 // AuthorizerConfig is the authorizer function's configuration.
