@@ -16,6 +16,7 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/authorizer"
+	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/signature"
 )
 
@@ -31,9 +32,15 @@ const (
 
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
+// keySource answers from memory and records every lookup in the request's
+// metrics as a cache miss that waited on Secrets Manager, as auth.KeyStore
+// records a cold one.
 type keySource struct{ fail error }
 
-func (k keySource) LookupKey(_ context.Context, id string) (auth.SecretValue, error) {
+func (k keySource) LookupKey(ctx context.Context, id string) (auth.SecretValue, error) {
+	rec := metrics.FromContext(ctx)
+	rec.KeyCache(false)
+	rec.WaitedSecretsManager(time.Millisecond)
 	if k.fail != nil {
 		return auth.SecretValue{}, k.fail
 	}
@@ -228,4 +235,66 @@ func nilIfEmpty(s string) any {
 		return nil
 	}
 	return s
+}
+
+// TestEveryReasonIsADenyWithItsMetric: each of auth.Reasons is a Deny whose
+// document counts AuthFailures under that Reason, with the decision's
+// latency; a key looked up has its cache outcome.
+func TestEveryReasonIsADenyWithItsMetric(t *testing.T) {
+	get, path := http.MethodGet, signature.Path
+	good := signed(keyID, secret, get, path, now)
+	with := func(k, v string) map[string]string {
+		h := map[string]string{}
+		for a, b := range good {
+			h[a] = b
+		}
+		if v == "" {
+			delete(h, k)
+		} else {
+			h[k] = v
+		}
+		return h
+	}
+	d := now.Format(time.RFC3339)
+	cases := map[string]events.APIGatewayCustomAuthorizerRequestTypeRequest{
+		auth.ReasonMissingHeader:     event(get, path, with("x-date", ""), query),
+		auth.ReasonKeyIDFormat:       event(get, path, with("x-api-key", "bad key!"), query),
+		auth.ReasonDateFormat:        event(get, path, with("x-date", "yesterday"), query),
+		auth.ReasonStaleDate:         event(get, path, signed(keyID, secret, get, path, now.Add(-time.Hour)), query),
+		auth.ReasonFutureDate:        event(get, path, signed(keyID, secret, get, path, now.Add(time.Hour)), query),
+		auth.ReasonSignatureFormat:   event(get, path, with("x-signature", strings.ToUpper(good["x-signature"])), query),
+		auth.ReasonUnknownKey:        event(get, path, signed("nobody-0000001", secret, get, path, now), query),
+		auth.ReasonSignatureMismatch: event(get, path, signed(keyID, "wrong", get, path, now), query),
+		auth.ReasonV1Refused:         event(get, path, map[string]string{"x-api-key": keyID, "x-date": d, "x-signature": auth.Sign(secret, d)}, query),
+	}
+	dup := event(get, path, good, query)
+	dup.MultiValueHeaders["x-date"] = []string{d, d}
+	cases[auth.ReasonDuplicateHeader] = dup
+	for _, r := range auth.Reasons {
+		ev, ok := cases[r]
+		if !ok {
+			t.Errorf("no case for the reason %q", r)
+			continue
+		}
+		var logs bytes.Buffer
+		z := newAuthorizer(keySource{}, slog.New(slog.NewJSONHandler(&logs, nil)), authorizer.WithMetrics("dev"))
+		resp, err := z.Handle(context.Background(), ev)
+		if err != nil || authorizer.Allowed(resp) {
+			t.Errorf("%s: %+v %v, want a Deny", r, resp, err)
+			continue
+		}
+		var line map[string]any
+		if err := json.Unmarshal(logs.Bytes(), &line); err != nil {
+			t.Fatal(err)
+		}
+		if line["Reason"] != r || line["AuthFailures"] != 1.0 || line["effect"] != "Deny" || line["AuthorizerLatency"] == nil || line["AuthorizerFailures"] != 0.0 {
+			t.Errorf("%s: line %v", r, line)
+		}
+		looked := r == auth.ReasonUnknownKey || r == auth.ReasonSignatureMismatch || r == auth.ReasonV1Refused
+		_, miss := line["KeyCacheMiss"]
+		_, waited := line["SecretsManagerTime"]
+		if miss != looked || waited != looked {
+			t.Errorf("%s: KeyCacheMiss present %v, SecretsManagerTime present %v; want %v: only a key looked up has them", r, miss, waited, looked)
+		}
+	}
 }
