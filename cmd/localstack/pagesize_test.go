@@ -88,14 +88,14 @@ func TestPageSizeUnderRIE(t *testing.T) {
 	}
 	addr, logs := startRIE(t, rie, bootstrap, env)
 
-	// invoke sends one signed request and returns the payload the runtime sent.
+	// invoke sends one request as the authorizer passes it on for the demo
+	// key and returns the payload the runtime sent.
 	invoke := func(q map[string]string) []byte {
 		t.Helper()
-		date := time.Now().UTC().Format(time.RFC3339)
 		ev := events.APIGatewayProxyRequest{
 			HTTPMethod: http.MethodGet, Path: "/vip-messages", Resource: "/vip-messages",
-			Headers:               map[string]string{"x-api-key": devstack.DemoKeyID, "x-date": date, "x-signature": auth.Sign(devstack.DemoSecret, date)},
 			QueryStringParameters: q,
+			RequestContext:        events.APIGatewayProxyRequestContext{Authorizer: auth.Key{ID: devstack.DemoKeyID, WorkspaceIDs: []string{"ws-big"}}.AuthorizerContext()},
 		}
 		return postRIE(t, addr, ev)
 	}

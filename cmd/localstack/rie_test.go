@@ -190,8 +190,10 @@ func containerEnv(t *testing.T, tpl *Template, f EnvFile, id string, hostDocker 
 		}
 		env[name] = local
 	}
-	if _, ok := env["AWS_ENDPOINT_URL_DYNAMODB"]; !ok {
-		t.Fatalf("%s does not declare AWS_ENDPOINT_URL_DYNAMODB: SAM could not point it at DynamoDB Local", id)
+	_, ddb := env["AWS_ENDPOINT_URL_DYNAMODB"]
+	_, sm := env["AWS_ENDPOINT_URL_SECRETS_MANAGER"]
+	if !ddb && !sm {
+		t.Fatalf("%s declares neither AWS_ENDPOINT_URL_DYNAMODB nor AWS_ENDPOINT_URL_SECRETS_MANAGER: SAM could not point it at the local stack", id)
 	}
 	// A broken ~/.aws, which config.LoadDefaultConfig would fail on: a
 	// function reads its AWS configuration from the environment alone

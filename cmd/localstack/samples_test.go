@@ -81,10 +81,29 @@ func TestSampleEventsMatchTheDemoData(t *testing.T) {
 			}
 		}
 	}
-	for _, status := range []int{200, 400, 401, 403, 404, 422} {
+	// 401 is the authorizer's: its samples, one each way.
+	for _, status := range []int{200, 400, 403, 404, 422} {
 		if !statuses[status] {
 			t.Errorf("no sample event for status %d", status)
 		}
+	}
+	authz, err := sampleevent.AuthorizerFiles(filepath.Join(root, "events"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	authzStatuses := map[int]bool{}
+	for _, f := range authz {
+		status, err := sampleevent.Status(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		authzStatuses[status] = true
+		if _, err := sampleevent.LoadAuthorizer(f); err != nil {
+			t.Error(err)
+		}
+	}
+	if !authzStatuses[200] || !authzStatuses[401] {
+		t.Errorf("the authorizer's samples answer %v, want an Allow and a 401", authzStatuses)
 	}
 
 	first, q := matching("list.json")
