@@ -163,7 +163,16 @@ func run(runs, requests, inittrace int, handshake time.Duration) (missed bool, e
 	for _, f := range fns {
 		switch f.name {
 		case "vip-messages":
-			f.event = func() ([]byte, error) { return json.Marshal(sampleevent.Resign(list, devstack.DemoSecret, time.Now())) }
+			f.event = func() ([]byte, error) { return json.Marshal(list) } // it carries the authorizer's context
+		case "authorizer":
+			ev, err := sampleevent.LoadAuthorizer(filepath.Join(root, "events", "authorizer-allow.json"))
+			if err != nil {
+				return false, err
+			}
+			f.event = func() ([]byte, error) {
+				signed, _ := sampleevent.ResignAuthorizerAs(ev, []string{devstack.DemoSecret}, "", devstack.DemoSecret, time.Now())
+				return json.Marshal(signed)
+			}
 		case "label-indexer":
 			f.event = func() ([]byte, error) { return stream, nil }
 		case "pre-traffic":
