@@ -9,7 +9,10 @@ import (
 	"github.com/vip-messages/api/internal/authorizer"
 )
 
-const authorizerFunction = "AuthorizerFunction"
+const (
+	authorizerFunction = "AuthorizerFunction"
+	hookFunction       = "PreTrafficHookFunction"
+)
 
 // TestAuthorizerBeforeMetering, on what SAM hands CloudFormation: the API's
 // key source is the authorizer, the one method runs the REQUEST authorizer
@@ -111,7 +114,9 @@ func TestRefusalsAnswerAsTheLocalGateway(t *testing.T) {
 }
 
 // TestSecretsOnlyInTheAuthorizer: only the authorizer reads API key secrets,
-// and it may do nothing else; the API function trusts its context.
+// and it may do nothing else; the API function trusts its context. The
+// pre-traffic hook reads one secret, the canary key's (its exact ARN is
+// TestGrantsAreTheCodesCalls's).
 func TestSecretsOnlyInTheAuthorizer(t *testing.T) {
 	t.Parallel()
 	tpl, err := parseYAML(readFile(t, "template.yaml"))
@@ -120,19 +125,25 @@ func TestSecretsOnlyInTheAuthorizer(t *testing.T) {
 	}
 	for _, id := range ofType(tpl, "AWS::Serverless::Function") {
 		stmts, _ := statements(tpl, id)
-		var actions []string
+		var actions, secretActions []string
 		for _, st := range stmts {
 			actions = append(actions, strs(st["Action"])...)
+			for _, a := range strs(st["Action"]) {
+				if strings.HasPrefix(a, "secretsmanager:") {
+					secretActions = append(secretActions, a)
+				}
+			}
 		}
-		secrets := slices.ContainsFunc(actions, func(a string) bool { return strings.HasPrefix(a, "secretsmanager:") })
 		switch {
 		case id == authorizerFunction && !slices.Equal(actions, []string{"secretsmanager:GetSecretValue"}):
 			t.Errorf("%s may %v, want secretsmanager:GetSecretValue only", id, actions)
-		case id != authorizerFunction && secrets:
+		case id == hookFunction && !slices.Equal(secretActions, []string{"secretsmanager:GetSecretValue"}):
+			t.Errorf("%s may %v on secrets, want secretsmanager:GetSecretValue of the canary key only", id, secretActions)
+		case id != authorizerFunction && id != hookFunction && len(secretActions) > 0:
 			t.Errorf("%s may %v: only the authorizer reads secrets", id, actions)
 		}
 		env := asObj(get(functionProps(tpl, id), "Environment", "Variables"))
-		if _, ok := env["SECRET_PREFIX"]; ok != (id == authorizerFunction) {
+		if _, ok := env["SECRET_PREFIX"]; ok != (id == authorizerFunction || id == hookFunction) {
 			t.Errorf("%s: SECRET_PREFIX set %v", id, ok)
 		}
 	}

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/pretraffic"
 	"github.com/vip-messages/api/internal/table"
 )
 
@@ -145,6 +146,10 @@ func checkScopes(s stack, id string, code map[string]bool) []string {
 		for _, a := range actions {
 			var want string
 			switch {
+			case a == "secretsmanager:GetSecretValue" && id == hookFunction:
+				// The canary key alone; an ARN ends in "-" and 6 random characters.
+				prefix := fmt.Sprint(get(s.resource(id), "Environment", "Variables", "SECRET_PREFIX"))
+				want = "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + auth.SecretName(prefix, pretraffic.CanaryKeyID) + "-??????"
 			case a == "secretsmanager:GetSecretValue":
 				want = "arn:aws:secretsmanager:us-east-1:123456789012:secret:" + auth.SecretName(c.secretPrefix, "*")
 			case code[a] && strings.HasPrefix(a, "dynamodb:"):
@@ -212,6 +217,8 @@ func TestGrantsAreTheCodesCalls(t *testing.T) {
 		{"the hook deploys", "- codedeploy:PutLifecycleEventHookExecutionStatus\n", "- codedeploy:PutLifecycleEventHookExecutionStatus\n                - codedeploy:CreateDeployment\n"},
 		{"a SAM policy template", "      Policies:\n        - Version", "      Policies:\n        - DynamoDBCrudPolicy: {TableName: !Ref MessagesTable}\n        - Version"},
 		{"secrets of another prefix", `secret:${Prefix}/*"`, `secret:vip-api/*"`},
+		{"the hook reads every key", `${Prefix}/canary-pre-traffic-hook-??????"`, `${Prefix}/*"`},
+		{"the hook reads another secret", `${Prefix}/canary-pre-traffic-hook-??????"`, `${Prefix}/canary-??????"`},
 		{"another table", "- dynamodb:BatchGetItem\n              Resource: !GetAtt MessagesTable.Arn", "- dynamodb:BatchGetItem\n              Resource: !Sub ${MessagesTable.Arn}/index/*"},
 		{"the indexer writes message partitions", `- "LBL#*"`, `- "MSG#*"`},
 		{"the indexer writes without keys", `"Null":`, `"NotNull":`},

@@ -129,8 +129,8 @@ func TestHookMayInvokeEveryVersion(t *testing.T) {
 			})
 			grants = append(grants, strs(s.eval(st["Resource"]))...)
 		})
-		if !slices.Equal(grants, []string{"<VipMessagesFunction.Arn>:*"}) {
-			t.Errorf("%s: the hook may invoke %v, want the API function's versions, <VipMessagesFunction.Arn>:*", stage, grants)
+		if want := []string{"<VipMessagesFunction.Arn>:*", "<AuthorizerFunction.Arn>"}; !slices.Equal(grants, want) {
+			t.Errorf("%s: the hook may invoke %v, want the API function's versions and the authorizer as API Gateway invokes it, %v", stage, grants, want)
 		}
 	}
 }
