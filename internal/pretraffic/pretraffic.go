@@ -54,7 +54,7 @@ const (
 // SetupCommand is what creates the canary of a stage (docs/deploying.md,
 // "The canary"); the hook's failure names it when the key is missing.
 func SetupCommand(stage string) string {
-	return fmt.Sprintf("vipctl workspaces put --vip --table vip-messages-%[1]s %[2]s && vipctl channels connect --table vip-messages-%[1]s %[2]s %[3]s && vipctl keys create --stage %[1]s --tier basic --id %[4]s --workspace %[2]s",
+	return fmt.Sprintf("vipctl workspaces put --stage %[1]s --vip %[2]s && vipctl channels connect --stage %[1]s %[2]s %[3]s && vipctl keys create --stage %[1]s --tier basic --id %[4]s --workspace %[2]s",
 		stage, CanaryWorkspace, CanaryMedium, CanaryKeyID)
 }
 
