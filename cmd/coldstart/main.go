@@ -118,8 +118,10 @@ func run(runs, requests, inittrace int, handshake time.Duration) (missed bool, e
 		return false, err
 	}
 	defer stack.Close()
-	// Lambda and CodeDeploy for the pre-traffic hook: the new version answers
-	// the unsigned request with its 401, and the hook's status is accepted.
+	// Lambda and CodeDeploy for the pre-traffic hook: every invoke answers a
+	// 401, and the hook's status is accepted. So the hook's check fails at its
+	// first case, after reading its configuration and making its clients:
+	// the cold start measured is the hook's, not its three cases'.
 	fake := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasSuffix(r.URL.Path, "/invocations") {
 			_, _ = io.WriteString(w, `{"statusCode":401,"body":"{}"}`)
@@ -132,6 +134,7 @@ func run(runs, requests, inittrace int, handshake time.Duration) (missed bool, e
 
 	env := []string{
 		"TARGET_VERSION_ARN=arn:aws:lambda:us-east-1:123456789012:function:vip-messages-local:1",
+		"AUTHORIZER_FUNCTION=arn:aws:lambda:us-east-1:123456789012:function:vip-messages-authorizer-local", "STAGE=local",
 		"AWS_ENDPOINT_URL_LAMBDA=" + fake.URL, "AWS_ENDPOINT_URL_CODEDEPLOY=" + fake.URL,
 		// A HOME without ~/.aws: nothing of this machine's AWS setup.
 		"HOME=" + dir,
