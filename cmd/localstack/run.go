@@ -17,6 +17,7 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/app/authorizer"
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/gateway"
@@ -279,7 +280,7 @@ func localAPI(ctx context.Context, getenv func(string) string, logOut io.Writer,
 	if err != nil {
 		return nil, err
 	}
-	z, err := app.LoadAuthorizer(ctx, getenv, logOut)
+	z, err := authorizer.Load(ctx, getenv, logOut)
 	if err != nil {
 		return nil, err
 	}

@@ -11,11 +11,11 @@ import (
 
 	"github.com/aws/aws-lambda-go/lambda"
 
-	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/app/authorizer"
 )
 
 func main() {
-	z, err := app.LoadAuthorizer(context.Background(), os.Getenv, os.Stdout)
+	z, err := authorizer.Load(context.Background(), os.Getenv, os.Stdout)
 	if err != nil {
 		fmt.Fprintln(os.Stderr, "authorizer: configuration:", err)
 		os.Exit(1)

@@ -8,6 +8,7 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/app/authorizer"
 	"github.com/vip-messages/api/internal/app/labelindexer"
 )
 
@@ -42,8 +43,8 @@ func TestLoadersIgnoreSharedFiles(t *testing.T) {
 			_, err := labelindexer.Load(context.Background(), os.Getenv, io.Discard)
 			return err
 		},
-		"LoadAuthorizer": func() error {
-			_, err := app.LoadAuthorizer(context.Background(), os.Getenv, io.Discard)
+		"authorizer.Load": func() error {
+			_, err := authorizer.Load(context.Background(), os.Getenv, io.Discard)
 			return err
 		},
 	}

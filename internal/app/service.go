@@ -1,5 +1,7 @@
-// Package app builds the functions from environment variables: the API
-// handler, its authorizer and the label indexer. It is the one place where
+// Package app builds the API function from environment variables; its
+// subpackages build the authorizer (authorizer) and the label indexer
+// (labelindexer), each apart so that a function links only its own packages,
+// all reading their variables with envvar. It is the one place where
 // configuration is read, shared by the Lambdas' mains and the local stack, so
 // both run the same wiring. The AWS configuration is the Lambda environment's
 // (internal/awsenv), with the SDK's standard endpoint overrides
@@ -9,7 +11,6 @@ package app
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -47,28 +48,28 @@ const DefaultStage = envvar.DefaultStage
 // FromEnv reads the Config through getenv (os.Getenv in production). Every
 // problem is reported at once.
 func FromEnv(getenv func(string) string) (Config, error) {
-	e := &env{getenv: getenv}
+	r := envvar.New(getenv)
 	var c Config
-	c.Table = e.required("TABLE_NAME")
-	c.LogLevel = e.logLevel()
-	c.WorkspaceTTL = e.duration("WORKSPACE_CACHE_TTL")
+	c.Table = r.Required("TABLE_NAME")
+	c.LogLevel = r.LogLevel()
+	c.WorkspaceTTL = r.Duration("WORKSPACE_CACHE_TTL")
 	// The bounds keep one request within the function's timeout (and a Query's
 	// Limit within int32).
-	c.Budget = messages.Budget{MaxCalls: e.number("FILTER_MAX_CALLS", 100), MaxItems: e.number("FILTER_MAX_ITEMS", 100_000)}
-	switch v := e.get("LABEL_QUERY"); v {
+	c.Budget = messages.Budget{MaxCalls: r.Number("FILTER_MAX_CALLS", 100), MaxItems: r.Number("FILTER_MAX_ITEMS", 100_000)}
+	switch v := r.Get("LABEL_QUERY"); v {
 	case "", "index":
 		c.LabelPath = messages.LabelViaIndex
 	case "filter":
 		c.LabelPath = messages.LabelViaFilter
 	default:
-		e.errs = append(e.errs, fmt.Errorf("LABEL_QUERY=%q: want index or filter", v))
+		r.Fail(fmt.Errorf("LABEL_QUERY=%q: want index or filter", v))
 	}
-	c.Stage = e.stage()
-	return c, errors.Join(e.errs...)
+	c.Stage = r.Stage()
+	return c, r.Err()
 }
 
 // Logger is the JSON logger of the function at the configured level.
-func (c Config) Logger(w io.Writer) *slog.Logger { return logger(w, c.LogLevel) }
+func (c Config) Logger(w io.Writer) *slog.Logger { return envvar.Logger(w, c.LogLevel) }
 
 // New builds the handler with a client made once, from awsCfg.
 func New(c Config, awsCfg aws.Config, log *slog.Logger) *api.Handler {

@@ -13,6 +13,7 @@ import (
 	"testing"
 
 	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/app/authorizer"
 	"github.com/vip-messages/api/internal/app/labelindexer"
 )
 
@@ -28,7 +29,7 @@ var parsers = map[string]func(getenv func(string) string) (config, error){
 		return config{table: c.Table, stage: c.Stage}, err
 	},
 	"AuthorizerFunction": func(getenv func(string) string) (config, error) {
-		c, err := app.AuthorizerFromEnv(getenv)
+		c, err := authorizer.FromEnv(getenv)
 		return config{stage: c.Stage, secretPrefix: c.SecretPrefix}, err
 	},
 	"LabelIndexerFunction": func(getenv func(string) string) (config, error) {

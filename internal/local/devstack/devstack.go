@@ -18,6 +18,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/app"
+	"github.com/vip-messages/api/internal/app/authorizer"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/labelindex"
 	"github.com/vip-messages/api/internal/local/ddblocal"
@@ -170,8 +171,8 @@ func (s *Stack) Config() app.Config {
 }
 
 // AuthorizerConfig is the authorizer's configuration on this stack.
-func (s *Stack) AuthorizerConfig() app.AuthorizerConfig {
-	c, err := app.AuthorizerFromEnv(func(k string) string { return s.Env()[k] })
+func (s *Stack) AuthorizerConfig() authorizer.Config {
+	c, err := authorizer.FromEnv(func(k string) string { return s.Env()[k] })
 	if err != nil {
 		panic(err) // Env always holds a valid configuration
 	}

@@ -9,7 +9,7 @@
 //
 // Options given to Main shape the stack of that binary; tests that need another
 // client, authorizer or handler (a failing Secrets Manager, a log buffer) build it
-// with app.NewAuthorizer or app.NewWithClient from the stack.
+// with authorizerapp.New (internal/app/authorizer) or app.NewWithClient from the stack.
 package stacktest
 
 import (
@@ -29,6 +29,7 @@ import (
 
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app"
+	authorizerapp "github.com/vip-messages/api/internal/app/authorizer"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
@@ -151,7 +152,7 @@ func newHandler(s *devstack.Stack) (*api.Handler, *authorizer.Authorizer) {
 		cfg.WorkspaceTTL = d
 	}
 	log := slog.New(slog.DiscardHandler)
-	return app.NewWithClient(cfg, s.DynamoDB(), log), app.NewAuthorizer(zcfg, s.SecretsManager(), log)
+	return app.NewWithClient(cfg, s.DynamoDB(), log), authorizerapp.New(zcfg, s.SecretsManager(), log)
 }
 
 func setProcessEnv(s *devstack.Stack) {
