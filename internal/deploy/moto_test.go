@@ -963,7 +963,7 @@ func (r route) status(t *testing.T, ev events.APIGatewayProxyRequest) (int, stri
 	t.Helper()
 	if r.authorizer != "" {
 		req := events.APIGatewayCustomAuthorizerRequestTypeRequest{
-			Type: "REQUEST", MethodArn: "arn:aws:execute-api:" + region + ":" + acct + ":api/" + ev.RequestContext.Stage + "/" + ev.HTTPMethod + ev.Resource,
+			Type: "REQUEST", MethodArn: "arn:aws:execute-api:" + region + ":" + acct + ":" + ev.RequestContext.APIID + "/" + ev.RequestContext.Stage + "/" + ev.HTTPMethod + ev.Resource,
 			Resource: ev.Resource, Path: ev.Path, HTTPMethod: ev.HTTPMethod, Headers: ev.Headers, MultiValueHeaders: ev.MultiValueHeaders,
 			QueryStringParameters: ev.QueryStringParameters, MultiValueQueryStringParameters: ev.MultiValueQueryStringParameters,
 			PathParameters: ev.PathParameters, StageVariables: ev.StageVariables,
