@@ -959,6 +959,33 @@ type route struct {
 	function   string // address of the route's function
 }
 
+// authorize runs the authorizer on req: for an Allow, its context for the
+// function and status 0; otherwise the gateway response's status.
+func (r route) authorize(t *testing.T, req events.APIGatewayCustomAuthorizerRequestTypeRequest) (map[string]any, int, string) {
+	t.Helper()
+	payload, errType := invoke(t, r.authorizer, req)
+	if errType != "" {
+		if strings.Contains(string(payload), "Unauthorized") {
+			return nil, gatewayStatus(r.api, "UNAUTHORIZED"), "authorizer: Unauthorized"
+		}
+		return nil, gatewayStatus(r.api, "AUTHORIZER_FAILURE"), "authorizer failed: " + errType
+	}
+	var resp events.APIGatewayCustomAuthorizerResponse
+	if err := json.Unmarshal(payload, &resp); err != nil {
+		t.Fatalf("not an authorizer response: %v\n%s", err, payload)
+	}
+	for _, s := range resp.PolicyDocument.Statement {
+		if s.Effect != "Allow" {
+			return nil, gatewayStatus(r.api, "ACCESS_DENIED"), fmt.Sprint("authorizer: ", s.Effect, " ", resp.Context["message"])
+		}
+	}
+	ctx := map[string]any{"principalId": resp.PrincipalID}
+	for k, v := range resp.Context {
+		ctx[k] = v
+	}
+	return ctx, 0, ""
+}
+
 func (r route) status(t *testing.T, ev events.APIGatewayProxyRequest) (int, string) {
 	t.Helper()
 	if r.authorizer != "" {
@@ -973,26 +1000,11 @@ func (r route) status(t *testing.T, ev events.APIGatewayProxyRequest) (int, stri
 				HTTPMethod: ev.RequestContext.HTTPMethod, APIID: ev.RequestContext.APIID,
 			},
 		}
-		payload, errType := invoke(t, r.authorizer, req)
-		if errType != "" {
-			if strings.Contains(string(payload), "Unauthorized") {
-				return gatewayStatus(r.api, "UNAUTHORIZED"), "authorizer: Unauthorized"
-			}
-			return gatewayStatus(r.api, "AUTHORIZER_FAILURE"), "authorizer failed: " + errType
+		ctx, status, note := r.authorize(t, req)
+		if ctx == nil {
+			return status, note
 		}
-		var resp events.APIGatewayCustomAuthorizerResponse
-		if err := json.Unmarshal(payload, &resp); err != nil {
-			t.Fatalf("not an authorizer response: %v\n%s", err, payload)
-		}
-		for _, s := range resp.PolicyDocument.Statement {
-			if s.Effect != "Allow" {
-				return gatewayStatus(r.api, "ACCESS_DENIED"), fmt.Sprint("authorizer: ", s.Effect, " ", resp.Context["message"])
-			}
-		}
-		ev.RequestContext.Authorizer = map[string]any{"principalId": resp.PrincipalID}
-		for k, v := range resp.Context {
-			ev.RequestContext.Authorizer[k] = v
-		}
+		ev.RequestContext.Authorizer = ctx
 	}
 	payload, errType := invoke(t, r.function, ev)
 	if errType != "" {
@@ -1089,6 +1101,32 @@ func (m *motoStack) checkSamples(ctx context.Context, t *testing.T, sam obj, bin
 				t.Errorf("%s: %s on %s: %s %v %s", m.name, id, filepath.Base(file), errType, err, payload)
 			}
 			run.add("  invoke %s %s: %d batch item failures %s", id, filepath.Base(file), len(resp.BatchItemFailures), errType)
+		}
+	}
+	// The authorizer's own samples, re-signed with the key: an Allow is 200.
+	if r.authorizer != "" {
+		files, err := sampleevent.AuthorizerFiles(filepath.Join(repoRoot(t), "events"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, file := range files {
+			req, err := sampleevent.LoadAuthorizer(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			want, err := sampleevent.Status(file)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req, _ = sampleevent.ResignAuthorizerAs(req, []string{devstack.DemoSecret}, keyID, secret, time.Now())
+			ctx, got, note := r.authorize(t, req)
+			if ctx != nil {
+				got = http.StatusOK
+			}
+			run.add("  invoke %s %s: %d %s", str(get(r.api, "Auth", "Authorizers", str(get(r.api, "Auth", "DefaultAuthorizer")), "FunctionArn", "Fn::GetAtt", 0)), filepath.Base(file), got, note)
+			if got != want {
+				t.Errorf("%s: %s answered %d, want %d: %s", m.name, filepath.Base(file), got, want, note)
+			}
 		}
 	}
 	files, err := sampleevent.Files(filepath.Join(repoRoot(t), "events"))
