@@ -47,8 +47,11 @@ const (
 	HeaderSignature = "x-signature"
 )
 
-// Path is the API's one resource, appended to the base URL.
+// Path is the list's resource, appended to the base URL.
 const Path = "/vip-messages"
+
+// LabelsPath is the label overview's resource (Client.Labels).
+const LabelsPath = "/vip-messages/labels"
 
 // maxBody bounds how much of a response is read.
 const maxBody = 16 << 20
@@ -226,23 +229,63 @@ type Page struct {
 
 // List fetches one page.
 func (c *Client) List(ctx context.Context, q Query) (*Page, error) {
-	u, err := c.url(q)
+	u, err := c.url(Path, q.Values())
 	if err != nil {
 		return nil, err
 	}
+	var page Page
+	if err := c.get(ctx, u, &page); err != nil {
+		return nil, err
+	}
+	return &page, nil
+}
+
+// LabelCount is one label's count in a window.
+type LabelCount struct {
+	Label string `json:"label"`
+	// Kind is "builtin" (a label value) or "custom" (a custom AI label id).
+	Kind  string `json:"kind"`
+	Count int64  `json:"count"`
+}
+
+// Labels is the label overview of a window: Total VIP messages, and the
+// labels that occur, by count (highest first), then by name.
+type Labels struct {
+	Total  int64        `json:"total"`
+	Labels []LabelCount `json:"labels"`
+}
+
+// Labels fetches the label overview of q's window (GET /vip-messages/labels):
+// for each label, the number of messages List returns with that Label over
+// the window, page after page, in one request. Only q's WorkspaceID,
+// MediumID, From and To are sent.
+func (c *Client) Labels(ctx context.Context, q Query) (*Labels, error) {
+	u, err := c.url(LabelsPath, Query{WorkspaceID: q.WorkspaceID, MediumID: q.MediumID, From: q.From, To: q.To}.Values())
+	if err != nil {
+		return nil, err
+	}
+	var out Labels
+	if err := c.get(ctx, u, &out); err != nil {
+		return nil, err
+	}
+	return &out, nil
+}
+
+// get sends r, retried as the policy says, and decodes the 200 body into out.
+func (c *Client) get(ctx context.Context, r request, out any) error {
 	var last error
 	for attempt := 0; ; attempt++ {
-		page, err := c.once(ctx, u)
+		err := c.once(ctx, r, out)
 		if err == nil {
-			return page, nil
+			return nil
 		}
 		last = err
 		wait, retry := c.retryDelay(err, attempt)
 		if !retry {
-			return nil, last
+			return last
 		}
 		if err := c.sleep(ctx, wait); err != nil {
-			return nil, fmt.Errorf("%w (while waiting to retry: %w)", last, err)
+			return fmt.Errorf("%w (while waiting to retry: %w)", last, err)
 		}
 	}
 }
@@ -287,47 +330,48 @@ func (c *Client) All(ctx context.Context, q Query) iter.Seq2[Item, error] {
 	}
 }
 
-// request is one list request: its URL and the query it carries, which a v2
-// signature covers.
+// request is one request: its URL, and the resource and query it carries,
+// which a v2 signature covers.
 type request struct {
-	url   string
-	query url.Values
+	url, path string
+	query     url.Values
 }
 
-func (c *Client) url(q Query) (request, error) {
+// url is the request for the resource path (Path or LabelsPath) with values.
+// A base URL may end with Path already.
+func (c *Client) url(path string, values url.Values) (request, error) {
 	base := strings.TrimRight(c.BaseURL, "/")
 	u, err := url.Parse(base)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
 		return request{}, fmt.Errorf("vip-messages: base URL %q: want http(s)://host[/stage]", c.BaseURL)
 	}
-	if !strings.HasSuffix(u.Path, Path) {
-		u.Path += Path
-	}
-	values := q.Values()
+	u.Path = strings.TrimSuffix(u.Path, Path) + path
 	u.RawQuery = values.Encode()
-	return request{url: u.String(), query: values}, nil
+	return request{url: u.String(), path: path, query: values}, nil
 }
 
 // signedHeaders are the authentication headers of one attempt.
 func (c *Client) signedHeaders(r request) (http.Header, error) {
 	switch c.SignatureVersion {
 	case 0, SignatureV2:
-		return SignedHeadersV2(c.KeyID, c.Secret, c.now(), r.query), nil
+		// Over the request's own resource: a signature names its path.
+		date := c.now().UTC().Format(time.RFC3339)
+		return headers(c.KeyID, date, signature.SignV2For(c.Secret, http.MethodGet, r.path, date, r.query)), nil
 	case SignatureV1:
 		return SignedHeaders(c.KeyID, c.Secret, c.now()), nil
 	}
 	return nil, fmt.Errorf("vip-messages: SignatureVersion %d: want %d or %d", c.SignatureVersion, SignatureV2, SignatureV1)
 }
 
-// once sends one signed request.
-func (c *Client) once(ctx context.Context, r request) (*Page, error) {
+// once sends one signed request and decodes its 200 body into out.
+func (c *Client) once(ctx context.Context, r request, out any) error {
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, r.url, nil)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	signed, err := c.signedHeaders(r)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	for k, v := range signed {
 		req.Header[k] = v
@@ -342,21 +386,20 @@ func (c *Client) once(ctx context.Context, r request) (*Page, error) {
 	}
 	resp, err := hc.Do(req)
 	if err != nil {
-		return nil, err
+		return err
 	}
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, maxBody))
 	if err != nil {
-		return nil, fmt.Errorf("vip-messages: reading the %d answer: %w", resp.StatusCode, err)
+		return fmt.Errorf("vip-messages: reading the %d answer: %w", resp.StatusCode, err)
 	}
 	if resp.StatusCode != http.StatusOK {
-		return nil, decodeError(resp, body, c.now())
+		return decodeError(resp, body, c.now())
 	}
-	var page Page
-	if err := json.Unmarshal(body, &page); err != nil {
-		return nil, fmt.Errorf("vip-messages: 200 answer is not a list: %w", err)
+	if err := json.Unmarshal(body, out); err != nil {
+		return fmt.Errorf("vip-messages: 200 answer of %s is not what the contract says: %w", r.path, err)
 	}
-	return &page, nil
+	return nil
 }
 
 // retryDelay says whether err, the answer of attempt (0-based), is retried,

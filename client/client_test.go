@@ -579,3 +579,35 @@ func TestLongRetryAfterIsNotWaitedFor(t *testing.T) {
 		t.Fatalf("err = %v after %d requests; want ErrUnavailable at once", err, n.Load())
 	}
 }
+
+func TestLabels(t *testing.T) {
+	var got []*http.Request
+	var mu sync.Mutex
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		mu.Lock()
+		got = append(got, r)
+		mu.Unlock()
+		fmt.Fprint(w, `{"total":1204,"labels":[{"label":"frustrated","kind":"builtin","count":37},{"label":"cl-billing","kind":"custom","count":12}]}`)
+	}))
+	defer srv.Close()
+	q := client.Query{WorkspaceID: "ws-1", MediumID: "ch-1", From: "2026-06-01", To: "2026-06-30", Label: "ignored", Limit: 5, Before: "ignored"}
+	for _, base := range []string{srv.URL + "/prod", srv.URL + "/prod/vip-messages"} {
+		c := client.New(base, "key-0001", "s")
+		counts, err := c.Labels(context.Background(), q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := client.Labels{Total: 1204, Labels: []client.LabelCount{{Label: "frustrated", Kind: "builtin", Count: 37}, {Label: "cl-billing", Kind: "custom", Count: 12}}}
+		if counts.Total != want.Total || !slices.Equal(counts.Labels, want.Labels) {
+			t.Errorf("%s: %+v, want %+v", base, counts, want)
+		}
+	}
+	for _, r := range got {
+		// Signed over GET /vip-messages/labels, the resource asked for.
+		sig := signature.SignV2For("s", http.MethodGet, client.LabelsPath, r.Header.Get(client.HeaderDate), r.URL.Query())
+		if r.URL.Path != "/prod/vip-messages/labels" || r.URL.RawQuery != "from=2026-06-01&mediumId=ch-1&to=2026-06-30&workspaceId=ws-1" ||
+			r.Header.Get(client.HeaderKeyID) != "key-0001" || r.Header.Get(client.HeaderSignature) != sig {
+			t.Errorf("request %s %s %v", r.URL.Path, r.URL.RawQuery, r.Header)
+		}
+	}
+}

@@ -246,7 +246,7 @@ func TestServeWalksDemoChannel(t *testing.T) {
 	}
 
 	// Anything but GET /vip-messages answers as the deployed stage's gateway response does.
-	if status, _, body := get(t, s.url+"/other"); status != http.StatusNotFound || !strings.Contains(string(body), "not found: this API serves GET /vip-messages only") {
+	if status, _, body := get(t, s.url+"/other"); status != http.StatusNotFound || !strings.Contains(string(body), "not found: this API serves GET /vip-messages and GET /vip-messages/labels only") {
 		t.Fatalf("unknown path: %d %s", status, body)
 	}
 }

@@ -285,5 +285,6 @@ func localAPI(ctx context.Context, getenv func(string) string, logOut io.Writer,
 		return nil, err
 	}
 	opt.Authorizer = z.Handle
+	opt.Routes = []gateway.Route{gateway.Labels}
 	return gateway.NewWithOptions(gateway.VipMessages, h.Handle, opt), nil
 }

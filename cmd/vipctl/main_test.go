@@ -92,7 +92,7 @@ func TestUsage(t *testing.T) {
 		stderr []string // substrings
 		stdout []string
 	}{
-		{args: nil, code: 2, stderr: []string{"vipctl: missing command: channels, index, keys, messages, sign, sign-event, workspaces\nRun 'vipctl -h' for usage.\n"}},
+		{args: nil, code: 2, stderr: []string{"vipctl: missing command: channels, index, keys, labels, messages, sign, sign-event, workspaces\nRun 'vipctl -h' for usage.\n"}},
 		{args: []string{"frobnicate"}, code: 2, stderr: []string{`unknown command "frobnicate"`, "Run 'vipctl -h' for usage."}},
 		{args: []string{"-h"}, code: 0, stdout: []string{"usage: vipctl <command>", "workspaces"}},
 		{args: []string{"keys"}, code: 2, stderr: []string{"vipctl keys: missing command: create, list, restore, retire-previous"}},

@@ -76,6 +76,7 @@ var awsArgs = map[string][]string{
 	"index rebuild --channel": {"--workspace", "ws-a", "--medium", "ch-a"},
 	"index verify":            {"--workspace", "ws-a", "--medium", "ch-a", "--from", "2026-06-01", "--to", "2026-06-02"},
 	"index replay-dlq":        {"--queue-url", "https://sqs.eu-west-1.amazonaws.com/123456789012/q"},
+	"labels":                  nil,
 	"messages list":           nil,
 	"sign":                    nil,
 	"sign-event":              nil,

@@ -19,6 +19,7 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/clienterr"
+	"github.com/vip-messages/api/internal/labelcount"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
 	"github.com/vip-messages/api/internal/signature"
@@ -44,6 +45,8 @@ type Handler struct {
 	log    *slog.Logger
 	// stage, when set, turns the request line into an EMF document (metrics.go).
 	stage string
+	// counter answers GET /vip-messages/labels (labels.go).
+	counter Counter
 }
 
 // Option configures a Handler.
@@ -99,6 +102,8 @@ type requestLog struct {
 	// rec gathers the request's dependency times and cache outcomes when
 	// metrics are on.
 	rec *metrics.Recorder
+	// counts is the answer of GET /vip-messages/labels (nil on the other route).
+	counts *labelcount.Counts
 }
 
 // Handle answers one request. It never returns an error: every failure is a
@@ -149,6 +154,9 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 		return "", errNoAuthorizer
 	}
 	rl.keyID = key.ID
+	if isLabelsRoute(req) {
+		return h.serveLabels(ctx, key, req, rl)
+	}
 	p, err := validate(req.QueryStringParameters, req.MultiValueQueryStringParameters)
 	if err != nil {
 		return "", err
@@ -189,17 +197,25 @@ func (h *Handler) serve(ctx context.Context, req events.APIGatewayProxyRequest, 
 	return body, nil
 }
 
-// authorizeAndList runs the access check and reads the page. When the verdict
-// needs a read (a cold workspace cache), the check and the page's Query do not
-// depend on each other, so they run at the same time: a cold request waits on
-// one DynamoDB round trip instead of two. The check's answer still wins: a
-// refused or failed check cancels the Query and its page is dropped unseen.
+// authorizeAndList runs the access check and reads the page (authorizeThen).
 func (h *Handler) authorizeAndList(ctx context.Context, key auth.Key, q messages.Query) (messages.Page, error) {
-	if verdict, known := h.access.Known(ctx, key, q.WorkspaceID, q.MediumID); known {
-		if verdict != nil {
-			return messages.Page{}, verdict
-		}
+	return authorizeThen(ctx, h.access, key, q.WorkspaceID, q.MediumID, func(ctx context.Context) (messages.Page, error) {
 		return h.store.List(ctx, q)
+	})
+}
+
+// authorizeThen runs the access check and read. When the verdict needs a read
+// (a cold workspace cache), the check and read do not depend on each other,
+// so they run at the same time: a cold request waits on one DynamoDB round
+// trip instead of two. The check's answer still wins: a refused or failed
+// check cancels the read and its result is dropped unseen.
+func authorizeThen[T any](ctx context.Context, access Authorizer, key auth.Key, workspaceID, mediumID string, read func(context.Context) (T, error)) (T, error) {
+	var none T
+	if verdict, known := access.Known(ctx, key, workspaceID, mediumID); known {
+		if verdict != nil {
+			return none, verdict
+		}
+		return read(ctx)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -223,13 +239,13 @@ func (h *Handler) authorizeAndList(ctx context.Context, key auth.Key, q messages
 			}
 			checked <- err
 		}()
-		err = h.access.Check(checkCtx, key, q.WorkspaceID, q.MediumID)
+		err = access.Check(checkCtx, key, workspaceID, mediumID)
 	}()
-	page, listErr := h.store.List(ctx, q)
+	out, readErr := read(ctx)
 	if err := <-checked; err != nil {
-		return messages.Page{}, err
+		return none, err
 	}
-	return page, listErr
+	return out, readErr
 }
 
 func (h *Handler) respond(requestID string, err error, rl *requestLog) events.APIGatewayProxyResponse {
@@ -288,6 +304,10 @@ func (h *Handler) logRequest(ctx context.Context, requestID string, rl requestLo
 		slog.Int("status", status),
 		slog.Int("queryCalls", rl.page.Stats.Calls),
 	)
+	if rl.counts != nil {
+		attrs[len(attrs)-1] = slog.Int("queryCalls", rl.counts.Stats.Calls)
+		attrs = append(attrs, slog.String("route", LabelsResource))
+	}
 	if rl.keyID != "" {
 		attrs = append(attrs, slog.String("apiKeyId", rl.keyID))
 	}
@@ -328,11 +348,12 @@ func reason(f failure) string {
 	return ""
 }
 
-// ErrRouteNotFound answers any request line but GET /vip-messages: the same
+// ErrRouteNotFound answers any request line but GET /vip-messages and GET
+// /vip-messages/labels: the same
 // 404 as the stage's API Gateway gives a route it does not have
 // (MISSING_AUTHENTICATION_TOKEN in template.yaml), so a crafted event cannot
 // pass for another operation.
-var ErrRouteNotFound = clienterr.New(clienterr.NotFound, "not found: this API serves GET /vip-messages only")
+var ErrRouteNotFound = clienterr.New(clienterr.NotFound, "not found: this API serves GET /vip-messages and GET /vip-messages/labels only")
 
 // ReasonNoAuthorizer labels the 401 of a request without the authorizer's
 // context: API Gateway always runs the authorizer first, so the request did
@@ -341,9 +362,10 @@ const ReasonNoAuthorizer = "no authorizer context"
 
 var errNoAuthorizer = &clienterr.Error{Kind: clienterr.Unauthenticated, Message: auth.ErrUnauthenticated.Message, Reason: ReasonNoAuthorizer}
 
-// servesRoute: the request is GET on the resource /vip-messages. Its path is
-// the resource's, or ends with it behind a custom domain's base path.
+// servesRoute: the request is GET on the resource /vip-messages or
+// /vip-messages/labels. Its path is the resource's, or ends with it behind a
+// custom domain's base path.
 func servesRoute(req events.APIGatewayProxyRequest) bool {
-	return req.HTTPMethod == signature.Method && req.Resource == signature.Path &&
-		(req.Path == signature.Path || strings.HasSuffix(req.Path, signature.Path))
+	return req.HTTPMethod == signature.Method && (req.Resource == signature.Path || req.Resource == LabelsResource) &&
+		(req.Path == req.Resource || strings.HasSuffix(req.Path, req.Resource))
 }

@@ -290,7 +290,7 @@ func TestOnlyItsRoute(t *testing.T) {
 			"through the authorizer": f.call(t, ev),
 			"with the context":       handle(t, f.h, authorized(ev)),
 		} {
-			if resp.StatusCode != http.StatusNotFound || resp.Body != `{"message":"not found: this API serves GET /vip-messages only"}` {
+			if resp.StatusCode != http.StatusNotFound || resp.Body != `{"message":"not found: this API serves GET /vip-messages and GET /vip-messages/labels only"}` {
 				t.Errorf("%s %s (path %s) %s: %d %s", tc.method, tc.resource, tc.path, name, resp.StatusCode, resp.Body)
 			}
 		}

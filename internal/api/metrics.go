@@ -48,6 +48,9 @@ var (
 	MetricReadUnfiltered = metrics.Metric{Name: "ReadPathUnfiltered", Unit: metrics.Count}
 	MetricReadFilter     = metrics.Metric{Name: "ReadPathFilter", Unit: metrics.Count}
 	MetricReadLabelIndex = metrics.Metric{Name: "ReadPathLabelIndex", Unit: metrics.Count}
+	// MetricReadLabelCounts is 1 for a GET /vip-messages/labels answered (its
+	// counters and cut days read), 0 for a page: the routes' share.
+	MetricReadLabelCounts = metrics.Metric{Name: "ReadPathLabelCounts", Unit: metrics.Count}
 )
 
 var (
@@ -58,7 +61,7 @@ var (
 			MetricLatency, MetricItemsReturned, MetricItemsRead, MetricReadCapacity, MetricBodyBytes, MetricResponseBytes,
 			MetricStatus2xx, MetricStatus4xx, MetricStatus5xx,
 			MetricDynamoDBTime, MetricWorkspaceCacheHit, MetricWorkspaceCacheMiss,
-			MetricReadUnfiltered, MetricReadFilter, MetricReadLabelIndex,
+			MetricReadUnfiltered, MetricReadFilter, MetricReadLabelIndex, MetricReadLabelCounts,
 		},
 	}
 	// Directives are every metric the handler can emit.
@@ -92,7 +95,13 @@ func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err err
 	if rl.responseBytes > 0 {
 		put(MetricResponseBytes, float64(rl.responseBytes))
 	}
-	if status == http.StatusOK {
+	switch {
+	case status == http.StatusOK && rl.counts != nil:
+		// The labels of the overview, and the counter items and edge items read.
+		put(MetricItemsReturned, float64(len(rl.counts.Labels)))
+		put(MetricItemsRead, float64(rl.counts.Stats.ItemsRead))
+		put(MetricReadCapacity, rl.counts.Stats.ReadCapacity)
+	case status == http.StatusOK:
 		put(MetricItemsReturned, float64(len(rl.page.Messages)))
 		put(MetricItemsRead, float64(rl.page.Stats.ItemsRead))
 		put(MetricReadCapacity, rl.page.Stats.ReadCapacity)
@@ -112,10 +121,11 @@ func (h *Handler) measure(attrs *[]slog.Attr, rl requestLog, status int, err err
 			put(MetricWorkspaceCacheMiss, float64(r.WorkspaceCacheMisses))
 		}
 	}
-	if path := rl.page.Stats.Path; path != messages.ReadNone {
+	if path := rl.page.Stats.Path; path != messages.ReadNone || rl.counts != nil {
 		put(MetricReadUnfiltered, oneIf(path == messages.ReadUnfiltered))
 		put(MetricReadFilter, oneIf(path == messages.ReadFilter))
 		put(MetricReadLabelIndex, oneIf(path == messages.ReadLabelIndex))
+		put(MetricReadLabelCounts, oneIf(rl.counts != nil))
 	}
 	return doc
 }

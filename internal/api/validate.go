@@ -63,10 +63,20 @@ type bound struct {
 	dateOnly bool
 }
 
+// labelsParams are the parameters of GET /vip-messages/labels: the window's,
+// with the same rules; the others are unknown there.
+var labelsParams = knownParams[:4]
+
 // validate checks the query string against the schema and reports every
 // violation at once. single holds one value per name, multi every value (API
 // Gateway fills both; either may be nil in hand-made events).
 func validate(single map[string]string, multi map[string][]string) (params, error) {
+	return validateParams(knownParams, single, multi)
+}
+
+// validateParams is validate for a route whose parameters are known, a prefix
+// of knownParams in its order.
+func validateParams(known []string, single map[string]string, multi map[string][]string) (params, error) {
 	values := map[string][]string{}
 	for k, v := range multi {
 		values[k] = v
@@ -101,7 +111,7 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 		return v[0], true
 	}
 
-	for _, key := range knownParams {
+	for _, key := range known {
 		if len(values[key]) > 1 {
 			get(key) // reports the repetition
 			continue
@@ -165,7 +175,7 @@ func validate(single map[string]string, multi map[string][]string) (params, erro
 
 	var unknown []string
 	for k := range values {
-		if !slices.Contains(knownParams, k) {
+		if !slices.Contains(known, k) {
 			unknown = append(unknown, k)
 		}
 	}

@@ -23,6 +23,7 @@ import (
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app/envvar"
 	"github.com/vip-messages/api/internal/awsenv"
+	"github.com/vip-messages/api/internal/labelcount"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/metrics"
 )
@@ -85,6 +86,7 @@ func NewWithClient(c Config, ddb *dynamodb.Client, log *slog.Logger) *api.Handle
 		messages.NewStore(timedDynamoDB{ddb}, c.Table, c.Budget, messages.WithLabelPath(c.LabelPath)),
 		log,
 		api.WithMetrics(c.Stage),
+		api.WithCounter(labelcount.NewStore(timedDynamoDB{ddb}, c.Table)),
 	)
 }
 

@@ -15,6 +15,7 @@ import (
 	"math"
 	"net"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -41,10 +42,14 @@ type Route struct {
 // local stack serves it, in stage "local".
 var VipMessages = Route{Method: http.MethodGet, Path: "/vip-messages", Stage: "local"}
 
+// Labels is the label overview's route, GET /vip-messages/labels, served by
+// the same function (Options.Routes).
+var Labels = Route{Method: http.MethodGet, Path: "/vip-messages/labels", Stage: "local"}
+
 // The messages of the answers the gateway makes itself, the same as the
 // deployed stage's GatewayResponses in template.yaml (TestMessagesAreTheDeployedStages).
 const (
-	NotFoundMessage  = "not found: this API serves GET /vip-messages only" // api.ErrRouteNotFound's
+	NotFoundMessage  = "not found: this API serves GET /vip-messages and GET /vip-messages/labels only" // api.ErrRouteNotFound's
 	ThrottledMessage = "too many requests: this API key is over its rate limit, retry after Retry-After seconds"
 	// BadGatewayMessage is API Gateway's own for a failed integration.
 	BadGatewayMessage = "Internal server error"
@@ -52,6 +57,9 @@ const (
 
 // Options of a gateway beyond its route.
 type Options struct {
+	// Routes are more routes to the same handler (and authorizer), as the
+	// template's API function has more than one Api event.
+	Routes []Route
 	// Authorizer, when set, runs before everything else but the route, as
 	// API Gateway runs the stage's REQUEST authorizer (no cache): a Deny
 	// answers the stage's 401 and an error its 503 (authorizer.Refuse), and
@@ -83,11 +91,14 @@ func NewWithOptions(route Route, h HandlerFunc, opt Options) http.Handler {
 	if opt.RateLimit > 0 {
 		limit = newLimiter(opt.RateLimit, max(opt.Burst, 1), opt.Now)
 	}
+	routes := append([]Route{route}, opt.Routes...)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.Method != route.Method || r.URL.Path != route.Path {
+		i := slices.IndexFunc(routes, func(rt Route) bool { return r.Method == rt.Method && r.URL.Path == rt.Path })
+		if i < 0 {
 			writeMessage(w, http.StatusNotFound, NotFoundMessage)
 			return
 		}
+		route := routes[i]
 		body, _ := io.ReadAll(io.LimitReader(r.Body, 10<<20))
 		ev := Event(r, route, body)
 		usageKey := ""

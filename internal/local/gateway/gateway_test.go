@@ -75,10 +75,33 @@ func TestOtherRoutesAnswerLikeAPIGateway(t *testing.T) {
 		w := httptest.NewRecorder()
 		h.ServeHTTP(w, r)
 		// The deployed stage's MISSING_AUTHENTICATION_TOKEN gateway response.
-		if w.Code != http.StatusNotFound || w.Body.String() != `{"message":"not found: this API serves GET /vip-messages only"}` ||
+		if w.Code != http.StatusNotFound || w.Body.String() != `{"message":"not found: this API serves GET /vip-messages and GET /vip-messages/labels only"}` ||
 			w.Header().Get("Content-Type") != "application/json" || len(w.Header().Get("X-Request-Id")) != 36 {
 			t.Errorf("%s %s: %d %s %v", r.Method, r.URL.Path, w.Code, w.Body, w.Header())
 		}
+	}
+}
+
+// TestMoreRoutes: Options.Routes reach the same handler, each event naming its
+// own resource (which the handler and the authorizer's signature check read).
+func TestMoreRoutes(t *testing.T) {
+	var resources []string
+	h := NewWithOptions(VipMessages, func(_ context.Context, ev events.APIGatewayProxyRequest) (events.APIGatewayProxyResponse, error) {
+		resources = append(resources, ev.Resource+" "+ev.RequestContext.ResourcePath)
+		return events.APIGatewayProxyResponse{StatusCode: 200}, nil
+	}, Options{Routes: []Route{Labels}})
+	for _, c := range []struct {
+		method, path string
+		status       int
+	}{{http.MethodGet, "/vip-messages", 200}, {http.MethodGet, "/vip-messages/labels", 200}, {http.MethodPost, "/vip-messages/labels", 404}, {http.MethodGet, "/vip-messages/labels/x", 404}} {
+		w := httptest.NewRecorder()
+		h.ServeHTTP(w, httptest.NewRequest(c.method, c.path, nil))
+		if w.Code != c.status {
+			t.Errorf("%s %s: %d, want %d", c.method, c.path, w.Code, c.status)
+		}
+	}
+	if want := []string{"/vip-messages /vip-messages", "/vip-messages/labels /vip-messages/labels"}; !slices.Equal(resources, want) {
+		t.Errorf("resources %v, want %v", resources, want)
 	}
 }
 

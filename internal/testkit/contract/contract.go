@@ -65,6 +65,9 @@ func CheckEvent(t testing.TB, req events.APIGatewayProxyRequest, resp events.API
 		}
 	}
 	u := LocalBase + "/vip-messages"
+	if req.Resource == "/vip-messages/labels" {
+		u = LocalBase + req.Resource
+	}
 	if len(q) > 0 {
 		u += "?" + q.Encode()
 	}

@@ -138,7 +138,7 @@ func start(t testing.TB) {
 			setProcessEnv(stack)
 		}
 		handler, authz = newHandler(stack)
-		srv = httptest.NewServer(gateway.NewWithOptions(gateway.VipMessages, handler.Handle, gateway.Options{Authorizer: authz.Handle}))
+		srv = httptest.NewServer(gateway.NewWithOptions(gateway.VipMessages, handler.Handle, gateway.Options{Authorizer: authz.Handle, Routes: []gateway.Route{gateway.Labels}}))
 	})
 	if failed != nil {
 		t.Fatalf("stacktest: %v", failed)
