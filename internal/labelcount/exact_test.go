@@ -112,8 +112,10 @@ func TestCountsAreExact(t *testing.T) {
 					}
 				}
 				mismatches += w.check(tt.wantExact)
+				if !tt.wantExact && mismatches > 0 {
+					break // shown: no need to go on
+				}
 			}
-			t.Logf("%d of the windows checked differed from the brute force", mismatches)
 			if !tt.wantExact && mismatches == 0 {
 				t.Fatal("without the guarding condition the counts still matched the brute force: the test cannot catch a double count")
 			}
@@ -304,14 +306,14 @@ func (w *world) windows() [][2]time.Time {
 }
 
 // check compares the counts of every window with the brute force; it fails
-// the test on a difference when wantExact, and returns the differences.
+// the test on a difference when wantExact, and otherwise returns 1 at the
+// first difference (0 when there is none).
 func (w *world) check(wantExact bool) int {
 	t := w.t
 	t.Helper()
 	labels := slices.Concat(builtins, customs, []string{"no-such-label"})
 	slices.Sort(labels)
 	labels = slices.Compact(labels)
-	bad := 0
 	for _, win := range w.windows() {
 		got, err := w.counts.Count(context.Background(), labelcount.Query{WorkspaceID: ws, MediumID: ch, From: win[0], Until: win[1]})
 		if err != nil {
@@ -330,10 +332,11 @@ func (w *world) check(wantExact bool) int {
 			return cmp.Compare(a.Label, b.Label)
 		})
 		if !sameCounts(got, want) {
-			bad++
 			if wantExact {
 				t.Fatalf("window %v - %v: counts %s, brute force %s", win[0], win[1], show(got), show(want))
 			}
+			t.Logf("as expected without the guard, window %v - %v: counts %s, brute force %s", win[0], win[1], show(got), show(want))
+			return 1
 		}
 		for _, l := range got.Labels {
 			// A label is custom when it came as a custom label id only; one
@@ -348,7 +351,7 @@ func (w *world) check(wantExact bool) int {
 			}
 		}
 	}
-	return bad
+	return 0
 }
 
 // walk is the number of messages GET /vip-messages returns over win, page
