@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -31,6 +30,7 @@ import (
 	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/table"
 	"github.com/vip-messages/api/internal/testkit/contract"
+	"github.com/vip-messages/api/internal/testkit/testproc"
 )
 
 // This package is the end-to-end test: make run's stack (devstack, the
@@ -49,8 +49,8 @@ func TestMain(m *testing.M) {
 // and a free Secrets Manager port.
 type e2eStack struct {
 	*devstack.Stack
-	url  string      // the API's base URL (the gateway's path follows)
-	logs *syncBuffer // the label indexer's log, debug level
+	url  string           // the API's base URL (the gateway's path follows)
+	logs *testproc.Buffer // the label indexer's log, debug level
 }
 
 var shared struct {
@@ -106,7 +106,7 @@ func startStack(endpoint string) (_ *e2eStack, err error) {
 	srv := httptest.NewServer(api)
 	stops = append(stops, srv.Close)
 
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	indexer, err := st.LabelIndexer(ctx, slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug})))
 	if err != nil {
 		return nil, err
@@ -136,23 +136,6 @@ func sampleAnchor() (time.Time, error) {
 		return time.Time{}, err
 	}
 	return sampleevent.Date(ev)
-}
-
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
 }
 
 // demoRequest is a GET of u signed (v1) as the demo key, x-date now.

@@ -14,7 +14,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -29,6 +28,7 @@ import (
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/table"
+	"github.com/vip-messages/api/internal/testkit/testproc"
 )
 
 // The sam local path without Docker: each function built as sam build builds
@@ -217,34 +217,20 @@ func containerEnv(t *testing.T, tpl *Template, f EnvFile, id string, hostDocker 
 // startRIE runs bootstrap under aws-lambda-rie with exactly env (a container
 // has nothing else) and returns its address and output (the emulator's and the
 // function's lines, which a failed test shows the end of).
-func startRIE(t *testing.T, rie, bootstrap string, env []string) (string, *syncBuffer) {
+func startRIE(t *testing.T, rie, bootstrap string, env []string) (string, *testproc.Buffer) {
 	t.Helper()
 	port, err := ddblocal.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
-	logs := &syncBuffer{}
 	rieArgs, err := rieFlags(addr)
 	if err != nil {
 		t.Fatal(err)
 	}
 	cmd := exec.Command(rie, append(rieArgs, bootstrap)...)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-		if t.Failed() {
-			out := logs.String()
-			t.Logf("aws-lambda-rie and function output (last 4 KB):\n%s", out[max(0, len(out)-4096):])
-		}
-	})
+	logs, exited := testproc.Start(t, cmd, "aws-lambda-rie and function")
 	if err := waitListening(context.Background(), addr, exited); err != nil {
 		t.Fatal(err)
 	}

@@ -1,11 +1,9 @@
 package auth_test
 
 import (
-	"bytes"
 	"context"
 	"log/slog"
 	"net/http/httptest"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -17,6 +15,7 @@ import (
 
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/smlocal"
+	"github.com/vip-messages/api/internal/testkit/testproc"
 )
 
 const prefix = "vip-api/test/api-keys"
@@ -36,24 +35,6 @@ func newClock() *clock {
 func (c *clock) Now() time.Time          { return time.Unix(0, c.ns.Load()).UTC() }
 func (c *clock) Advance(d time.Duration) { c.ns.Add(int64(d)) }
 
-// syncBuffer collects log output from concurrent goroutines.
-type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (s *syncBuffer) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.Write(p)
-}
-
-func (s *syncBuffer) String() string {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.b.String()
-}
-
 // env is a Verifier over a KeyStore over the real SDK client over smlocal.
 type env struct {
 	t      *testing.T
@@ -62,7 +43,7 @@ type env struct {
 	store  *auth.KeyStore
 	v      *auth.Verifier
 	clock  *clock
-	logs   *syncBuffer
+	logs   *testproc.Buffer
 }
 
 type envOption func(*auth.CacheConfig)
@@ -81,7 +62,7 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 			so.RateLimiter = ratelimit.None
 		})
 	})
-	logs := &syncBuffer{}
+	logs := &testproc.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
 	cfg := auth.CacheConfig{}
 	for _, o := range opts {

@@ -20,7 +20,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -40,6 +39,7 @@ import (
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/sampleevent"
+	"github.com/vip-messages/api/internal/testkit/testproc"
 )
 
 // A deploy end to end against moto (`make deploy-check`, docs/deploying.md,
@@ -124,22 +124,8 @@ func startMoto(t *testing.T, py string) string {
 		t.Fatal(err)
 	}
 	url := "http://127.0.0.1:" + strconv.Itoa(port)
-	logs := &lockedBuffer{}
 	cmd := exec.Command(py, "-m", "moto.server", "-H", "127.0.0.1", "-p", strconv.Itoa(port))
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-		if t.Failed() {
-			out := logs.String()
-			t.Logf("moto's output (last 4 KB):\n%s", out[max(0, len(out)-4096):])
-		}
-	})
+	logs, exited := testproc.Start(t, cmd, "moto")
 	// No deadline of its own: a busy machine starts Python slowly; go test's
 	// -timeout bounds a server that never answers.
 	for {
@@ -154,23 +140,6 @@ func startMoto(t *testing.T, py string) string {
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
-}
-
-type lockedBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.b.String()
 }
 
 // motoConfig is an SDK configuration for moto: its account, the stages' region.
@@ -893,23 +862,9 @@ func startRIE(t *testing.T, rie, bin string, env []string) string {
 		ports[i] = p
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	logs := &lockedBuffer{}
 	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]), bin)
 	cmd.Env = env
-	cmd.Stdout, cmd.Stderr = logs, logs
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := make(chan struct{})
-	go func() { _ = cmd.Wait(); close(exited) }()
-	t.Cleanup(func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		<-exited
-		if t.Failed() {
-			out := logs.String()
-			t.Logf("%s under aws-lambda-rie (last 2 KB):\n%s", filepath.Base(bin), out[max(0, len(out)-2048):])
-		}
-	})
+	_, exited := testproc.Start(t, cmd, filepath.Base(bin)+" under aws-lambda-rie")
 	if err := waitTCP(addr, exited); err != nil {
 		t.Fatal(err)
 	}
