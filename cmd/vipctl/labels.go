@@ -23,10 +23,7 @@ func labelsCount(ctx context.Context, e *env, path string, args []string) error 
 	var cred credentials
 	cred.register(f, e, true)
 	var q client.Query
-	f.StringVar(&q.WorkspaceID, "workspace", "", "workspace id (required)")
-	f.StringVar(&q.MediumID, "medium", "", "channel (medium) id (required)")
-	f.StringVar(&q.From, "from", "", "first day YYYY-MM-DD (UTC) or RFC 3339 date-time (required)")
-	f.StringVar(&q.To, "to", "", "last day YYYY-MM-DD (inclusive) or RFC 3339 date-time (required)")
+	windowFlags(f, &q)
 	asJSON := f.Bool("json", false, "print the API's JSON body, also on a terminal")
 	asTable := f.Bool("table", false, "print a table, also when stdout is not a terminal")
 	timeout := f.Duration("timeout", 30*time.Second, "timeout of the HTTP request")
@@ -36,19 +33,10 @@ func labelsCount(ctx context.Context, e *env, path string, args []string) error 
 	if *asJSON && *asTable {
 		return f.usageErr("--json and --table: choose one")
 	}
-	var missing []string
-	for _, r := range []struct{ name, v string }{{"--workspace", q.WorkspaceID}, {"--medium", q.MediumID}, {"--from", q.From}, {"--to", q.To}} {
-		if r.v == "" {
-			missing = append(missing, r.name)
-		}
-	}
-	if err := cred.check(f, e, missing...); err != nil {
+	if err := cred.check(f, e, missingWindow(q)...); err != nil {
 		return err
 	}
-	c := client.New(cred.url, cred.key, cred.secret)
-	c.SignatureVersion = cred.version
-	c.HTTPClient = httpClient(*timeout)
-	c.UserAgent = "vipctl"
+	c := cred.client(*timeout)
 	counts, err := c.Labels(ctx, q)
 	if err != nil {
 		return err

@@ -26,10 +26,7 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 	var cred credentials
 	cred.register(f, e, true)
 	var q client.Query
-	f.StringVar(&q.WorkspaceID, "workspace", "", "workspace id (required)")
-	f.StringVar(&q.MediumID, "medium", "", "channel (medium) id (required)")
-	f.StringVar(&q.From, "from", "", "first day YYYY-MM-DD (UTC) or RFC 3339 date-time (required)")
-	f.StringVar(&q.To, "to", "", "last day YYYY-MM-DD (inclusive) or RFC 3339 date-time (required)")
+	windowFlags(f, &q)
 	f.StringVar(&q.Label, "label", "", "only messages with this built-in label or custom label id")
 	f.StringVar(&q.ContentType, "content-type", "", "only text, postback, attachment or other")
 	f.IntVar(&q.Limit, "limit", 0, "page size 1-200 (when left out, the API's default, 50)")
@@ -40,23 +37,14 @@ func messagesList(ctx context.Context, e *env, path string, args []string) error
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	var missing []string
-	for _, r := range []struct{ name, v string }{{"--workspace", q.WorkspaceID}, {"--medium", q.MediumID}, {"--from", q.From}, {"--to", q.To}} {
-		if r.v == "" {
-			missing = append(missing, r.name)
-		}
-	}
-	if err := cred.check(f, e, missing...); err != nil {
+	if err := cred.check(f, e, missingWindow(q)...); err != nil {
 		return err
 	}
 	// The API answers 422 for a limit out of range; 0 must not quietly mean the default.
 	if f.isSet("limit") && (q.Limit < 1 || q.Limit > 200) {
 		return f.usageErr("--limit %d: want 1 to 200 (leave it out for the API's default, 50)", q.Limit)
 	}
-	c := client.New(cred.url, cred.key, cred.secret)
-	c.SignatureVersion = cred.version
-	c.HTTPClient = httpClient(*timeout)
-	c.UserAgent = "vipctl"
+	c := cred.client(*timeout)
 
 	out := newItemWriter(e.stdout, *table)
 	if !*all {
@@ -161,6 +149,34 @@ func cell(s string, n int) string {
 		return "-"
 	}
 	return s
+}
+
+// windowFlags registers the channel and window every read of the API names.
+func windowFlags(f *flags, q *client.Query) {
+	f.StringVar(&q.WorkspaceID, "workspace", "", "workspace id (required)")
+	f.StringVar(&q.MediumID, "medium", "", "channel (medium) id (required)")
+	f.StringVar(&q.From, "from", "", "first day YYYY-MM-DD (UTC) or RFC 3339 date-time (required)")
+	f.StringVar(&q.To, "to", "", "last day YYYY-MM-DD (inclusive) or RFC 3339 date-time (required)")
+}
+
+// missingWindow names the window flags left out.
+func missingWindow(q client.Query) []string {
+	var missing []string
+	for _, r := range []struct{ name, v string }{{"--workspace", q.WorkspaceID}, {"--medium", q.MediumID}, {"--from", q.From}, {"--to", q.To}} {
+		if r.v == "" {
+			missing = append(missing, r.name)
+		}
+	}
+	return missing
+}
+
+// client is the API client these credentials sign for.
+func (c *credentials) client(timeout time.Duration) *client.Client {
+	api := client.New(c.url, c.key, c.secret)
+	api.SignatureVersion = c.version
+	api.HTTPClient = httpClient(timeout)
+	api.UserAgent = "vipctl"
+	return api
 }
 
 func httpClient(timeout time.Duration) *http.Client {
