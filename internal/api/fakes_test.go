@@ -62,7 +62,7 @@ func fixtureMessages(n int) []table.Message {
 }
 
 // keySource is an auth.KeySource in memory. It records each lookup in the
-// request's metrics as auth.KeyStore does: a key's first lookup is a miss
+// request's metrics as keystore.Store does: a key's first lookup is a miss
 // that waits on Secrets Manager, later ones are hits; a failure is never
 // remembered.
 type keySource struct {

@@ -114,7 +114,7 @@ func (k Key) Allows(workspaceID string) bool {
 
 // KeySource finds a key's secret value. It answers ErrUnauthenticated for a key
 // that does not exist or cannot be used, and ErrUnavailable when it cannot tell.
-// *KeyStore is the production one.
+// *keystore.Store is the production one.
 type KeySource interface {
 	LookupKey(ctx context.Context, keyID string) (SecretValue, error)
 }

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/signature"
 )
@@ -240,7 +241,7 @@ func TestRotation(t *testing.T) {
 	}
 	e.putKey(goodKey, []string{"new-secret"}, []string{"ws-a"})
 	// Within the TTL the cached value still lists the old secret.
-	e.clock.Advance(auth.DefaultKeyTTL - time.Second)
+	e.clock.Advance(keystore.DefaultKeyTTL - time.Second)
 	if _, err := e.auth(e.signed(goodKey, "old-secret", 0)); err != nil {
 		t.Fatalf("old secret within TTL: %v", err)
 	}
@@ -263,7 +264,7 @@ func TestRevocation(t *testing.T) {
 		t.Fatal(err)
 	}
 	e.deleteKey(goodKey)
-	e.clock.Advance(auth.DefaultKeyTTL)
+	e.clock.Advance(keystore.DefaultKeyTTL)
 	if _, err := e.auth(e.signed(goodKey, current, 0)); !errors.Is(err, auth.ErrUnauthenticated) {
 		t.Fatalf("deleted key after TTL: err = %v, want ErrUnauthenticated", err)
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/testkit/testproc"
 )
@@ -40,13 +41,13 @@ type env struct {
 	t      *testing.T
 	sm     *smlocal.Service
 	client *secretsmanager.Client
-	store  *auth.KeyStore
+	store  *keystore.Store
 	v      *auth.Verifier
 	clock  *clock
 	logs   *testproc.Buffer
 }
 
-type envOption func(*auth.CacheConfig)
+type envOption func(*keystore.CacheConfig)
 
 func newEnv(t *testing.T, opts ...envOption) *env {
 	t.Helper()
@@ -64,12 +65,12 @@ func newEnv(t *testing.T, opts ...envOption) *env {
 	})
 	logs := &testproc.Buffer{}
 	log := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	cfg := auth.CacheConfig{}
+	cfg := keystore.CacheConfig{}
 	for _, o := range opts {
 		o(&cfg)
 	}
 	c := newClock()
-	store := auth.NewKeyStore(client, prefix, cfg, log)
+	store := keystore.New(client, prefix, cfg, log)
 	store.Now = c.Now
 	v := auth.NewVerifier(store, log)
 	v.Now = c.Now

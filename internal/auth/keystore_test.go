@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/clienterr"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/metrics"
@@ -26,12 +27,12 @@ func TestCacheHitWithinTTL(t *testing.T) {
 		if _, err := e.auth(e.signed(goodKey, current, 0)); err != nil {
 			t.Fatalf("request %d: %v", i, err)
 		}
-		e.clock.Advance(auth.DefaultKeyTTL / 100)
+		e.clock.Advance(keystore.DefaultKeyTTL / 100)
 	}
 	if n := e.getCalls(); n != 1 {
 		t.Fatalf("50 requests within the TTL made %d GetSecretValue calls, want 1", n)
 	}
-	e.clock.Advance(auth.DefaultKeyTTL / 2)
+	e.clock.Advance(keystore.DefaultKeyTTL / 2)
 	if _, err := e.auth(e.signed(goodKey, current, 0)); err != nil {
 		t.Fatal(err)
 	}
@@ -41,14 +42,14 @@ func TestCacheHitWithinTTL(t *testing.T) {
 }
 
 func TestConfiguredTTLs(t *testing.T) {
-	e := newEnv(t, func(c *auth.CacheConfig) {
+	e := newEnv(t, func(c *keystore.CacheConfig) {
 		c.TTL, c.NegativeTTL, c.StaleTTL = time.Minute, 10*time.Second, 2*time.Minute
 	})
 	if got := e.store.Config(); got.TTL != time.Minute || got.NegativeTTL != 10*time.Second || got.StaleTTL != 2*time.Minute {
 		t.Fatalf("Config() = %+v", got)
 	}
-	if got := auth.NewKeyStore(nil, prefix, auth.CacheConfig{}, nil).Config(); got.TTL != auth.DefaultKeyTTL ||
-		got.NegativeTTL != auth.DefaultNegativeKeyTTL || got.StaleTTL != auth.DefaultStaleKeyTTL {
+	if got := keystore.New(nil, prefix, keystore.CacheConfig{}, nil).Config(); got.TTL != keystore.DefaultKeyTTL ||
+		got.NegativeTTL != keystore.DefaultNegativeKeyTTL || got.StaleTTL != keystore.DefaultStaleKeyTTL {
 		t.Fatalf("defaults: %+v", got)
 	}
 	e.putKey(goodKey, []string{current}, []string{"ws-a"})
@@ -94,7 +95,7 @@ func TestNegativeCacheUnderRandomKeyFlood(t *testing.T) {
 	if n := e.getCalls(); n != len(seen) {
 		t.Fatalf("1000 requests over %d distinct unknown ids made %d calls, want one per id", len(seen), n)
 	}
-	e.clock.Advance(auth.DefaultNegativeKeyTTL)
+	e.clock.Advance(keystore.DefaultNegativeKeyTTL)
 	_, _ = e.auth(e.signed(ids[0], "x", 0))
 	if n := e.getCalls(); n != len(seen)+1 {
 		t.Fatalf("after the negative TTL: %d calls, want %d", n, len(seen)+1)
@@ -103,7 +104,7 @@ func TestNegativeCacheUnderRandomKeyFlood(t *testing.T) {
 
 // gated holds every GetSecretValue call until release is closed.
 type gated struct {
-	auth.SecretsManager
+	keystore.SecretsManager
 	release chan struct{}
 }
 
@@ -122,7 +123,7 @@ func TestConcurrentLookupsMakeOneCall(t *testing.T) {
 			e := newEnv(t)
 			e.putKey(goodKey, []string{current}, []string{"ws-a"})
 			g := gated{SecretsManager: e.client, release: make(chan struct{})}
-			store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+			store := keystore.New(g, prefix, keystore.CacheConfig{}, nil)
 			store.Now = e.clock.Now
 			v := auth.NewVerifier(store, nil)
 			v.Now = e.clock.Now
@@ -158,7 +159,7 @@ func TestWaiterContextCancelled(t *testing.T) {
 	e := newEnv(t)
 	e.putKey(goodKey, []string{current}, []string{"ws-a"})
 	g := gated{SecretsManager: e.client, release: make(chan struct{})}
-	store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+	store := keystore.New(g, prefix, keystore.CacheConfig{}, nil)
 	ctx, cancel := context.WithTimeout(context.Background(), 20*time.Millisecond)
 	defer cancel()
 	_, err := store.LookupKey(ctx, goodKey)
@@ -194,10 +195,10 @@ func TestStaleIfError(t *testing.T) {
 				ok      bool
 				calls   int // GetSecretValue calls so far (2 attempts per failed refresh)
 			}{
-				{"past the TTL: stale value served", auth.DefaultKeyTTL, true, 3},
+				{"past the TTL: stale value served", keystore.DefaultKeyTTL, true, 3},
 				{"within the retry interval: no call", 4 * time.Second, true, 3},
 				{"after the retry interval: refreshed again", time.Second, true, 5},
-				{"just before the stale bound", auth.DefaultStaleKeyTTL - 6*time.Second, true, 7},
+				{"just before the stale bound", keystore.DefaultStaleKeyTTL - 6*time.Second, true, 7},
 				{"at the stale bound: unavailable", time.Second, false, 9},
 			}
 			for _, s := range steps {
@@ -237,7 +238,7 @@ func TestOutageOnUncachedKeyIsUnavailable(t *testing.T) {
 				{"negative entry expired", unknownKey},
 			} {
 				if tc.key == unknownKey {
-					e.clock.Advance(auth.DefaultNegativeKeyTTL)
+					e.clock.Advance(keystore.DefaultNegativeKeyTTL)
 				}
 				_, err := e.auth(e.signed(tc.key, current, 0))
 				if !errors.Is(err, auth.ErrUnavailable) || !errors.Is(err, clienterr.ErrUnavailable) || errors.Is(err, auth.ErrUnauthenticated) {
@@ -291,7 +292,7 @@ func TestMalformedSecretValues(t *testing.T) {
 // slowRefresh answers the first GetSecretValue at once and holds later ones
 // until release is closed.
 type slowRefresh struct {
-	auth.SecretsManager
+	keystore.SecretsManager
 	calls   atomic.Int32
 	release chan struct{}
 }
@@ -309,12 +310,12 @@ func TestRequestsDuringARefreshDoNotWait(t *testing.T) {
 	e := newEnv(t)
 	e.putKey(goodKey, []string{current}, []string{"ws-a"})
 	g := &slowRefresh{SecretsManager: e.client, release: make(chan struct{})}
-	store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+	store := keystore.New(g, prefix, keystore.CacheConfig{}, nil)
 	store.Now = e.clock.Now
 	if _, err := store.LookupKey(context.Background(), goodKey); err != nil {
 		t.Fatal(err)
 	}
-	e.clock.Advance(auth.DefaultKeyTTL + time.Second)
+	e.clock.Advance(keystore.DefaultKeyTTL + time.Second)
 
 	refreshed := make(chan error, 1)
 	go func() {
@@ -386,7 +387,7 @@ func TestSecretsManagerErrorsOfAnUncachedKey(t *testing.T) {
 			}
 			if tc.cached {
 				// Remembered for the negative TTL only: then asked again.
-				e.clock.Advance(auth.DefaultNegativeKeyTTL)
+				e.clock.Advance(keystore.DefaultNegativeKeyTTL)
 				_, _ = e.auth(e.signed(unknownKey, current, 0))
 				if n := e.getCalls(); n != 2 {
 					t.Errorf("after the negative TTL: %d calls, want 2", n)
@@ -431,7 +432,7 @@ func TestLookupMetrics(t *testing.T) {
 	e := newEnv(t)
 	e.putKey(goodKey, []string{current}, []string{"ws-a"})
 	g := &heldCalls{SecretsManager: e.client, release: make(chan struct{})}
-	store := auth.NewKeyStore(g, prefix, auth.CacheConfig{}, nil)
+	store := keystore.New(g, prefix, keystore.CacheConfig{}, nil)
 	store.Now = e.clock.Now
 	lookup := func(keyID string) metrics.Recorder {
 		t.Helper()
@@ -456,7 +457,7 @@ func TestLookupMetrics(t *testing.T) {
 		t.Fatalf("remembered unknown key recorded %+v, want a hit", r)
 	}
 	// Expired: the refreshing request waits; one arriving meanwhile does not.
-	e.clock.Advance(auth.DefaultKeyTTL + time.Second)
+	e.clock.Advance(keystore.DefaultKeyTTL + time.Second)
 	g.hold.Store(true)
 	refreshed := make(chan metrics.Recorder, 1)
 	go func() { refreshed <- lookup(goodKey) }()
@@ -474,7 +475,7 @@ func TestLookupMetrics(t *testing.T) {
 
 // heldCalls holds GetSecretValue calls until release is closed, once hold is set.
 type heldCalls struct {
-	auth.SecretsManager
+	keystore.SecretsManager
 	hold    atomic.Bool
 	held    atomic.Int32
 	release chan struct{}

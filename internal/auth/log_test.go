@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/local/smlocal"
 )
 
@@ -46,9 +47,9 @@ func TestLogsLeakNoSecret(t *testing.T) {
 	send(e.signed(current, current, 0), nil)
 	// Stale-if-error, then unavailable, then an uncached key in the outage.
 	e.sm.SetFailure(smlocal.AllOperations, &smlocal.Internal)
-	e.clock.Advance(auth.DefaultKeyTTL)
+	e.clock.Advance(keystore.DefaultKeyTTL)
 	send(e.signed(goodKey, current, 0), nil)
-	e.clock.Advance(auth.DefaultStaleKeyTTL)
+	e.clock.Advance(keystore.DefaultStaleKeyTTL)
 	send(e.signed(goodKey, current, 0), nil)
 	send(e.signed("key-never-seen", current, 0), nil)
 	send(e.signed(current, current, 0), nil)

@@ -33,7 +33,7 @@ const (
 var now = time.Date(2026, 11, 27, 12, 0, 0, 0, time.UTC)
 
 // keySource answers from memory and records every lookup in the request's
-// metrics as a cache miss that waited on Secrets Manager, as auth.KeyStore
+// metrics as a cache miss that waited on Secrets Manager, as keystore.Store
 // records a cold one.
 type keySource struct{ fail error }
 

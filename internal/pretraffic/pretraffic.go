@@ -38,6 +38,7 @@ import (
 
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/signature"
 )
@@ -79,7 +80,7 @@ type Reporter interface {
 type Hook struct {
 	Lambda     Invoker
 	CodeDeploy Reporter
-	Secrets    auth.SecretsManager
+	Secrets    keystore.SecretsManager
 	// Target is the new version of the API function; Authorizer the function
 	// (name or ARN) the stage's API Gateway invokes as its authorizer.
 	Target, Authorizer string

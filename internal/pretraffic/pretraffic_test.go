@@ -23,6 +23,7 @@ import (
 
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/seed"
@@ -106,8 +107,8 @@ func (r *recorder) PutLifecycleEventHookExecutionStatus(_ context.Context, in *c
 }
 
 // realAuthorizer is the authorizer function as deployed, reading keys from sm.
-func realAuthorizer(sm auth.SecretsManager) invokeFunc {
-	ks := auth.NewKeyStore(sm, secretPrefix, auth.CacheConfig{}, nil)
+func realAuthorizer(sm keystore.SecretsManager) invokeFunc {
+	ks := keystore.New(sm, secretPrefix, keystore.CacheConfig{}, nil)
 	return handler(authorizer.New(auth.NewVerifier(ks, nil), nil).Handle)
 }
 

@@ -15,16 +15,17 @@ import (
 
 	"github.com/vip-messages/api/internal/app/envvar"
 	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	authz "github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/awsenv"
 )
 
 // Config is the authorizer function's configuration.
 type Config struct {
-	SecretPrefix string           // SECRET_PREFIX, required
-	Keys         auth.CacheConfig // KEY_CACHE_TTL, KEY_NEGATIVE_TTL, KEY_STALE_TTL
-	LogLevel     slog.Level       // LOG_LEVEL: debug, info (default), warn, error
-	Stage        string           // STAGE: the metrics' Stage dimension; envvar.DefaultStage when unset
+	SecretPrefix string               // SECRET_PREFIX, required
+	Keys         keystore.CacheConfig // KEY_CACHE_TTL, KEY_NEGATIVE_TTL, KEY_STALE_TTL
+	LogLevel     slog.Level           // LOG_LEVEL: debug, info (default), warn, error
+	Stage        string               // STAGE: the metrics' Stage dimension; envvar.DefaultStage when unset
 }
 
 // FromEnv reads the Config through getenv. Every problem
@@ -33,7 +34,7 @@ func FromEnv(getenv func(string) string) (Config, error) {
 	r := envvar.New(getenv)
 	c := Config{
 		SecretPrefix: strings.TrimSuffix(r.Required("SECRET_PREFIX"), "/"),
-		Keys:         auth.CacheConfig{TTL: r.Duration("KEY_CACHE_TTL"), NegativeTTL: r.Duration("KEY_NEGATIVE_TTL"), StaleTTL: r.Duration("KEY_STALE_TTL")},
+		Keys:         keystore.CacheConfig{TTL: r.Duration("KEY_CACHE_TTL"), NegativeTTL: r.Duration("KEY_NEGATIVE_TTL"), StaleTTL: r.Duration("KEY_STALE_TTL")},
 		LogLevel:     r.LogLevel(),
 		Stage:        r.Stage(),
 	}
@@ -46,7 +47,7 @@ func (c Config) Logger(w io.Writer) *slog.Logger { return envvar.Logger(w, c.Log
 // New builds the authorizer around a given client (tests point it
 // at the local Secrets Manager).
 func New(c Config, sm *secretsmanager.Client, log *slog.Logger) *authz.Authorizer {
-	keys := auth.NewKeyStore(sm, c.SecretPrefix, c.Keys, log)
+	keys := keystore.New(sm, c.SecretPrefix, c.Keys, log)
 	return authz.New(auth.NewVerifier(keys, log), log, authz.WithMetrics(c.Stage))
 }
 

@@ -30,7 +30,7 @@ import (
 	"github.com/vip-messages/api/internal/api"
 	"github.com/vip-messages/api/internal/app"
 	authorizerapp "github.com/vip-messages/api/internal/app/authorizer"
-	"github.com/vip-messages/api/internal/auth"
+	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/authorizer"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
@@ -148,7 +148,7 @@ func start(t testing.TB) {
 func newHandler(s *devstack.Stack) (*api.Handler, *authorizer.Authorizer) {
 	cfg, zcfg := s.Config(), s.AuthorizerConfig()
 	if d := opts.cacheTTL; d > 0 {
-		zcfg.Keys = auth.CacheConfig{TTL: d, NegativeTTL: d}
+		zcfg.Keys = keystore.CacheConfig{TTL: d, NegativeTTL: d}
 		cfg.WorkspaceTTL = d
 	}
 	log := slog.New(slog.DiscardHandler)

@@ -1,4 +1,4 @@
-package auth
+package keystore
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 	"github.com/aws/smithy-go"
 
+	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/metrics"
 )
 
@@ -33,7 +34,7 @@ type CacheConfig struct {
 	NegativeTTL time.Duration
 	// StaleTTL is how long past its TTL a found key keeps serving while Secrets
 	// Manager fails (stale-if-error) (KEY_STALE_TTL). Past it, requests for the
-	// key get ErrUnavailable.
+	// key get auth.ErrUnavailable.
 	StaleTTL time.Duration
 }
 
@@ -56,11 +57,11 @@ const (
 	maxEntries = 10000
 )
 
-// KeyStore reads API keys from Secrets Manager (secret <prefix>/<keyId>, value
-// SecretValue) and caches them in memory. It is safe for concurrent use, and
+// Store reads API keys from Secrets Manager (secret <prefix>/<keyId>, value
+// auth.SecretValue) and caches them in memory. It is safe for concurrent use, and
 // makes at most one call per key id at a time; while that call refreshes an
 // expired key, other requests for it use the value it had.
-type KeyStore struct {
+type Store struct {
 	client SecretsManager
 	prefix string
 	cfg    CacheConfig
@@ -77,7 +78,7 @@ type KeyStore struct {
 
 type entry struct {
 	found   bool // false: remembered as unknown or unusable
-	value   SecretValue
+	value   auth.SecretValue
 	expires time.Time
 	// staleUntil (found entries) is the stale-if-error bound; retryAt the earliest
 	// next refresh attempt after a failed one.
@@ -87,16 +88,16 @@ type entry struct {
 
 type flight struct {
 	done  chan struct{}
-	value SecretValue
+	value auth.SecretValue
 	err   error
 	// denied: Secrets Manager answered AccessDenied (an unknown key, see fetch).
 	// Written before done is closed, read by the waiters after.
 	denied bool
 }
 
-// NewKeyStore returns a key store reading secrets named prefix/<keyId> through
+// New returns a key store reading secrets named prefix/<keyId> through
 // client; a nil log discards.
-func NewKeyStore(client SecretsManager, prefix string, cfg CacheConfig, log *slog.Logger) *KeyStore {
+func New(client SecretsManager, prefix string, cfg CacheConfig, log *slog.Logger) *Store {
 	if cfg.TTL <= 0 {
 		cfg.TTL = DefaultKeyTTL
 	}
@@ -109,7 +110,7 @@ func NewKeyStore(client SecretsManager, prefix string, cfg CacheConfig, log *slo
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &KeyStore{
+	return &Store{
 		client: client, prefix: prefix, cfg: cfg, log: log, Now: time.Now,
 		entries: map[string]*entry{}, inflight: map[string]*flight{},
 	}
@@ -118,16 +119,16 @@ func NewKeyStore(client SecretsManager, prefix string, cfg CacheConfig, log *slo
 // DeniedLookups counts the GetSecretValue calls Secrets Manager answered with
 // AccessDeniedException, each answered as an unknown key (see fetch). Kept apart
 // from the 401s so that a real permission mistake shows up as a spike.
-func (s *KeyStore) DeniedLookups() uint64 { return s.denied.Load() }
+func (s *Store) DeniedLookups() uint64 { return s.denied.Load() }
 
 // Config returns the cache lifetimes in force, defaults filled in.
-func (s *KeyStore) Config() CacheConfig { return s.cfg }
+func (s *Store) Config() CacheConfig { return s.cfg }
 
-// LookupKey returns the key's secret value. It answers ErrUnauthenticated for a
+// LookupKey returns the key's secret value. It answers auth.ErrUnauthenticated for a
 // key that does not exist, is scheduled for deletion or has a malformed value,
-// and an error matching ErrUnavailable when Secrets Manager fails and no usable
+// and an error matching auth.ErrUnavailable when Secrets Manager fails and no usable
 // cached value is left.
-func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, error) {
+func (s *Store) LookupKey(ctx context.Context, keyID string) (auth.SecretValue, error) {
 	rec := metrics.FromContext(ctx)
 	s.mu.Lock()
 	now := s.now()
@@ -165,19 +166,19 @@ func (s *KeyStore) LookupKey(ctx context.Context, keyID string) (SecretValue, er
 		}
 		return f.value, f.err
 	case <-ctx.Done():
-		return SecretValue{}, fmt.Errorf("%w: %w", ErrUnavailable, ctx.Err())
+		return auth.SecretValue{}, fmt.Errorf("%w: %w", auth.ErrUnavailable, ctx.Err())
 	}
 }
 
-func (e *entry) result() (SecretValue, error) {
+func (e *entry) result() (auth.SecretValue, error) {
 	if !e.found {
-		return SecretValue{}, ErrUnauthenticated
+		return auth.SecretValue{}, auth.ErrUnauthenticated
 	}
 	return e.value, nil
 }
 
 // run makes the one call for keyID, updates the cache and wakes the waiters.
-func (s *KeyStore) run(ctx context.Context, keyID string, f *flight) {
+func (s *Store) run(ctx context.Context, keyID string, f *flight) {
 	ctx, cancel := context.WithTimeout(ctx, fetchTimeout)
 	defer cancel()
 	value, found, err := s.fetch(ctx, keyID, f)
@@ -204,22 +205,22 @@ func (s *KeyStore) run(ctx context.Context, keyID string, f *flight) {
 		e.staleUntil = e.expires.Add(s.cfg.StaleTTL)
 	} else {
 		e.expires = now.Add(s.cfg.NegativeTTL)
-		f.err = ErrUnauthenticated
+		f.err = auth.ErrUnauthenticated
 	}
 	s.store(keyID, e, now)
 	f.value = value
 }
 
-// fetch reads one key: found, not found (or unusable), or an ErrUnavailable error.
-func (s *KeyStore) fetch(ctx context.Context, keyID string, f *flight) (SecretValue, bool, error) {
-	name := SecretName(s.prefix, keyID)
+// fetch reads one key: found, not found (or unusable), or an auth.ErrUnavailable error.
+func (s *Store) fetch(ctx context.Context, keyID string, f *flight) (auth.SecretValue, bool, error) {
+	name := auth.SecretName(s.prefix, keyID)
 	out, err := s.client.GetSecretValue(ctx, &secretsmanager.GetSecretValueInput{SecretId: aws.String(name)})
 	var notFound *types.ResourceNotFoundException
 	var invalid *types.InvalidRequestException
 	var apiErr smithy.APIError
 	switch {
 	case errors.As(err, &notFound):
-		return SecretValue{}, false, nil
+		return auth.SecretValue{}, false, nil
 	case errors.As(err, &apiErr) && apiErr.ErrorCode() == "AccessDeniedException":
 		// The name is always <prefix>/<keyId>, under the prefix the function's policy
 		// grants. Depending on how IAM evaluates a name-based request against that
@@ -231,34 +232,34 @@ func (s *KeyStore) fetch(ctx context.Context, keyID string, f *flight) (SecretVa
 		s.denied.Add(1)
 		f.denied = true
 		s.log.LogAttrs(ctx, slog.LevelWarn, "API key secret access denied, answered as an unknown key",
-			UnverifiedKeyID(keyID), slog.String("error", apiErr.ErrorCode()))
-		return SecretValue{}, false, nil
+			auth.UnverifiedKeyID(keyID), slog.String("error", apiErr.ErrorCode()))
+		return auth.SecretValue{}, false, nil
 	case errors.As(err, &invalid):
 		// Answered for a secret scheduled for deletion: a revoked key.
 		s.log.LogAttrs(ctx, slog.LevelInfo, "API key secret not usable", slog.String("apiKeyId", keyID), slog.String("error", invalid.ErrorCode()))
-		return SecretValue{}, false, nil
+		return auth.SecretValue{}, false, nil
 	case err != nil:
 		// Everything else, DecryptionFailure (the KMS key of the secret) included,
 		// is Secrets Manager or its setup failing, not the caller: 503, not cached.
-		s.log.LogAttrs(ctx, slog.LevelWarn, "Secrets Manager GetSecretValue failed", UnverifiedKeyID(keyID), slog.String("error", err.Error()))
-		return SecretValue{}, false, fmt.Errorf("%w: %w", ErrUnavailable, err)
+		s.log.LogAttrs(ctx, slog.LevelWarn, "Secrets Manager GetSecretValue failed", auth.UnverifiedKeyID(keyID), slog.String("error", err.Error()))
+		return auth.SecretValue{}, false, fmt.Errorf("%w: %w", auth.ErrUnavailable, err)
 	}
 	if out.SecretString == nil {
 		s.log.LogAttrs(ctx, slog.LevelError, "malformed API key secret", slog.String("apiKeyId", keyID), slog.String("secretName", name),
 			slog.String("error", "no SecretString (binary secrets are not supported)"))
-		return SecretValue{}, false, nil
+		return auth.SecretValue{}, false, nil
 	}
-	value, err := ParseSecretValue(*out.SecretString)
+	value, err := auth.ParseSecretValue(*out.SecretString)
 	if err != nil {
 		// An operator error: loud in the logs, the uniform 401 to the client.
 		s.log.LogAttrs(ctx, slog.LevelError, "malformed API key secret", slog.String("apiKeyId", keyID), slog.String("secretName", name), slog.String("error", err.Error()))
-		return SecretValue{}, false, nil
+		return auth.SecretValue{}, false, nil
 	}
 	return value, true, nil
 }
 
 // store adds e, keeping the cache under maxEntries. Called with s.mu held.
-func (s *KeyStore) store(keyID string, e *entry, now time.Time) {
+func (s *Store) store(keyID string, e *entry, now time.Time) {
 	if _, ok := s.entries[keyID]; !ok && len(s.entries) >= maxEntries {
 		for id, old := range s.entries {
 			if !now.Before(old.expires) && (!old.found || !now.Before(old.staleUntil)) {
@@ -280,7 +281,7 @@ func (s *KeyStore) store(keyID string, e *entry, now time.Time) {
 	s.entries[keyID] = e
 }
 
-func (s *KeyStore) now() time.Time {
+func (s *Store) now() time.Time {
 	if s.Now == nil {
 		return time.Now()
 	}
