@@ -10,7 +10,7 @@ import (
 	"strings"
 
 	"github.com/aws/aws-sdk-go-v2/aws"
-	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
+	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodbstreams"
 	st "github.com/aws/aws-sdk-go-v2/service/dynamodbstreams/types"
 
@@ -133,7 +133,11 @@ func (r *Rebuilder) Replay(ctx context.Context, streams StreamAPI, info BatchInf
 				consider[k] = []string{}
 			}
 			for _, img := range []map[string]st.AttributeValue{d.OldImage, d.NewImage} {
-				if s, ok, err := labelindex.Decode(fromStream(img)); ok && err == nil {
+				item, err := attributevalue.FromDynamoDBStreamsMap(img)
+				if err != nil {
+					continue
+				}
+				if s, ok, err := labelindex.Decode(item); ok && err == nil {
 					consider[k] = append(consider[k], labelindex.Labels(k.WorkspaceID, k.MediumID, s.Message)...)
 				}
 			}
@@ -170,44 +174,4 @@ func compareSeq(a, b string) int {
 		return len(a) - len(b)
 	}
 	return strings.Compare(a, b)
-}
-
-// fromStream converts a stream image to DynamoDB attribute values.
-func fromStream(m map[string]st.AttributeValue) map[string]types.AttributeValue {
-	if m == nil {
-		return nil
-	}
-	out := make(map[string]types.AttributeValue, len(m))
-	for k, v := range m {
-		out[k] = fromStreamValue(v)
-	}
-	return out
-}
-
-func fromStreamValue(v st.AttributeValue) types.AttributeValue {
-	switch x := v.(type) {
-	case *st.AttributeValueMemberS:
-		return &types.AttributeValueMemberS{Value: x.Value}
-	case *st.AttributeValueMemberN:
-		return &types.AttributeValueMemberN{Value: x.Value}
-	case *st.AttributeValueMemberB:
-		return &types.AttributeValueMemberB{Value: x.Value}
-	case *st.AttributeValueMemberBOOL:
-		return &types.AttributeValueMemberBOOL{Value: x.Value}
-	case *st.AttributeValueMemberSS:
-		return &types.AttributeValueMemberSS{Value: x.Value}
-	case *st.AttributeValueMemberNS:
-		return &types.AttributeValueMemberNS{Value: x.Value}
-	case *st.AttributeValueMemberBS:
-		return &types.AttributeValueMemberBS{Value: x.Value}
-	case *st.AttributeValueMemberL:
-		l := make([]types.AttributeValue, len(x.Value))
-		for i, e := range x.Value {
-			l[i] = fromStreamValue(e)
-		}
-		return &types.AttributeValueMemberL{Value: l}
-	case *st.AttributeValueMemberM:
-		return &types.AttributeValueMemberM{Value: fromStream(x.Value)}
-	}
-	return &types.AttributeValueMemberNULL{Value: true}
 }
