@@ -11,7 +11,7 @@ import (
 
 // The handler's metrics: one EMF document per request, merged into the
 // request's log line (docs/operating.md, "Metrics"). A metric that does not
-// apply to a request (no page read, no Secrets Manager wait) is absent from
+// apply to a request (no page read, no DynamoDB wait) is absent from
 // its document rather than zero, so its statistics describe the requests it
 // applies to.
 var (
