@@ -36,7 +36,7 @@ import (
 	"github.com/aws/aws-sdk-go-v2/service/secretsmanager"
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
-	"github.com/vip-messages/api/internal/api"
+	"github.com/vip-messages/api/client"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/authorizer"
@@ -345,7 +345,8 @@ func checkMessage(status int, body string) error {
 // CheckPage verifies that payload is the contract's 200 to the canary's
 // query (openapi.yaml, Page): exactly the page's members, at most limit=1
 // items, returned counting them, and nextCursor exactly when mayHaveMore.
-// The item's own shape is the API's type, decoded strictly.
+// The page is decoded strictly into the Go client's type, as a client
+// would read it.
 func CheckPage(payload []byte) error {
 	resp, err := proxyResponse(payload)
 	if err != nil {
@@ -365,7 +366,7 @@ func CheckPage(payload []byte) error {
 	}
 	dec := json.NewDecoder(bytes.NewReader([]byte(resp.Body)))
 	dec.DisallowUnknownFields()
-	var page api.ListResponse
+	var page client.Page
 	if err := dec.Decode(&page); err != nil {
 		return fmt.Errorf("200 body is not a page: %w", err)
 	}
