@@ -7,8 +7,11 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"regexp"
+	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-lambda-go/events"
 
@@ -176,5 +179,18 @@ func TestBoundStrictness(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// checkLabel is checked by hand; it must accept exactly what queryLabelPattern
+// (the regex a 422 names) and the length limit accept.
+func TestCheckLabelMatchesItsPattern(t *testing.T) {
+	re := regexp.MustCompile(queryLabelPattern)
+	for _, s := range []string{"frustrated", "a b", "日本語", "", "a#b", "a%20b", "a;b", "a\tb", "\u0085", "\xff",
+		strings.Repeat("é", table.MaxLabelLen), strings.Repeat("é", table.MaxLabelLen+1)} {
+		want := utf8.ValidString(s) && utf8.RuneCountInString(s) <= table.MaxLabelLen && re.MatchString(s)
+		if got := checkLabel(s) == nil; got != want {
+			t.Errorf("checkLabel(%q) accepts: %v, the pattern says %v", s, got, want)
+		}
 	}
 }

@@ -3,8 +3,8 @@ package table
 import (
 	"fmt"
 	"slices"
+	"strconv"
 
-	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -59,11 +59,31 @@ func (m Message) Item(workspaceID, mediumID string) (map[string]types.AttributeV
 			return nil, fmt.Errorf("label %q: labels must be 1-%d characters without %q or control characters", l, MaxLabelLen, keySep)
 		}
 	}
-	return attributevalue.MarshalMap(MessageItem{
-		PK:      MessagePK(workspaceID, mediumID),
-		SK:      MessageSK(m.Timestamp, m.MessageID),
-		Message: m.WithLabelLists(),
-	})
+	str := func(s string) types.AttributeValue { return &types.AttributeValueMemberS{Value: s} }
+	list := func(l []string) types.AttributeValue {
+		av := make([]types.AttributeValue, len(l))
+		for i, s := range l {
+			av[i] = str(s)
+		}
+		return &types.AttributeValueMemberL{Value: av}
+	}
+	// What attributevalue.MarshalMap writes for MessageItem (TestMessageItem
+	// holds it to that), written out so that the functions that never write a
+	// message do not link attributevalue and the DynamoDB Streams schemas it
+	// initialises at start.
+	return map[string]types.AttributeValue{
+		PartitionKeyAttr:   str(MessagePK(workspaceID, mediumID)),
+		SortKeyAttr:        str(MessageSK(m.Timestamp, m.MessageID)),
+		"messageId":        str(m.MessageID),
+		"timestamp":        &types.AttributeValueMemberN{Value: strconv.FormatInt(m.Timestamp, 10)},
+		"conversationId":   str(m.ConversationID),
+		"userName":         str(m.UserName),
+		KindAttr:           str(m.Kind),
+		"source":           str(m.Source),
+		LabelsAttr:         list(m.Labels),
+		CustomLabelIDsAttr: list(m.CustomLabelIDs),
+		"text":             str(m.Text),
+	}, nil
 }
 
 // WithLabelLists is m with empty label lists instead of nil ones, so that the

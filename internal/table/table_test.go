@@ -1,9 +1,12 @@
 package table_test
 
 import (
+	"reflect"
+	"regexp"
 	"strings"
 	"testing"
 	"time"
+	"unicode/utf8"
 
 	"github.com/aws/aws-sdk-go-v2/feature/dynamodb/attributevalue"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
@@ -184,6 +187,23 @@ func TestMessageItem(t *testing.T) {
 	if back.PK != table.MessagePK("ws", "ch") || back.SK != table.MessageSK(ok.Timestamp, ok.MessageID) || back.Text != "hi" {
 		t.Fatalf("item %+v", back)
 	}
+	// Item is written out by hand: it must be what attributevalue writes.
+	full := table.Message{MessageID: "m-2", Timestamp: 1780000000456, ConversationID: "c", UserName: "u",
+		Kind: "text", Source: "s", Labels: []string{"a", "b"}, CustomLabelIDs: []string{"x"}, Text: "t"}
+	for _, m := range []table.Message{ok, full, {MessageID: "m-3"}} {
+		got, err := m.Item("ws", "ch")
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, err := attributevalue.MarshalMap(table.MessageItem{PK: table.MessagePK("ws", "ch"),
+			SK: table.MessageSK(m.Timestamp, m.MessageID), Message: m.WithLabelLists()})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !reflect.DeepEqual(got, want) {
+			t.Errorf("Item(%+v)\n got %#v\nwant %#v", m, got, want)
+		}
+	}
 	// Absent label lists are stored as empty lists, which a contains() filter
 	// reads, never as NULL.
 	for _, n := range []string{table.LabelsAttr, table.CustomLabelIDsAttr} {
@@ -249,4 +269,22 @@ func TestCounterKeys(t *testing.T) {
 			t.Errorf("ParseDaySK(%q) ok", bad)
 		}
 	}
+}
+
+// The rules are checked by hand; they must accept exactly what their patterns
+// (what openapi.yaml states) and length limits accept.
+func FuzzRulesMatchPatterns(f *testing.F) {
+	for _, s := range []string{"", "ws-1", "a.b_c:d-e", "ws 1", "ws#1", "wé", "frustrated", "a#b", "a\tb", "\u0085",
+		"\u200b", "é", "\xff", "日本語", strings.Repeat("a", table.MaxIDLen+1), strings.Repeat("é", table.MaxLabelLen+1)} {
+		f.Add(s)
+	}
+	id, label := regexp.MustCompile(table.IDPattern), regexp.MustCompile(table.LabelPattern)
+	f.Fuzz(func(t *testing.T, s string) {
+		if got, want := table.ValidPublicID(s), len(s) <= table.MaxIDLen && id.MatchString(s); got != want {
+			t.Errorf("ValidPublicID(%q) = %v, the pattern says %v", s, got, want)
+		}
+		if got, want := table.ValidLabel(s), utf8.ValidString(s) && utf8.RuneCountInString(s) <= table.MaxLabelLen && label.MatchString(s); got != want {
+			t.Errorf("ValidLabel(%q) = %v, the pattern says %v", s, got, want)
+		}
+	})
 }
