@@ -26,6 +26,7 @@ import (
 	"fmt"
 	"log/slog"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/vip-messages/api/internal/clienterr"
@@ -344,12 +345,14 @@ func Sign(secret, date string) string { return signature.SignV1(secret, date) }
 const minMACs = 2
 
 // dummySecret pads the secrets of a check to minMACs, and stands for all of
-// them when the key is unknown. Random, so no signature can match it.
-var dummySecret = func() string {
+// them when the key is unknown. Random, so no signature can match it. Made on
+// first use: the API function links this package for Key only, and the
+// random source's start is a tenth of a millisecond of its INIT.
+var dummySecret = sync.OnceValue(func() string {
 	b := make([]byte, 32)
 	_, _ = rand.Read(b)
 	return base64.RawURLEncoding.EncodeToString(b)
-}()
+})
 
 // verify reports whether mac is the HMAC of msg (the string a signature
 // version signs) under one of the secrets. It
@@ -359,7 +362,7 @@ var dummySecret = func() string {
 func verify(secrets []string, msg string, mac []byte) bool {
 	match := false
 	for i := range max(len(secrets), minMACs) {
-		secret, isReal := dummySecret, i < len(secrets)
+		secret, isReal := dummySecret(), i < len(secrets)
 		if isReal {
 			secret = secrets[i]
 		}

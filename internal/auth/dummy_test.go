@@ -46,8 +46,8 @@ func TestEveryCheckComputesTheSameHMACs(t *testing.T) {
 		{"wrong signature, two secrets", headersFor("key-two-secrets", "wrong"), false},
 		{"right signature, one secret", headersFor("key-one-secret", "s3cret-one"), true},
 		{"right signature, previous secret", headersFor("key-two-secrets", "s3cret-old"), true},
-		{"the dummy secret itself, unknown key", headersFor("key-unknown-1", dummySecret), false},
-		{"the dummy secret itself, known key", headersFor("key-one-secret", dummySecret), false},
+		{"the dummy secret itself, unknown key", headersFor("key-unknown-1", dummySecret()), false},
+		{"the dummy secret itself, known key", headersFor("key-one-secret", dummySecret()), false},
 	}
 	for _, c := range cases {
 		n := 0
