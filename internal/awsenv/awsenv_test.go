@@ -216,9 +216,10 @@ func TestErrors(t *testing.T) {
 	}
 }
 
-// No function links config.LoadDefaultConfig's credential chain: its
-// packages would be initialised on every cold start (docs/performance.md).
-func TestFunctionsLinkNoCredentialChain(t *testing.T) {
+// No function links config.LoadDefaultConfig's credential chain, nor a
+// client of a service it does not call: their packages are initialised on
+// every cold start (docs/performance.md).
+func TestFunctionsLinkOnlyWhatTheyCall(t *testing.T) {
 	root, err := repo.Root()
 	if err != nil {
 		t.Fatal(err)
@@ -227,9 +228,20 @@ func TestFunctionsLinkNoCredentialChain(t *testing.T) {
 	if err != nil || len(fns) == 0 {
 		t.Fatalf("no functions under %s/functions: %v", root, err)
 	}
+	// The AWS services whose packages each function links: those it calls,
+	// and for the label indexer DynamoDB Streams' types and schemas, which
+	// attributevalue imports for its stream conversions.
+	services := map[string][]string{
+		"authorizer":    {"secretsmanager"},
+		"label-indexer": {"dynamodb", "dynamodbstreams"},
+		"pre-traffic":   {"codedeploy", "lambda", "secretsmanager"},
+		"vip-messages":  {"dynamodb"},
+	}
 	forbidden := []string{"config", "service/sts", "service/sso", "service/ssooidc", "service/signin", "credentials/stscreds", "feature/ec2/imds"}
+	const sdk = "github.com/aws/aws-sdk-go-v2/"
 	for _, main := range fns {
-		pkg := "./functions/" + filepath.Base(filepath.Dir(main))
+		name := filepath.Base(filepath.Dir(main))
+		pkg := "./functions/" + name
 		cmd := exec.Command("go", "list", "-deps", "-tags", "lambda.norpc", pkg)
 		cmd.Dir = root
 		cmd.Env = append(os.Environ(), "CGO_ENABLED=0", "GOOS=linux", "GOARCH=arm64")
@@ -239,9 +251,24 @@ func TestFunctionsLinkNoCredentialChain(t *testing.T) {
 		}
 		deps := strings.Fields(string(out))
 		for _, f := range forbidden {
-			if slices.Contains(deps, "github.com/aws/aws-sdk-go-v2/"+f) {
-				t.Errorf("%s links github.com/aws/aws-sdk-go-v2/%s", pkg, f)
+			if slices.Contains(deps, sdk+f) {
+				t.Errorf("%s links %s%s", pkg, sdk, f)
 			}
+		}
+		var linked []string
+		for _, d := range deps {
+			if rest, ok := strings.CutPrefix(d, sdk+"service/"); ok {
+				if svc, _, _ := strings.Cut(rest, "/"); svc != "internal" && !slices.Contains(linked, svc) {
+					linked = append(linked, svc)
+				}
+			}
+		}
+		slices.Sort(linked)
+		want, known := services[name]
+		if !known {
+			t.Errorf("%s is not in this test's list of the services each function calls", pkg)
+		} else if !slices.Equal(linked, want) {
+			t.Errorf("%s links the clients of %v, want %v", pkg, linked, want)
 		}
 	}
 }
