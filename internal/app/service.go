@@ -11,6 +11,7 @@ package app
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"io"
 	"log/slog"
@@ -94,12 +95,9 @@ func NewWithClient(c Config, ddb *dynamodb.Client, log *slog.Logger) *api.Handle
 // handler: all a main needs.
 func Load(ctx context.Context, getenv func(string) string, logOut io.Writer) (*api.Handler, error) {
 	c, err := FromEnv(getenv)
-	if err != nil {
+	awsCfg, awsErr := awsenv.Config(getenv)
+	if err := errors.Join(err, awsErr); err != nil {
 		return nil, err
-	}
-	awsCfg, err := awsenv.Config(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return New(c, awsCfg, c.Logger(logOut)), nil
 }

@@ -15,6 +15,7 @@ import (
 	"github.com/vip-messages/api/internal/app"
 	"github.com/vip-messages/api/internal/app/authorizer"
 	"github.com/vip-messages/api/internal/app/labelindexer"
+	"github.com/vip-messages/api/internal/pretraffic"
 )
 
 const tableID = "MessagesTable"
@@ -35,6 +36,10 @@ var parsers = map[string]func(getenv func(string) string) (config, error){
 	"LabelIndexerFunction": func(getenv func(string) string) (config, error) {
 		c, err := labelindexer.FromEnv(getenv)
 		return config{table: c.Table, stage: c.Stage}, err
+	},
+	"PreTrafficHookFunction": func(getenv func(string) string) (config, error) {
+		h, err := pretraffic.FromEnv(getenv)
+		return config{stage: h.Stage, secretPrefix: h.SecretPrefix}, err
 	},
 }
 
@@ -64,7 +69,7 @@ func TestFunctionsAcceptTheirEnvironment(t *testing.T) {
 				problems = append(problems, fmt.Sprintf("%s: %v", id, err))
 				continue
 			}
-			if c.table != "<"+tableID+">" && id != "AuthorizerFunction" { // the authorizer reads no table
+			if c.table != "<"+tableID+">" && id != "AuthorizerFunction" && id != "PreTrafficHookFunction" { // they read no table
 				problems = append(problems, fmt.Sprintf("%s reads table %q, not the stack's %s", id, c.table, tableID))
 			}
 			if c.stage != s.stage {

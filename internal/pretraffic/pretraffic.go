@@ -22,6 +22,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"mime"
 	"net/http"
@@ -37,9 +38,11 @@ import (
 	smtypes "github.com/aws/aws-sdk-go-v2/service/secretsmanager/types"
 
 	"github.com/vip-messages/api/client"
+	"github.com/vip-messages/api/internal/app/envvar"
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/auth/keystore"
 	"github.com/vip-messages/api/internal/authorizer"
+	"github.com/vip-messages/api/internal/awsenv"
 	"github.com/vip-messages/api/internal/signature"
 )
 
@@ -90,6 +93,30 @@ type Hook struct {
 	Log                 *slog.Logger
 	// Now is the clock of x-date and the window; nil means time.Now.
 	Now func() time.Time
+}
+
+// FromEnv reads the hook's settings (TARGET_VERSION_ARN,
+// AUTHORIZER_FUNCTION, SECRET_PREFIX, STAGE, all required) through getenv into
+// a Hook without its clients. Every problem is reported at once.
+func FromEnv(getenv func(string) string) (*Hook, error) {
+	r := envvar.New(getenv)
+	h := &Hook{Target: r.Required("TARGET_VERSION_ARN"), Authorizer: r.Required("AUTHORIZER_FUNCTION"),
+		SecretPrefix: r.Required("SECRET_PREFIX"), Stage: r.Required("STAGE")}
+	return h, r.Err()
+}
+
+// Load is FromEnv with the AWS configuration (internal/awsenv), the clients
+// and a JSON logger to logOut: all the hook's main needs. Every problem is
+// reported at once.
+func Load(getenv func(string) string, logOut io.Writer) (*Hook, error) {
+	h, err := FromEnv(getenv)
+	cfg, awsErr := awsenv.Config(getenv)
+	if err := errors.Join(err, awsErr); err != nil {
+		return nil, err
+	}
+	h.Lambda, h.CodeDeploy, h.Secrets = lambda.NewFromConfig(cfg), codedeploy.NewFromConfig(cfg), secretsmanager.NewFromConfig(cfg)
+	h.Log = slog.New(slog.NewJSONHandler(logOut, nil))
+	return h, nil
 }
 
 // Handle is the Lambda handler. A failed check is reported as Failed (CodeDeploy

@@ -6,7 +6,7 @@ package authorizer
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 	"strings"
@@ -55,12 +55,9 @@ func New(c Config, sm *secretsmanager.Client, log *slog.Logger) *authz.Authorize
 // builds the authorizer: all its main needs.
 func Load(_ context.Context, getenv func(string) string, logOut io.Writer) (*authz.Authorizer, error) {
 	c, err := FromEnv(getenv)
-	if err != nil {
+	awsCfg, awsErr := awsenv.Config(getenv)
+	if err := errors.Join(err, awsErr); err != nil {
 		return nil, err
-	}
-	awsCfg, err := awsenv.Config(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return New(c, secretsmanager.NewFromConfig(awsCfg), c.Logger(logOut)), nil
 }

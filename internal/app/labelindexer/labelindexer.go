@@ -6,7 +6,7 @@ package labelindexer
 
 import (
 	"context"
-	"fmt"
+	"errors"
 	"io"
 	"log/slog"
 
@@ -45,12 +45,9 @@ func New(c Config, ddb labelindex.API, log *slog.Logger) *labelindex.Indexer {
 // label indexer: all its main needs.
 func Load(_ context.Context, getenv func(string) string, logOut io.Writer) (*labelindex.Indexer, error) {
 	c, err := FromEnv(getenv)
-	if err != nil {
+	awsCfg, awsErr := awsenv.Config(getenv)
+	if err := errors.Join(err, awsErr); err != nil {
 		return nil, err
-	}
-	awsCfg, err := awsenv.Config(getenv)
-	if err != nil {
-		return nil, fmt.Errorf("aws config: %w", err)
 	}
 	return New(c, dynamodb.NewFromConfig(awsCfg), c.Logger(logOut)), nil
 }
