@@ -178,7 +178,7 @@ func TestSignEvent(t *testing.T) {
 		{"flags win", getenv, []string{"--key=" + k.KeyID, "-secret", k.Secret}, k.KeyID},
 	} {
 		for _, file := range files {
-			// list*.json and authorizer-allow.json answer 200, [authorizer-]error-NNN-*.json answer NNN.
+			// list*.json, labels*.json and authorizer-allow.json answer 200, [authorizer-]error-NNN-*.json answer NNN.
 			want, err := sampleevent.Status(file)
 			if err != nil {
 				t.Fatal(err)

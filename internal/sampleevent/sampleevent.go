@@ -1,6 +1,6 @@
 // Package sampleevent loads the sample API Gateway events of events/ and signs
 // them afresh, since x-date must be within a minute of the server's clock.
-// The API function's samples (list*.json, error-*.json) carry the context the
+// The API function's samples (list*.json, labels*.json, error-*.json) carry the context the
 // authorizer would add, so the function needs no signature; the authorizer's
 // (authorizer-*.json) are REQUEST authorizer events, signed.
 package sampleevent
@@ -24,11 +24,11 @@ import (
 )
 
 // Files lists the sample API Gateway events in dir (the repository's events/):
-// list*.json answer 200, error-NNN-*.json answer NNN. The folder also holds
+// list*.json and labels*.json answer 200, error-NNN-*.json answer NNN. The folder also holds
 // what is not an API event (env.json, the stream sample stream-*.json).
 func Files(dir string) ([]string, error) {
 	var out []string
-	for _, pattern := range []string{"list*.json", "error-*.json"} {
+	for _, pattern := range []string{"list*.json", "labels*.json", "error-*.json"} {
 		m, err := filepath.Glob(filepath.Join(dir, pattern))
 		if err != nil {
 			return nil, err
@@ -49,7 +49,7 @@ func AuthorizerFiles(dir string) ([]string, error) {
 // authorizer's Allow is 200.
 func Status(path string) (int, error) {
 	name := filepath.Base(path)
-	if strings.HasPrefix(name, "list") || strings.HasPrefix(name, "authorizer-allow") {
+	if strings.HasPrefix(name, "list") || strings.HasPrefix(name, "labels") || strings.HasPrefix(name, "authorizer-allow") {
 		return 200, nil
 	}
 	name = strings.TrimPrefix(name, "authorizer")
@@ -61,7 +61,7 @@ func Status(path string) (int, error) {
 			return code, nil
 		}
 	}
-	return 0, fmt.Errorf("%s: not a sample event name (list*.json, error-NNN-*.json)", name)
+	return 0, fmt.Errorf("%s: not a sample event name (list*.json, labels*.json, error-NNN-*.json)", name)
 }
 
 // Load reads a REST proxy event from a JSON file.
