@@ -236,7 +236,11 @@ func parseWhen(s string, end bool) (time.Time, error) {
 	return t, err
 }
 
-const replayArgs = "--queue-url URL [--keep] [--table T]"
+const replayArgs = "(--stage S | --queue-url URL) [--keep] [--table T]"
+
+// dlqStageName is the indexer's dead-letter queue in a stage, as template.yaml
+// names it.
+const dlqStageName = "vip-messages-label-indexer-dlq-${Stage}"
 
 // queueAPI is the part of the SQS client replay-dlq uses.
 type queueAPI interface {
@@ -252,14 +256,15 @@ type queueAPI interface {
 // rebuild.
 func indexReplayDLQ(ctx context.Context, e *env, path string, args []string) error {
 	f := newFlags(path, replayArgs)
-	queueURL := f.String("queue-url", "", "the indexer's DLQ (stack output LabelIndexerDLQUrl; required)")
+	queueURL := f.String("queue-url", "", "the indexer's DLQ (stack output LabelIndexerDLQUrl; default: --stage's, "+dlqStageName+")")
 	keep := f.Bool("keep", false, "leave the queue's messages there, also those repaired")
 	table := tableFlag(f, e)
 	if _, err := f.parse(e, args, 0, 0); err != nil {
 		return err
 	}
-	if *queueURL == "" {
-		return f.usageErr("missing --queue-url")
+	stage := strings.TrimSpace(table.stage)
+	if *queueURL == "" && stage == "" {
+		return f.usageErr("missing --queue-url or --stage: name the stage (its queue is %s) or the queue (stack output LabelIndexerDLQUrl)", dlqStageName)
 	}
 	db, err := table.open(ctx, e)
 	if err != nil {
@@ -269,7 +274,16 @@ func indexReplayDLQ(ctx context.Context, e *env, path string, args []string) err
 	if err != nil {
 		return err
 	}
-	return replayDLQ(ctx, e.stdout, sqs.NewFromConfig(cfg), *queueURL, *keep, rebuild.New(db, table.name), dynamodbstreams.NewFromConfig(cfg))
+	q := sqs.NewFromConfig(cfg)
+	if *queueURL == "" {
+		name := strings.ReplaceAll(dlqStageName, "${Stage}", stage)
+		got, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
+		if err != nil {
+			return fmt.Errorf("find stage %s's queue %s: %w (or name it with --queue-url, stack output LabelIndexerDLQUrl)", stage, name, err)
+		}
+		*queueURL = aws.ToString(got.QueueUrl)
+	}
+	return replayDLQ(ctx, e.stdout, q, *queueURL, *keep, rebuild.New(db, table.name), dynamodbstreams.NewFromConfig(cfg))
 }
 
 // replayDLQ replays every message of the queue once.

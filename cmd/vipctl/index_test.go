@@ -3,7 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
 	"math/rand/v2"
+	"net/http"
 	"regexp"
 	"slices"
 	"strings"
@@ -273,5 +275,38 @@ func TestReplayDLQ(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// sqsStandIn answers SQS's JSON protocol: GetQueueUrl with queueURL, and an
+// empty ReceiveMessage; it records each call's target and body.
+type sqsStandIn struct {
+	queueURL string
+	calls    []string
+}
+
+func (s *sqsStandIn) Do(r *http.Request) (*http.Response, error) {
+	body, _ := io.ReadAll(r.Body)
+	target := r.Header.Get("X-Amz-Target")
+	s.calls = append(s.calls, target+" "+string(body))
+	out := `{}`
+	if target == "AmazonSQS.GetQueueUrl" {
+		out = `{"QueueUrl":"` + s.queueURL + `"}`
+	}
+	return &http.Response{StatusCode: 200, Header: http.Header{"Content-Type": {"application/x-amz-json-1.0"}},
+		Body: io.NopCloser(strings.NewReader(out)), Request: r}, nil
+}
+
+// With --stage alone, replay-dlq reads the stage's queue, found by the name
+// template.yaml gives it.
+func TestReplayDLQOfStage(t *testing.T) {
+	awsAccount(t)
+	sqs := &sqsStandIn{queueURL: "https://sqs.eu-west-1.amazonaws.com/123456789012/vip-messages-label-indexer-dlq-staging"}
+	if r := vipctlVia(sqs, noEnv, "index", "replay-dlq", "--stage", "staging"); r.code != 0 {
+		t.Fatalf("replay-dlq --stage staging: %s", r)
+	}
+	if len(sqs.calls) < 2 || !strings.HasPrefix(sqs.calls[0], `AmazonSQS.GetQueueUrl {"QueueName":"vip-messages-label-indexer-dlq-staging"`) ||
+		!strings.HasPrefix(sqs.calls[1], "AmazonSQS.ReceiveMessage") || !strings.Contains(sqs.calls[1], sqs.queueURL) {
+		t.Fatalf("calls %q: want the stage's queue looked up by name, then read", sqs.calls)
 	}
 }

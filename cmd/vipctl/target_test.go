@@ -144,7 +144,7 @@ func TestStageNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, want := range []string{"TableName: !Sub " + tableTarget.stageName, `!Sub "` + prefixTarget.stageName + `"`} {
+	for _, want := range []string{"TableName: !Sub " + tableTarget.stageName, `!Sub "` + prefixTarget.stageName + `"`, "QueueName: !Sub " + dlqStageName} {
 		if !strings.Contains(string(raw), want) {
 			t.Errorf("template.yaml lacks %q: vipctl would derive another name than the stack's", want)
 		}
@@ -161,6 +161,7 @@ func TestStageNames(t *testing.T) {
 		{"keys", "set-workspaces", "--stage", "dev", "--workspace", "ws-demo", "demo-key-0001"},
 		{"keys", "list", "--stage", "dev"},
 		{"index", "rebuild", "--all", "--stage", "dev"},
+		{"index", "replay-dlq", "--stage", "dev"},
 		{"workspaces", "list", "--stage", "dev"},
 	} {
 		var rec offline
