@@ -29,9 +29,12 @@ const (
 	function       = "LabelIndexerFunction"
 	batchSize      = 100
 	batchingWindow = time.Second
-	maxRetries     = 5
-	pollInterval   = 250 * time.Millisecond // Lambda polls a stream's shards four times a second
-	retryDelay     = 200 * time.Millisecond
+	// MaximumRetryAttempts -1: a failed batch is retried until its oldest
+	// record is MaximumRecordAgeInSeconds old, with a backoff.
+	maxRecordAge  = 8 * time.Hour
+	pollInterval  = 250 * time.Millisecond // Lambda polls a stream's shards four times a second
+	retryDelay    = 200 * time.Millisecond // doubled after each failure,
+	maxRetryDelay = 5 * time.Second        // up to this
 )
 
 // Handler is a stream function's handler, e.g. labelindex.Indexer.Handle.
@@ -173,8 +176,13 @@ func (s *Stream) readShard(ctx context.Context, sh *shard) ([]StreamRecord, erro
 // Poller invokes a handler with the message records of a stream, as the
 // deployed event source mapping does in the simple case: batches of at most
 // batchSize records of one shard, after the batching window, a failed batch
-// retried from its first failed record and discarded after maxRetries.
+// retried from its first failed record until its oldest record is
+// MaxRecordAge old, then discarded.
 type Poller struct {
+	// MaxRecordAge is the template's MaximumRecordAgeInSeconds unless a test
+	// shortens it.
+	MaxRecordAge time.Duration
+
 	stream  *Stream
 	handler Handler
 	log     *slog.Logger
@@ -197,7 +205,7 @@ func NewPoller(s *Stream, h Handler, log *slog.Logger) *Poller {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	return &Poller{stream: s, handler: h, log: log, caughtUp: make(chan struct{})}
+	return &Poller{MaxRecordAge: maxRecordAge, stream: s, handler: h, log: log, caughtUp: make(chan struct{})}
 }
 
 // CaughtUp is closed once the poller has delivered everything the stream
@@ -252,9 +260,10 @@ func isMessage(r StreamRecord) bool {
 }
 
 // deliver invokes the handler with batch until it succeeds, retrying from the
-// first failed record (all of it after an error), and discards the rest after
-// maxRetries.
+// first failed record (all of it after an error), and discards the rest once
+// its oldest record is MaxRecordAge old.
 func (p *Poller) deliver(ctx context.Context, batch []pending) {
+	delay := retryDelay
 	for attempt := 1; ctx.Err() == nil; attempt++ {
 		ev := events.DynamoDBEvent{Records: make([]events.DynamoDBEventRecord, len(batch))}
 		for i, r := range batch {
@@ -281,17 +290,18 @@ func (p *Poller) deliver(ctx context.Context, batch []pending) {
 		if batch = batch[failedAt:]; len(batch) == 0 {
 			return
 		}
-		if attempt > maxRetries {
-			p.log.Error("stream poller: batch discarded after its retries (the OnFailure destination of a deployed stage)",
+		if time.Since(batch[0].read) >= p.MaxRecordAge {
+			p.log.Error("stream poller: batch discarded, its oldest record past the maximum record age (the OnFailure destination of a deployed stage)",
 				"function", function, "shard", batch[0].Shard, "firstSequenceNumber", batch[0].Change.SequenceNumber,
 				"lastSequenceNumber", batch[len(batch)-1].Change.SequenceNumber, "records", len(batch), "attempts", attempt, "reason", reason)
 			return
 		}
-		p.log.Warn("stream poller: batch failed, retrying", "function", function, "shard", batch[0].Shard, "records", len(batch), "attempt", attempt, "reason", reason)
+		p.log.Warn("stream poller: batch failed, retrying", "function", function, "shard", batch[0].Shard, "records", len(batch), "attempt", attempt, "retryIn", delay.String(), "reason", reason)
 		select {
 		case <-ctx.Done():
-		case <-time.After(retryDelay):
+		case <-time.After(delay):
 		}
+		delay = min(2*delay, maxRetryDelay)
 	}
 }
 

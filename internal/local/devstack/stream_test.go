@@ -72,6 +72,7 @@ func TestPollerOnDynamoDBLocal(t *testing.T) {
 		return logs.Write(p)
 	}), &slog.HandlerOptions{Level: slog.LevelDebug}))
 	p := devstack.NewPoller(stream, handler, log)
+	p.MaxRecordAge = 2 * time.Second // the stage's is 8 h
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- p.Run(runCtx) }()
@@ -101,7 +102,7 @@ func TestPollerOnDynamoDBLocal(t *testing.T) {
 		"INSERT MSG#w#c 2", "REMOVE MSG#w#c 1", "INSERT MSG#w#c poison", "INSERT MSG#w#c 4"}
 	for {
 		logMu.Lock()
-		discarded := strings.Contains(logs.String(), "batch discarded after its retries")
+		discarded := strings.Contains(logs.String(), "batch discarded, its oldest record past the maximum record age")
 		logMu.Unlock()
 		if discarded {
 			break
@@ -136,11 +137,15 @@ func TestPollerOnDynamoDBLocal(t *testing.T) {
 	if !slices.Equal(firsts, want) {
 		t.Fatalf("delivered\n%q\nwant, first deliveries\n%q", got, want)
 	}
-	// A failed record is retried until it succeeds, or its batch was retried
-	// 5 times (the mapping's MaximumRetryAttempts: flaky's retry may have been
-	// one of poison's batch); a record done is not delivered again.
-	if attempts["0"] != 1 || attempts["flaky"] != 2 || attempts["poison"] < 5 || attempts["poison"] > 6 {
-		t.Fatalf("attempts %v, want 0 once, flaky twice, poison 5 or 6 times", attempts)
+	// A failed record is retried until it succeeds, or until its batch is
+	// MaxRecordAge old (the mapping's MaximumRetryAttempts -1 and
+	// MaximumRecordAgeInSeconds), backing off; a record done is not delivered
+	// again.
+	if attempts["0"] != 1 || attempts["flaky"] != 2 || attempts["poison"] < 2 {
+		t.Fatalf("attempts %v, want 0 once, flaky twice, poison retried", attempts)
+	}
+	if !strings.Contains(logs.String(), `"retryIn":"400ms"`) {
+		t.Errorf("no backoff in the warnings:\n%s", logs.String())
 	}
 	if !strings.Contains(logs.String(), `"lagMaxMs"`) {
 		t.Errorf("no lag in the debug log:\n%s", logs.String())
