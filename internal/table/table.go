@@ -150,7 +150,7 @@ func ValidID(s string) bool { return s != "" && !strings.Contains(s, keySep) }
 
 // IDPattern and MaxIDLen are the stricter rule for the workspace and medium ids
 // that clients ask for and vipctl registers (openapi.yaml, components/schemas/Id).
-// Checked by hand rather than compiled (TestRulesMatchPatterns holds them
+// Checked by hand rather than compiled (FuzzRulesMatchPatterns holds them
 // equal): compiling is a tenth of a millisecond of every function's INIT.
 const IDPattern = `^[A-Za-z0-9._:-]+$`
 
