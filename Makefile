@@ -136,10 +136,10 @@ bench: tools
 
 .PHONY: bench-cold
 ## bench-cold: each function of functions/ cold under aws-lambda-rie beside a hello-world function
-## built with the same flags, 15 alternating rounds against the local stack: the median INIT and its
+## built with the same flags, 41 alternating rounds against the local stack: the median INIT and its
 ## ratio to the hello world's (target <= 1.5), the first request against the tenth, the arm64
 ## bootstrap size (target <= 8 MiB), the ten largest package inits (GODEBUG=inittrace=1).
-## About a minute; exits non-zero when a target is missed; not part of `make test`.
+## About a minute or two; exits non-zero when a target is missed; not part of `make test`.
 bench-cold: tools
 	$(GO) run ./cmd/coldstart -inittrace 15 $(BENCH_COLD_FLAGS)
 
