@@ -56,15 +56,7 @@ func CounterPK(workspaceID, mediumID string) string {
 
 // ParseCounterPK splits a counter partition key into its workspace and medium ids.
 func ParseCounterPK(pk string) (workspaceID, mediumID string, ok bool) {
-	rest, ok := strings.CutPrefix(pk, counterPrefix)
-	if !ok {
-		return "", "", false
-	}
-	workspaceID, mediumID, ok = strings.Cut(rest, keySep)
-	if !ok || !ValidID(workspaceID) || !ValidID(mediumID) {
-		return "", "", false
-	}
-	return workspaceID, mediumID, true
+	return parseChannelPK(pk, counterPrefix)
 }
 
 // DaySK is the sort key of a counter item of a UTC day (any time in it) and a shard.

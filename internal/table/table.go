@@ -82,7 +82,13 @@ func MessageSKAt(epochMS int64) string {
 
 // ParseMessagePK splits a message partition key into its workspace and medium ids.
 func ParseMessagePK(pk string) (workspaceID, mediumID string, ok bool) {
-	rest, ok := strings.CutPrefix(pk, messagePrefix)
+	return parseChannelPK(pk, messagePrefix)
+}
+
+// parseChannelPK splits a partition key of prefix, a workspace id, the
+// separator and a medium id.
+func parseChannelPK(pk, prefix string) (workspaceID, mediumID string, ok bool) {
+	rest, ok := strings.CutPrefix(pk, prefix)
 	if !ok {
 		return "", "", false
 	}
