@@ -316,18 +316,8 @@ func overviewBench(ctx context.Context, client *dynamodb.Client, table string, i
 		r = row{name: "COUNT per label", byLabel: map[string]int64{}}
 		t0 = time.Now()
 		for _, l := range labels {
-			in := &dynamodb.QueryInput{
-				TableName:                aws.String(table),
-				KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-				ExpressionAttributeNames: map[string]string{"#pk": "pk", "#sk": "sk"},
-				ExpressionAttributeValues: map[string]types.AttributeValue{
-					":pk": &types.AttributeValueMemberS{Value: schema.LabelPK(ws, ch, l)},
-					":lo": &types.AttributeValueMemberS{Value: schema.MessageSKAt(w.from.UnixMilli())},
-					":hi": &types.AttributeValueMemberS{Value: schema.MessageSKAt(w.until.UnixMilli())},
-				},
-				Select:                 types.SelectCount,
-				ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-			}
+			in := schema.Between(table, schema.LabelPK(ws, ch, l), schema.MessageSKAt(w.from.UnixMilli()), schema.MessageSKAt(w.until.UnixMilli()))
+			in.Select, in.ReturnConsumedCapacity = types.SelectCount, types.ReturnConsumedCapacityTotal
 			for {
 				out, err := client.Query(ctx, in)
 				if err != nil {

@@ -188,19 +188,8 @@ func (st *stats) add(out *dynamodb.QueryOutput) {
 // any of them marks as custom label ids.
 func (s *Store) days(ctx context.Context, q Query, first, last int64, st *stats) (map[int64]day, map[string]bool, error) {
 	lo, hi := table.DaySKRange(time.UnixMilli(first*dayMS), time.UnixMilli(last*dayMS))
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-		ExpressionAttributeNames: map[string]string{
-			"#pk": table.PartitionKeyAttr, "#sk": table.SortKeyAttr,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: table.CounterPK(q.WorkspaceID, q.MediumID)},
-			":lo": &types.AttributeValueMemberS{Value: lo},
-			":hi": &types.AttributeValueMemberS{Value: hi},
-		},
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	}
+	in := table.Between(s.table, table.CounterPK(q.WorkspaceID, q.MediumID), lo, hi)
+	in.ReturnConsumedCapacity = types.ReturnConsumedCapacityTotal
 	days, custom := map[int64]day{}, map[string]bool{}
 	for {
 		out, err := s.client.Query(ctx, in)
@@ -307,20 +296,8 @@ func (s *Store) direct(ctx context.Context, q Query, labels []string, ranges [][
 // count is the number of items of partition pk with sk in [lo, hi): no key
 // equals a bare time position, so BETWEEN excludes hi.
 func (s *Store) count(ctx context.Context, pk, lo, hi string, st *stats) (int64, error) {
-	in := &dynamodb.QueryInput{
-		TableName:              aws.String(s.table),
-		KeyConditionExpression: aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-		ExpressionAttributeNames: map[string]string{
-			"#pk": table.PartitionKeyAttr, "#sk": table.SortKeyAttr,
-		},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: pk},
-			":lo": &types.AttributeValueMemberS{Value: lo},
-			":hi": &types.AttributeValueMemberS{Value: hi},
-		},
-		Select:                 types.SelectCount,
-		ReturnConsumedCapacity: types.ReturnConsumedCapacityTotal,
-	}
+	in := table.Between(s.table, pk, lo, hi)
+	in.Select, in.ReturnConsumedCapacity = types.SelectCount, types.ReturnConsumedCapacityTotal
 	var n int64
 	for {
 		out, err := s.client.Query(ctx, in)

@@ -10,6 +10,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
+	"github.com/aws/aws-sdk-go-v2/aws"
+	"github.com/aws/aws-sdk-go-v2/service/dynamodb"
 	"github.com/aws/aws-sdk-go-v2/service/dynamodb/types"
 )
 
@@ -195,4 +197,20 @@ func ValidLabel(s string) bool {
 		}
 	}
 	return true
+}
+
+// Between is a Query of the items of partition pk whose sort key is from lo to
+// hi, both included; the caller sets what else the read needs (projection,
+// consistency, Limit, Select).
+func Between(tableName, pk, lo, hi string) *dynamodb.QueryInput {
+	return &dynamodb.QueryInput{
+		TableName:                aws.String(tableName),
+		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
+		ExpressionAttributeNames: map[string]string{"#pk": PartitionKeyAttr, "#sk": SortKeyAttr},
+		ExpressionAttributeValues: map[string]types.AttributeValue{
+			":pk": &types.AttributeValueMemberS{Value: pk},
+			":lo": &types.AttributeValueMemberS{Value: lo},
+			":hi": &types.AttributeValueMemberS{Value: hi},
+		},
+	}
 }

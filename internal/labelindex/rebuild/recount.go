@@ -195,18 +195,8 @@ func (r *Rebuilder) recountDay(ctx context.Context, workspaceID, mediumID string
 // keys reads the sort keys of partition pk in [lo, hi], strongly consistent
 // (a BETWEEN whose hi no key equals excludes it).
 func (r *Rebuilder) keys(ctx context.Context, pk, lo, hi string) ([]string, error) {
-	in := &dynamodb.QueryInput{
-		TableName:                aws.String(r.table),
-		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-		ProjectionExpression:     aws.String("#sk"),
-		ExpressionAttributeNames: map[string]string{"#pk": table.PartitionKeyAttr, "#sk": table.SortKeyAttr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: pk},
-			":lo": &types.AttributeValueMemberS{Value: lo},
-			":hi": &types.AttributeValueMemberS{Value: hi},
-		},
-		ConsistentRead: aws.Bool(true),
-	}
+	in := table.Between(r.table, pk, lo, hi)
+	in.ProjectionExpression, in.ConsistentRead = aws.String("#sk"), aws.Bool(true)
 	var out []string
 	pg := dynamodb.NewQueryPaginator(r.client, in)
 	for pg.HasMorePages() {

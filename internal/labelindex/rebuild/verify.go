@@ -273,19 +273,9 @@ func (r *Rebuilder) recheck(ctx context.Context, workspaceID, mediumID string, f
 // window reads the items of partition pk with lo <= sk < hi, strongly
 // consistent.
 func (r *Rebuilder) window(ctx context.Context, pk, lo, hi string) ([]map[string]types.AttributeValue, error) {
-	in := &dynamodb.QueryInput{
-		TableName:                aws.String(r.table),
-		KeyConditionExpression:   aws.String("#pk = :pk AND #sk BETWEEN :lo AND :hi"),
-		ExpressionAttributeNames: map[string]string{"#pk": table.PartitionKeyAttr, "#sk": table.SortKeyAttr},
-		ExpressionAttributeValues: map[string]types.AttributeValue{
-			":pk": &types.AttributeValueMemberS{Value: pk},
-			":lo": &types.AttributeValueMemberS{Value: lo},
-			// "ts" sorts before every "ts#id" of that millisecond: hi is excluded.
-			":hi": &types.AttributeValueMemberS{Value: hi},
-		},
-		ConsistentRead: aws.Bool(true),
-		Limit:          aws.Int32(int32(r.pageSize())),
-	}
+	// "ts" sorts before every "ts#id" of that millisecond: hi is excluded.
+	in := table.Between(r.table, pk, lo, hi)
+	in.ConsistentRead, in.Limit = aws.Bool(true), aws.Int32(int32(r.pageSize()))
 	var out []map[string]types.AttributeValue
 	p := dynamodb.NewQueryPaginator(r.client, in)
 	for p.HasMorePages() {
