@@ -31,7 +31,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -48,6 +47,7 @@ import (
 
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/repo"
+	"github.com/vip-messages/api/internal/local/rie"
 	"github.com/vip-messages/api/internal/sampleevent"
 )
 
@@ -97,7 +97,7 @@ func run(runs, requests, inittrace int, handshake time.Duration) (missed bool, e
 		return false, err
 	}
 	defer os.RemoveAll(dir)
-	fns, rie, err := build(root, dir)
+	fns, rieBin, err := build(root, dir)
 	if err != nil {
 		return false, err
 	}
@@ -196,12 +196,12 @@ func run(runs, requests, inittrace int, handshake time.Duration) (missed bool, e
 			if f.event == nil {
 				n = 1
 			}
-			initMs, durations, err := coldStart(ctx, rie, f, env, n)
+			initMs, durations, err := coldStart(ctx, rieBin, f, env, n)
 			if err != nil {
 				// The emulator fails now and then on a loaded machine (a 502
 				// without the function's error): said, and tried once more.
 				fmt.Printf("  %s: %v\n  %s: once more\n", f.name, err, f.name)
-				initMs, durations, err = coldStart(ctx, rie, f, env, n)
+				initMs, durations, err = coldStart(ctx, rieBin, f, env, n)
 			}
 			if err != nil {
 				return false, fmt.Errorf("%s: %w", f.name, err)
@@ -225,7 +225,7 @@ func run(runs, requests, inittrace int, handshake time.Duration) (missed bool, e
 // build compiles every function of functions/ and the hello world for this
 // machine and for linux/arm64 with the deploy build's flags (Makefile
 // build-%), and aws-lambda-rie.
-func build(root, dir string) (fns []*function, rie string, err error) {
+func build(root, dir string) (fns []*function, rieBin string, err error) {
 	entries, err := os.ReadDir(filepath.Join(root, "functions"))
 	if err != nil {
 		return nil, "", err
@@ -264,13 +264,13 @@ func build(root, dir string) (fns []*function, rie string, err error) {
 		f.arm64 = st.Size()
 		fns = append(fns, f)
 	}
-	rie = filepath.Join(dir, "aws-lambda-rie")
-	cmd := exec.Command("go", "build", "-o", rie, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
+	rieBin = filepath.Join(dir, "aws-lambda-rie")
+	cmd := exec.Command("go", "build", "-o", rieBin, "github.com/aws/aws-lambda-runtime-interface-emulator/cmd/aws-lambda-rie")
 	cmd.Dir = root
 	if out, err := cmd.CombinedOutput(); err != nil {
 		return nil, "", fmt.Errorf("go build aws-lambda-rie: %w\n%s", err, out)
 	}
-	return fns, rie, nil
+	return fns, rieBin, nil
 }
 
 var (
@@ -281,39 +281,32 @@ var (
 // coldStart starts f's bootstrap under a new aws-lambda-rie, sends n requests
 // one after the other, and returns the INIT and each request's duration (ms),
 // as the emulator reports them.
-func coldStart(ctx context.Context, rie string, f *function, env []string, n int) (float64, []float64, error) {
-	addr, err := freeAddr()
-	if err != nil {
-		return 0, nil, err
-	}
-	runtimeAPI, err := freeAddr()
+func coldStart(ctx context.Context, rieBin string, f *function, env []string, n int) (float64, []float64, error) {
+	addr, args, err := rie.Listen()
 	if err != nil {
 		return 0, nil, err
 	}
 	var logs bytes.Buffer
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", runtimeAPI, f.bootstrap)
+	cmd := exec.Command(rieBin, append(args, f.bootstrap)...)
 	cmd.Env = env
 	cmd.Stdout, cmd.Stderr = &logs, &logs
 	if err := cmd.Start(); err != nil {
 		return 0, nil, err
 	}
+	exited := make(chan struct{})
+	go func() { _ = cmd.Wait(); close(exited) }()
 	stopped := false
 	stop := func() string {
 		if !stopped {
 			stopped = true
 			_ = cmd.Process.Signal(syscall.SIGTERM)
-			_ = cmd.Wait()
+			<-exited
 		}
 		return logs.String()
 	}
 	defer stop()
-	for {
-		c, err := net.Dial("tcp", addr)
-		if err == nil {
-			c.Close()
-			break
-		}
-		time.Sleep(10 * time.Millisecond)
+	if err := rie.WaitListening(ctx, addr, exited); err != nil {
+		return 0, nil, fmt.Errorf("%w\n%s", err, tail(stop()))
 	}
 	for range n {
 		payload := []byte(`{}`)
@@ -322,18 +315,12 @@ func coldStart(ctx context.Context, rie string, f *function, env []string, n int
 				return 0, nil, err
 			}
 		}
-		req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(payload))
+		resp, err := rie.Invoke(ctx, addr, payload)
 		if err != nil {
 			return 0, nil, err
 		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			return 0, nil, err
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if f.event != nil && (resp.StatusCode != http.StatusOK || resp.Header.Get("Error-Type") != "") {
-			return 0, nil, fmt.Errorf("the emulator answered %s %s: %.300s\n%s", resp.Status, resp.Header.Get("Error-Type"), body, tail(stop()))
+		if f.event != nil && (resp.Status != http.StatusOK || resp.ErrorType != "") {
+			return 0, nil, fmt.Errorf("the emulator answered %d %s: %.300s\n%s", resp.Status, resp.ErrorType, resp.Payload, tail(stop()))
 		}
 	}
 	out := stop()
@@ -389,15 +376,6 @@ func startCPU(bootstrap string, env []string) (float64, error) {
 		return 0, errors.New("did not start")
 	}
 	return float64(cmd.ProcessState.UserTime()+cmd.ProcessState.SystemTime()) / float64(time.Millisecond), nil
-}
-
-func freeAddr() (string, error) {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		return "", err
-	}
-	defer l.Close()
-	return l.Addr().String(), nil
 }
 
 func tail(s string) string { return s[max(0, len(s)-3000):] }

@@ -19,6 +19,7 @@ import (
 	"github.com/vip-messages/api/internal/local/gateway"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/signature"
+	"github.com/vip-messages/api/internal/testkit/testproc"
 )
 
 // rieStage is the local gateway in front of both built functions under
@@ -39,8 +40,8 @@ func startRIEStage(t *testing.T, opt gateway.Options) *rieStage {
 	for k, v := range st.Env() {
 		env = append(env, k+"="+v)
 	}
-	authzAddr, _ := startRIE(t, bins.RIE, bins.Authorizer, env)
-	apiAddr, _ := startRIE(t, bins.RIE, bins.API, env)
+	authzAddr, _ := testproc.StartRIE(t, bins.RIE, bins.Authorizer, env)
+	apiAddr, _ := testproc.StartRIE(t, bins.RIE, bins.API, env)
 	s := &rieStage{apiAddr: apiAddr}
 	opt.Authorizer = func(_ context.Context, ev events.APIGatewayCustomAuthorizerRequestTypeRequest) (events.APIGatewayCustomAuthorizerResponse, error) {
 		var out events.APIGatewayCustomAuthorizerResponse

@@ -8,7 +8,6 @@ import (
 	"flag"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -22,6 +21,7 @@ import (
 
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/rie"
 	"github.com/vip-messages/api/internal/sampleevent"
 )
 
@@ -39,7 +39,7 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 	bootstrap := fs.String("bootstrap", "bin/local/bootstrap", "the API function binary, built for this machine")
 	indexerBootstrap := fs.String("indexer-bootstrap", "bin/local/label-indexer/bootstrap", "the label indexer binary, for a stream event")
 	authorizerBootstrap := fs.String("authorizer-bootstrap", "bin/local/authorizer/bootstrap", "the authorizer binary, for an authorizer event")
-	rie := fs.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie binary")
+	rieBin := fs.String("rie", "bin/aws-lambda-rie", "the aws-lambda-rie binary")
 	dynamo := fs.String("dynamodb-endpoint", "", "reuse this DynamoDB Local instead of starting one")
 	_ = fs.Parse(args)
 
@@ -92,16 +92,11 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		}
 	}
 
-	port, err := ddblocal.FreePort()
+	addr, rieArgs, err := rie.Listen()
 	if err != nil {
 		return err
 	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	rieArgs, err := rieFlags(addr)
-	if err != nil {
-		return err
-	}
-	cmd := exec.CommandContext(ctx, *rie, append(rieArgs, *bootstrap)...)
+	cmd := exec.CommandContext(ctx, *rieBin, append(rieArgs, *bootstrap)...)
 	cmd.Env = os.Environ()
 	for k, v := range stack.Env() {
 		cmd.Env = append(cmd.Env, k+"="+v)
@@ -114,7 +109,7 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
 	cmd.WaitDelay = 5 * time.Second
 	if err := cmd.Start(); err != nil {
-		return fmt.Errorf("start %s: %w", *rie, err)
+		return fmt.Errorf("start %s: %w", *rieBin, err)
 	}
 	exited := make(chan struct{})
 	go func() { _ = cmd.Wait(); close(exited) }()
@@ -122,7 +117,7 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 		_ = cmd.Process.Signal(syscall.SIGTERM)
 		<-exited
 	}()
-	if err := waitListening(ctx, addr, exited); err != nil {
+	if err := rie.WaitListening(ctx, addr, exited); err != nil {
 		return err
 	}
 
@@ -130,41 +125,21 @@ func invokeCmd(args []string, stdout, logs io.Writer) error {
 	if err != nil {
 		return err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost,
-		"http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(payload))
+	resp, err := rie.Invoke(ctx, addr, payload)
 	if err != nil {
 		return err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return fmt.Errorf("invoke: %w", err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return err
-	}
+	out := resp.Payload
 	var pretty bytes.Buffer
 	if json.Indent(&pretty, out, "", "  ") != nil {
 		pretty.Reset()
 		pretty.Write(out)
 	}
 	fmt.Fprintln(stdout, pretty.String())
-	if resp.StatusCode != http.StatusOK {
-		return errors.New("the emulator answered " + resp.Status)
+	if resp.Status != http.StatusOK {
+		return fmt.Errorf("the emulator answered %d %s", resp.Status, http.StatusText(resp.Status))
 	}
 	return nil
-}
-
-// rieFlags are aws-lambda-rie's address flags: the invoke API on addr, and the
-// Runtime API the function talks to on a free port (its default, a fixed
-// 127.0.0.1:9001, makes two emulators on one machine fail).
-func rieFlags(addr string) ([]string, error) {
-	port, err := ddblocal.FreePort()
-	if err != nil {
-		return nil, err
-	}
-	return []string{"--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:" + strconv.Itoa(port)}, nil
 }
 
 // isStreamEvent: a DynamoDB stream event (Records from aws:dynamodb).
@@ -175,24 +150,6 @@ func isStreamEvent(raw []byte) bool {
 		}
 	}
 	return json.Unmarshal(raw, &ev) == nil && len(ev.Records) > 0 && ev.Records[0].EventSource == "aws:dynamodb"
-}
-
-// waitListening waits until aws-lambda-rie listens on addr, or exits, or ctx
-// ends: on a busy machine its start may take long, which is no error.
-func waitListening(ctx context.Context, addr string, exited <-chan struct{}) error {
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-exited:
-			return fmt.Errorf("aws-lambda-rie exited before it listened on %s", addr)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
 }
 
 // reportFilter passes the emulator's output through, line by line, except

@@ -22,6 +22,7 @@ import (
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/table"
+	"github.com/vip-messages/api/internal/testkit/testproc"
 )
 
 // lambdaMaxPayload is Lambda's limit on a synchronous response (aws-lambda-rie
@@ -86,7 +87,7 @@ func TestPageSizeUnderRIE(t *testing.T) {
 	for k, v := range stack.Env() {
 		env = append(env, k+"="+v)
 	}
-	addr, logs := startRIE(t, rie, bootstrap, env)
+	addr, logs := testproc.StartRIE(t, rie, bootstrap, env)
 
 	// invoke sends one request as the authorizer passes it on for the demo
 	// key and returns the payload the runtime sent.

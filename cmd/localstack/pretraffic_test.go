@@ -1,10 +1,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"io"
 	"log/slog"
 	"net/http"
 	"slices"
@@ -18,9 +16,11 @@ import (
 	"github.com/vip-messages/api/internal/auth"
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/rie"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/local/smlocal"
 	"github.com/vip-messages/api/internal/pretraffic"
+	"github.com/vip-messages/api/internal/testkit/testproc"
 )
 
 // rieLambda is Lambda's Invoke over functions running under aws-lambda-rie,
@@ -32,22 +32,13 @@ func (l rieLambda) Invoke(ctx context.Context, in *lambda.InvokeInput, _ ...func
 	if !ok {
 		return nil, errors.New("no such function: " + aws.ToString(in.FunctionName))
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, "http://"+addr+"/2015-03-31/functions/function/invocations", bytes.NewReader(in.Payload))
+	resp, err := rie.Invoke(ctx, addr, in.Payload)
 	if err != nil {
 		return nil, err
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		return nil, err
-	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		return nil, err
-	}
-	out := &lambda.InvokeOutput{Payload: body, StatusCode: int32(resp.StatusCode)}
-	if e := resp.Header.Get("Error-Type"); e != "" || resp.StatusCode != http.StatusOK {
-		out.FunctionError = aws.String("Unhandled " + e)
+	out := &lambda.InvokeOutput{Payload: resp.Payload, StatusCode: int32(resp.Status)}
+	if resp.ErrorType != "" || resp.Status != http.StatusOK {
+		out.FunctionError = aws.String("Unhandled " + resp.ErrorType)
 	}
 	return out, nil
 }
@@ -80,8 +71,8 @@ func TestPreTrafficHookThroughRIE(t *testing.T) {
 		env = append(env, k+"="+v)
 	}
 	slices.Sort(env)
-	apiAddr, _ := startRIE(t, bins.RIE, bins.API, env)
-	authzAddr, _ := startRIE(t, bins.RIE, bins.Authorizer, env)
+	apiAddr, _ := testproc.StartRIE(t, bins.RIE, bins.API, env)
+	authzAddr, _ := testproc.StartRIE(t, bins.RIE, bins.Authorizer, env)
 	const (
 		target = "arn:aws:lambda:us-east-1:123456789012:function:vip-messages-local:1"
 		authz  = "arn:aws:lambda:us-east-1:123456789012:function:vip-messages-authorizer-local"

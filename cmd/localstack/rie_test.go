@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"os/exec"
@@ -24,6 +23,7 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/repo"
+	"github.com/vip-messages/api/internal/local/rie"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/sampleevent"
@@ -74,7 +74,7 @@ func TestSAMLocalPath(t *testing.T) {
 
 	t.Run("VipMessagesFunction", func(t *testing.T) {
 		env := containerEnv(t, tpl, envFile, "VipMessagesFunction", hostDocker)
-		addr, _ := startRIE(t, rie, api, env)
+		addr, _ := testproc.StartRIE(t, rie, api, env)
 		files, err := sampleevent.Files(filepath.Join(root, "events"))
 		if err != nil || len(files) < 8 {
 			t.Fatalf("sample events: %v %v", files, err)
@@ -102,7 +102,7 @@ func TestSAMLocalPath(t *testing.T) {
 
 	t.Run("AuthorizerFunction", func(t *testing.T) {
 		env := containerEnv(t, tpl, envFile, "AuthorizerFunction", hostDocker)
-		addr, _ := startRIE(t, rie, authz, env)
+		addr, _ := testproc.StartRIE(t, rie, authz, env)
 		files, err := sampleevent.AuthorizerFiles(filepath.Join(root, "events"))
 		if err != nil || len(files) < 2 {
 			t.Fatalf("authorizer sample events: %v %v", files, err)
@@ -136,7 +136,7 @@ func TestSAMLocalPath(t *testing.T) {
 
 	t.Run("LabelIndexerFunction", func(t *testing.T) {
 		env := containerEnv(t, tpl, envFile, "LabelIndexerFunction", hostDocker)
-		addr, _ := startRIE(t, rie, indexer, env)
+		addr, _ := testproc.StartRIE(t, rie, indexer, env)
 		raw, err := os.ReadFile(filepath.Join(root, "events", "stream-label-indexer.json"))
 		if err != nil {
 			t.Fatal(err)
@@ -214,29 +214,6 @@ func containerEnv(t *testing.T, tpl *Template, f EnvFile, id string, hostDocker 
 	return out
 }
 
-// startRIE runs bootstrap under aws-lambda-rie with exactly env (a container
-// has nothing else) and returns its address and output (the emulator's and the
-// function's lines, which a failed test shows the end of).
-func startRIE(t *testing.T, rie, bootstrap string, env []string) (string, *testproc.Buffer) {
-	t.Helper()
-	port, err := ddblocal.FreePort()
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(port)
-	rieArgs, err := rieFlags(addr)
-	if err != nil {
-		t.Fatal(err)
-	}
-	cmd := exec.Command(rie, append(rieArgs, bootstrap)...)
-	cmd.Env = env
-	logs, exited := testproc.Start(t, cmd, "aws-lambda-rie and function")
-	if err := waitListening(context.Background(), addr, exited); err != nil {
-		t.Fatal(err)
-	}
-	return addr, logs
-}
-
 // postRIE sends event to the emulator at addr and returns the payload the
 // runtime sent back; an emulator error (a function error, a payload over its
 // limit) fails the test.
@@ -246,19 +223,14 @@ func postRIE(t *testing.T, addr string, event any) []byte {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(payload))
+	resp, err := rie.Invoke(t.Context(), addr, payload)
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer resp.Body.Close()
-	body, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
+	if resp.Status != http.StatusOK || resp.ErrorType != "" {
+		t.Fatalf("the emulator answered %d %s: %.300s", resp.Status, resp.ErrorType, resp.Payload)
 	}
-	if resp.StatusCode != http.StatusOK || resp.Header.Get("Error-Type") != "" {
-		t.Fatalf("the emulator answered %s %s: %.300s", resp.Status, resp.Header.Get("Error-Type"), body)
-	}
-	return body
+	return resp.Payload
 }
 
 func invokeRIE(t *testing.T, addr string, event, out any) {

@@ -8,9 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
 	"maps"
-	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -37,6 +35,7 @@ import (
 
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
+	"github.com/vip-messages/api/internal/local/rie"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/testkit/testproc"
@@ -541,21 +540,6 @@ func zipBootstrap(t *testing.T, path string) []byte {
 	return buf.Bytes()
 }
 
-// waitTCP waits until addr accepts a connection or the process exits.
-func waitTCP(addr string, exited <-chan struct{}) error {
-	for {
-		c, err := net.DialTimeout("tcp", addr, time.Second)
-		if err == nil {
-			return c.Close()
-		}
-		select {
-		case <-exited:
-			return fmt.Errorf("the process exited before it listened on %s", addr)
-		case <-time.After(50 * time.Millisecond):
-		}
-	}
-}
-
 // motoRun is what a run did, printed at its end as the check's summary.
 type motoRun struct {
 	mu    sync.Mutex
@@ -849,28 +833,6 @@ func (m *motoStack) checkKeys(ctx context.Context, t *testing.T, v motoVipctl) (
 	return key.KeyID, rotated.Secret
 }
 
-// startRIE runs a function's binary under aws-lambda-rie with exactly env and
-// returns the address of its invoke API.
-func startRIE(t *testing.T, rie, bin string, env []string) string {
-	t.Helper()
-	ports := [2]int{}
-	for i := range ports {
-		p, err := ddblocal.FreePort()
-		if err != nil {
-			t.Fatal(err)
-		}
-		ports[i] = p
-	}
-	addr := "127.0.0.1:" + strconv.Itoa(ports[0])
-	cmd := exec.Command(rie, "--runtime-interface-emulator-address", addr, "--runtime-api-address", "127.0.0.1:"+strconv.Itoa(ports[1]), bin)
-	cmd.Env = env
-	_, exited := testproc.Start(t, cmd, filepath.Base(bin)+" under aws-lambda-rie")
-	if err := waitTCP(addr, exited); err != nil {
-		t.Fatal(err)
-	}
-	return addr
-}
-
 // invoke sends event to the function at addr; errType is the function's error
 // type when it returned an error.
 func invoke(t *testing.T, addr string, event any) (payload []byte, errType string) {
@@ -879,20 +841,15 @@ func invoke(t *testing.T, addr string, event any) (payload []byte, errType strin
 	if err != nil {
 		t.Fatal(err)
 	}
-	resp, err := http.Post("http://"+addr+"/2015-03-31/functions/function/invocations", "application/json", bytes.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	payload, err = io.ReadAll(resp.Body)
+	resp, err := rie.Invoke(t.Context(), addr, body)
 	if err != nil {
 		t.Fatal(err)
 	}
 	var fnErr struct{ ErrorType string }
-	if resp.Header.Get("Error-Type") != "" || json.Unmarshal(payload, &fnErr) == nil && fnErr.ErrorType != "" {
-		return payload, resp.Header.Get("Error-Type") + fnErr.ErrorType
+	if resp.ErrorType != "" || json.Unmarshal(resp.Payload, &fnErr) == nil && fnErr.ErrorType != "" {
+		return resp.Payload, resp.ErrorType + fnErr.ErrorType
 	}
-	return payload, ""
+	return resp.Payload, ""
 }
 
 // gatewayStatus is the status a gateway response type of the API answers:
@@ -1026,7 +983,8 @@ func (m *motoStack) checkSamples(ctx context.Context, t *testing.T, sam obj, bin
 	}
 	r := route{api: asObj(get(sam, "Resources", apiID, "Properties"))}
 	start := func(id string) string {
-		return startRIE(t, bins.host["rie"], bins.host[id], m.functionEnv(ctx, t, id, url))
+		addr, _ := testproc.StartRIE(t, bins.host["rie"], bins.host[id], m.functionEnv(ctx, t, id, url))
+		return addr
 	}
 	r.function = start(fnID)
 	if name := str(get(r.api, "Auth", "DefaultAuthorizer")); name != "" {

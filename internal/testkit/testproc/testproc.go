@@ -4,10 +4,14 @@ package testproc
 
 import (
 	"bytes"
+	"context"
 	"os/exec"
+	"path/filepath"
 	"sync"
 	"syscall"
 	"testing"
+
+	"github.com/vip-messages/api/internal/local/rie"
 )
 
 // Buffer collects output written from several goroutines.
@@ -52,4 +56,22 @@ func Start(t testing.TB, cmd *exec.Cmd, what string) (logs *Buffer, exited <-cha
 		}
 	})
 	return logs, done
+}
+
+// StartRIE runs bootstrap under the aws-lambda-rie binary rieBin with exactly
+// env (a container has nothing else) and returns the address of its invoke
+// API, once it listens, and its output (the emulator's and the function's).
+func StartRIE(t testing.TB, rieBin, bootstrap string, env []string) (addr string, logs *Buffer) {
+	t.Helper()
+	addr, args, err := rie.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.Command(rieBin, append(args, bootstrap)...)
+	cmd.Env = env
+	logs, exited := Start(t, cmd, filepath.Base(bootstrap)+" under aws-lambda-rie")
+	if err := rie.WaitListening(context.Background(), addr, exited); err != nil {
+		t.Fatal(err)
+	}
+	return addr, logs
 }
