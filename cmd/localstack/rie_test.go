@@ -23,7 +23,6 @@ import (
 	"github.com/vip-messages/api/internal/local/ddblocal/ddbtest"
 	"github.com/vip-messages/api/internal/local/devstack"
 	"github.com/vip-messages/api/internal/local/repo"
-	"github.com/vip-messages/api/internal/local/rie"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/messages"
 	"github.com/vip-messages/api/internal/sampleevent"
@@ -219,14 +218,7 @@ func containerEnv(t *testing.T, tpl *Template, f EnvFile, id string, hostDocker 
 // limit) fails the test.
 func postRIE(t *testing.T, addr string, event any) []byte {
 	t.Helper()
-	payload, err := json.Marshal(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := rie.Invoke(t.Context(), addr, payload)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := testproc.InvokeRIE(t, addr, event)
 	if resp.Status != http.StatusOK || resp.ErrorType != "" {
 		t.Fatalf("the emulator answered %d %s: %.300s", resp.Status, resp.ErrorType, resp.Payload)
 	}

@@ -35,7 +35,6 @@ import (
 
 	"github.com/vip-messages/api/internal/local/ddblocal"
 	"github.com/vip-messages/api/internal/local/devstack"
-	"github.com/vip-messages/api/internal/local/rie"
 	"github.com/vip-messages/api/internal/local/seed"
 	"github.com/vip-messages/api/internal/sampleevent"
 	"github.com/vip-messages/api/internal/testkit/testproc"
@@ -837,14 +836,7 @@ func (m *motoStack) checkKeys(ctx context.Context, t *testing.T, v motoVipctl) (
 // type when it returned an error.
 func invoke(t *testing.T, addr string, event any) (payload []byte, errType string) {
 	t.Helper()
-	body, err := json.Marshal(event)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp, err := rie.Invoke(t.Context(), addr, body)
-	if err != nil {
-		t.Fatal(err)
-	}
+	resp := testproc.InvokeRIE(t, addr, event)
 	var fnErr struct{ ErrorType string }
 	if resp.ErrorType != "" || json.Unmarshal(resp.Payload, &fnErr) == nil && fnErr.ErrorType != "" {
 		return resp.Payload, resp.ErrorType + fnErr.ErrorType

@@ -5,6 +5,7 @@ package testproc
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"os/exec"
 	"path/filepath"
 	"sync"
@@ -74,4 +75,18 @@ func StartRIE(t testing.TB, rieBin, bootstrap string, env []string) (addr string
 		t.Fatal(err)
 	}
 	return addr, logs
+}
+
+// InvokeRIE sends event, as JSON, to the emulator at addr.
+func InvokeRIE(t testing.TB, addr string, event any) rie.Response {
+	t.Helper()
+	payload, err := json.Marshal(event)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp, err := rie.Invoke(context.Background(), addr, payload)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp
 }
