@@ -31,6 +31,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/http/httputil"
@@ -428,8 +429,8 @@ func report(w io.Writer, fns []*function, requests int, env []string, inittrace 
 	fmt.Fprintf(w, "(medians of %d alternating cold starts, INIT and request durations as aws-lambda-rie reports them; min×hello: the fastest\n"+
 		"INIT over the hello world's fastest; CPU: the bootstrap's CPU time from exec to lambda.Start, outside the emulator; both\n"+
 		"steadier than the median on a busy machine. MB = MiB. Targets: median INIT ≤ %.1f× hello, bootstrap ≤ 8 MB; the INIT of\n"+
-		"pre-traffic, which runs once a deployment and no request waits on, is reported only.)\n",
-		len(fns[0].init), maxInitRatio)
+		"%s, which runs once a deployment and no request waits on, is reported only.)\n",
+		len(fns[0].init), maxInitRatio, strings.Join(slices.Sorted(maps.Keys(onceADeployment)), ", "))
 	if inittrace > 0 {
 		for _, f := range fns {
 			fmt.Fprintf(w, "\n%s: the ten largest package inits (GODEBUG=inittrace=1, median of %d runs)\n", f.name, inittrace)

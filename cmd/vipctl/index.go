@@ -276,7 +276,7 @@ func indexReplayDLQ(ctx context.Context, e *env, path string, args []string) err
 	}
 	q := sqs.NewFromConfig(cfg)
 	if *queueURL == "" {
-		name := strings.ReplaceAll(dlqStageName, "${Stage}", stage)
+		name := nameInStage(dlqStageName, stage)
 		got, err := q.GetQueueUrl(ctx, &sqs.GetQueueUrlInput{QueueName: aws.String(name)})
 		if err != nil {
 			return fmt.Errorf("find stage %s's queue %s: %w (or name it with --queue-url, stack output LabelIndexerDLQUrl)", stage, name, err)

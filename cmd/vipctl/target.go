@@ -30,9 +30,10 @@ var (
 )
 
 // ofStage is the target's name in a stage deployed with the template's defaults.
-func (t target) ofStage(stage string) string {
-	return strings.ReplaceAll(t.stageName, "${Stage}", stage)
-}
+func (t target) ofStage(stage string) string { return nameInStage(t.stageName, stage) }
+
+// nameInStage is a name as template.yaml writes it, with ${Stage}, in stage.
+func nameInStage(name, stage string) string { return strings.ReplaceAll(name, "${Stage}", stage) }
 
 // forStage sets *p to the stage's name, after parsing, unless --flag or $ENV
 // named it or no stage is named.
