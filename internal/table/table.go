@@ -113,8 +113,13 @@ func ValidMessageSK(sk string) bool {
 			return false
 		}
 	}
-	id := sk[tsDigits+1:]
-	return utf8.ValidString(id) && !strings.ContainsFunc(id, func(r rune) bool {
+	return plainKeyPart(sk[tsDigits+1:])
+}
+
+// plainKeyPart reports whether s is valid UTF-8 without the key separator or
+// control characters (\p{Cc}): what a message id and a label may hold.
+func plainKeyPart(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool {
 		return r == '#' || unicode.IsControl(r)
 	})
 }
@@ -188,15 +193,7 @@ const LabelPattern = `^[^#\p{Cc}]+$`
 // ValidLabel reports whether s can be stored and queried as a label: valid
 // UTF-8, 1 to MaxLabelLen characters, LabelPattern.
 func ValidLabel(s string) bool {
-	if s == "" || !utf8.ValidString(s) || utf8.RuneCountInString(s) > MaxLabelLen {
-		return false
-	}
-	for _, r := range s {
-		if r == '#' || unicode.Is(unicode.Cc, r) {
-			return false
-		}
-	}
-	return true
+	return s != "" && utf8.RuneCountInString(s) <= MaxLabelLen && plainKeyPart(s)
 }
 
 // Between is a Query of the items of partition pk whose sort key is from lo to
